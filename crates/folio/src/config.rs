@@ -1,0 +1,204 @@
+//! Engine configuration: sizes, limits and policies, validated at open.
+
+use crate::disk::SEGMENT_BYTES;
+use crate::error::{Error, Result};
+
+/// Smallest page size allowed.
+pub const MIN_PAGE_BYTES: usize = 4 * 1024;
+/// Largest page size allowed.
+pub const MAX_PAGE_BYTES: usize = 64 * 1024;
+/// Hard ceiling on `max_key_bytes` (keys are length-prefixed with a u32 in
+/// the checkpoint, but keys live in memory in the index: keep them small).
+pub const KEY_BYTES_CEILING: usize = 64 * 1024;
+/// Smallest buffer pool, in frames.
+pub const MIN_FRAMES: usize = 2;
+
+/// Which buffer-pool replacement policy to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReplacerKind {
+    /// Least recently used: exact recency order, a lock on every access.
+    Lru,
+    /// CLOCK second chance: a reference bit per frame, lock-free on hits.
+    #[default]
+    Clock,
+}
+
+impl ReplacerKind {
+    /// Parses `"lru"` or `"clock"`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "lru" => Ok(ReplacerKind::Lru),
+            "clock" => Ok(ReplacerKind::Clock),
+            other => Err(Error::InvalidConfig {
+                field: "replacer",
+                reason: format!("{other:?} is not one of: lru, clock"),
+            }),
+        }
+    }
+}
+
+/// Configuration of a store. Defaults suit page images of 8 KiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Page size in bytes, fixed when the store is created (4 KiB..=64 KiB,
+    /// a power of two). Reopening with another page size is refused.
+    pub page_bytes: usize,
+    /// Buffer-pool budget in bytes; the pool holds `cache_bytes / page_bytes`
+    /// frames (at least [`MIN_FRAMES`]).
+    pub cache_bytes: usize,
+    /// Buffer-pool replacement policy.
+    pub replacer: ReplacerKind,
+    /// Longest key accepted, in bytes.
+    pub max_key_bytes: usize,
+    /// Longest value accepted, in bytes; at most one segment less its header.
+    pub max_value_bytes: usize,
+    /// Most operations in one write batch.
+    pub max_batch_ops: usize,
+    /// Most key and value bytes in one write batch.
+    pub max_batch_bytes: usize,
+    /// Number of index shards (a power of two).
+    pub index_shards: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let page_bytes = 8 * 1024;
+        Config {
+            page_bytes,
+            cache_bytes: 64 * 1024 * 1024,
+            replacer: ReplacerKind::default(),
+            max_key_bytes: 4 * 1024,
+            max_value_bytes: SEGMENT_BYTES - page_bytes,
+            max_batch_ops: 100_000,
+            max_batch_bytes: 64 * 1024 * 1024,
+            index_shards: 64,
+        }
+    }
+}
+
+impl Config {
+    /// The largest value a store with this page size can hold: one segment
+    /// less its header page.
+    pub fn value_ceiling(page_bytes: usize) -> usize {
+        SEGMENT_BYTES - page_bytes
+    }
+
+    /// Frames in the buffer pool.
+    pub fn frames(&self) -> usize {
+        (self.cache_bytes / self.page_bytes).max(MIN_FRAMES)
+    }
+
+    /// Sets a field from its text form, as given in `key=value` options.
+    /// Sizes are in bytes; `cache_mib` is accepted as a convenience.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "page_size" | "page_bytes" => self.page_bytes = parse_usize("page_bytes", value)?,
+            "cache_bytes" => self.cache_bytes = parse_usize("cache_bytes", value)?,
+            "cache_mib" => {
+                let mib = parse_usize("cache_mib", value)?;
+                self.cache_bytes = mib.checked_mul(1024 * 1024).ok_or_else(|| Error::InvalidConfig {
+                    field: "cache_mib",
+                    reason: format!("{mib} MiB overflows"),
+                })?;
+            }
+            "replacer" => self.replacer = ReplacerKind::parse(value)?,
+            "max_key_bytes" => self.max_key_bytes = parse_usize("max_key_bytes", value)?,
+            "max_value_bytes" => self.max_value_bytes = parse_usize("max_value_bytes", value)?,
+            "max_batch_ops" => self.max_batch_ops = parse_usize("max_batch_ops", value)?,
+            "max_batch_bytes" => self.max_batch_bytes = parse_usize("max_batch_bytes", value)?,
+            "index_shards" => self.index_shards = parse_usize("index_shards", value)?,
+            _ => {
+                return Err(Error::InvalidConfig {
+                    field: "options",
+                    reason: format!("unknown option {key:?}"),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every field against its allowed range.
+    pub fn validate(&self) -> Result<()> {
+        let p = self.page_bytes;
+        if !(MIN_PAGE_BYTES..=MAX_PAGE_BYTES).contains(&p) || !p.is_power_of_two() {
+            return invalid(
+                "page_bytes",
+                format!("{p} is not a power of two in {MIN_PAGE_BYTES}..={MAX_PAGE_BYTES}"),
+            );
+        }
+        if self.max_key_bytes > KEY_BYTES_CEILING {
+            return invalid(
+                "max_key_bytes",
+                format!("{} exceeds the ceiling of {KEY_BYTES_CEILING}", self.max_key_bytes),
+            );
+        }
+        let ceiling = Self::value_ceiling(p);
+        if self.max_value_bytes > ceiling {
+            return invalid(
+                "max_value_bytes",
+                format!(
+                    "{} exceeds one segment less its header page ({ceiling})",
+                    self.max_value_bytes
+                ),
+            );
+        }
+        if self.max_batch_ops == 0 || self.max_batch_bytes == 0 {
+            return invalid("max_batch_ops", "batch limits must be at least 1".to_string());
+        }
+        if !self.index_shards.is_power_of_two() || self.index_shards > 1 << 16 {
+            return invalid(
+                "index_shards",
+                format!("{} is not a power of two in 1..=65536", self.index_shards),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn parse_usize(field: &'static str, value: &str) -> Result<usize> {
+    value.trim().parse().map_err(|_| Error::InvalidConfig {
+        field,
+        reason: format!("{value:?} is not a non-negative integer"),
+    })
+}
+
+fn invalid(field: &'static str, reason: String) -> Result<()> {
+    Err(Error::InvalidConfig { field, reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        Config::default().validate().unwrap();
+        assert_eq!(Config::default().max_value_bytes, 16 * 1024 * 1024 - 8192);
+    }
+
+    #[test]
+    fn bad_page_sizes_are_refused() {
+        for p in [0, 1024, 5000, 128 * 1024] {
+            let c = Config {
+                page_bytes: p,
+                ..Config::default()
+            };
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("page_bytes"), "{err}");
+        }
+    }
+
+    #[test]
+    fn set_parses_and_names_unknown_keys() {
+        let mut c = Config::default();
+        c.set("cache_mib", "2").unwrap();
+        assert_eq!(c.cache_bytes, 2 << 20);
+        c.set("replacer", "LRU").unwrap();
+        assert_eq!(c.replacer, ReplacerKind::Lru);
+        let err = c.set("colour", "blue").unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        assert!(c.set("page_size", "abc").is_err());
+    }
+}

@@ -1,0 +1,477 @@
+//! [`DiskManager`]: owns the segment files, hands out slots and takes them
+//! back.
+//!
+//! Allocation for a value of `len` bytes picks the smallest class that holds
+//! it, then takes, in order: a slot from the class's free list, the next
+//! never-used ("fresh") slot of the class's newest segment, or the first slot
+//! of a new segment. Freed slots go back on their class's free list.
+//!
+//! Locks: one mutex per class (allocation and free of that class) and one
+//! read-write lock on the segment table (read on every page I/O, written only
+//! when a segment is created). Order: class mutex, then segment table.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::segment::SegmentHeader;
+use super::{
+    segment_file_name, ClassId, Extent, PageAddr, PageNo, SegmentId, SizeClass, SizeClasses,
+    SlotAddr, SlotNo, SlotShape, SEGMENT_BYTES,
+};
+use crate::buffer::PageDevice;
+use crate::error::{Error, Result};
+use crate::io::{read_full, Vfs, VfsFile};
+
+/// Most segments a store may have (16 TiB of 16 MiB segments).
+pub const MAX_SEGMENTS: u32 = 1 << 20;
+
+/// What the checkpoint records about a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentMeta {
+    /// The segment.
+    pub id: SegmentId,
+    /// Its size class.
+    pub class: ClassId,
+    /// Slots below this were handed out at some point; slots from here on
+    /// never were.
+    pub fresh: u32,
+}
+
+/// A slot handed out by [`DiskManager::allocate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allocation {
+    /// The slot.
+    pub slot: SlotAddr,
+    /// True when the slot was never used before: its pages may be beyond the
+    /// end of the file, and nothing on them needs to be read first when the
+    /// slot starts a page.
+    pub fresh: bool,
+}
+
+#[derive(Debug)]
+struct Segment {
+    class: ClassId,
+    file: Arc<dyn VfsFile>,
+    /// Next never-used slot; changed only under the class mutex.
+    fresh: AtomicU32,
+}
+
+#[derive(Debug, Default)]
+struct ClassState {
+    free: Vec<SlotAddr>,
+    /// The segment new fresh slots come from, if it has any left.
+    filling: Option<SegmentId>,
+    /// Debug bookkeeping: the same slots as `free`, to catch double frees.
+    #[cfg(debug_assertions)]
+    free_set: HashSet<SlotAddr>,
+}
+
+/// The disk manager of one store.
+#[derive(Debug)]
+pub struct DiskManager {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    page_bytes: usize,
+    classes: SizeClasses,
+    class_state: Box<[Mutex<ClassState>]>,
+    /// Indexed by segment id; ids are dense from 0.
+    segments: RwLock<Vec<Arc<Segment>>>,
+}
+
+impl DiskManager {
+    /// A disk manager over `dir`, with no segments yet.
+    pub fn new(vfs: Arc<dyn Vfs>, dir: &Path, page_bytes: usize) -> Self {
+        let classes = SizeClasses::new(page_bytes, SEGMENT_BYTES);
+        let class_state = (0..classes.len()).map(|_| Mutex::default()).collect();
+        DiskManager {
+            vfs,
+            dir: dir.to_path_buf(),
+            page_bytes,
+            classes,
+            class_state,
+            segments: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The page size.
+    pub fn page_bytes(&self) -> usize {
+        self.page_bytes
+    }
+
+    /// The size classes.
+    pub fn classes(&self) -> &SizeClasses {
+        &self.classes
+    }
+
+    /// Opens the segments a checkpoint lists and rebuilds the free lists:
+    /// every slot below a segment's fresh mark that `used` does not name is
+    /// free. Fails with `Corruption` when a used slot is out of range, named
+    /// twice, or does not fit its value.
+    pub fn restore(
+        &self,
+        metas: &[SegmentMeta],
+        used: impl IntoIterator<Item = (SlotAddr, usize)>,
+    ) -> Result<()> {
+        let mut used_bits: Vec<Vec<bool>> = Vec::with_capacity(metas.len());
+        for (i, meta) in metas.iter().enumerate() {
+            if meta.id.0 as usize != i {
+                return Err(self.corrupt(format!("checkpoint lists segment {} at position {i}", meta.id.0)));
+            }
+            let class = self.class(meta.class)?;
+            if meta.fresh > class.slots_per_segment {
+                return Err(self.corrupt(format!("segment {} fresh mark {} over capacity", meta.id.0, meta.fresh)));
+            }
+            self.open_segment(meta)?;
+            used_bits.push(vec![false; meta.fresh as usize]);
+        }
+        for (slot, len) in used {
+            let meta = metas.get(slot.segment.0 as usize).ok_or_else(|| {
+                self.corrupt(format!("index names missing segment {}", slot.segment.0))
+            })?;
+            let bit = used_bits[slot.segment.0 as usize]
+                .get_mut(slot.slot.0 as usize)
+                .ok_or_else(|| self.corrupt(format!("index names never-allocated slot {slot:?}")))?;
+            if std::mem::replace(bit, true) {
+                return Err(self.corrupt(format!("slot {slot:?} is used by two keys")));
+            }
+            if len > self.class(meta.class)?.slot_bytes as usize {
+                return Err(self.corrupt(format!("value of {len} bytes in too small slot {slot:?}")));
+            }
+        }
+        for (meta, bits) in metas.iter().zip(used_bits) {
+            let mut state = self.class_state[usize::from(meta.class.0)].lock();
+            for (slot, used) in bits.into_iter().enumerate() {
+                if !used {
+                    let addr = SlotAddr {
+                        segment: meta.id,
+                        slot: SlotNo(u32::try_from(slot).expect("slot fits u32")),
+                    };
+                    push_free(&mut state, addr);
+                }
+            }
+            if meta.fresh < self.class(meta.class)?.slots_per_segment {
+                state.filling = Some(meta.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// What a checkpoint must record about every segment.
+    pub fn segment_metas(&self) -> Vec<SegmentMeta> {
+        self.segments
+            .read()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SegmentMeta {
+                id: SegmentId(u32::try_from(i).expect("segment ids fit u32")),
+                class: s.class,
+                fresh: s.fresh.load(Ordering::Acquire),
+            })
+            .collect()
+    }
+
+    /// Hands out a slot for a value of `len` bytes (`len >= 1`).
+    pub fn allocate(&self, len: usize) -> Result<Allocation> {
+        let class_id = self.classes.class_for(len).ok_or_else(|| Error::ValueTooLarge {
+            len,
+            max: SEGMENT_BYTES - self.page_bytes,
+        })?;
+        let class = *self.class(class_id)?;
+        let mut state = self.class_state[usize::from(class_id.0)].lock();
+        if let Some(slot) = state.free.pop() {
+            #[cfg(debug_assertions)]
+            assert!(state.free_set.remove(&slot), "free list and free set disagree");
+            return Ok(Allocation { slot, fresh: false });
+        }
+        if let Some(id) = state.filling {
+            let segment = self.segment(id)?;
+            let next = segment.fresh.load(Ordering::Acquire);
+            if next < class.slots_per_segment {
+                segment.fresh.store(next + 1, Ordering::Release);
+                if next + 1 == class.slots_per_segment {
+                    state.filling = None;
+                }
+                let slot = SlotAddr { segment: id, slot: SlotNo(next) };
+                return Ok(Allocation { slot, fresh: true });
+            }
+        }
+        let id = self.create_segment(class_id, &class)?;
+        let segment = self.segment(id)?;
+        segment.fresh.store(1, Ordering::Release);
+        state.filling = (class.slots_per_segment > 1).then_some(id);
+        Ok(Allocation {
+            slot: SlotAddr { segment: id, slot: SlotNo(0) },
+            fresh: true,
+        })
+    }
+
+    /// Returns `slot` to its class's free list. The caller guarantees no
+    /// reader can still reach the slot and it is not already free.
+    pub fn free(&self, slot: SlotAddr) -> Result<()> {
+        let class = self.segment(slot.segment)?.class;
+        let mut state = self.class_state[usize::from(class.0)].lock();
+        push_free(&mut state, slot);
+        Ok(())
+    }
+
+    /// The pieces of the value of `len` bytes stored in `slot`, page by page.
+    pub fn extents(&self, slot: SlotAddr, len: usize) -> Result<Vec<Extent>> {
+        let class = *self.class(self.segment(slot.segment)?.class)?;
+        if len > class.slot_bytes as usize {
+            return Err(self.corrupt(format!("value of {len} bytes does not fit slot {slot:?}")));
+        }
+        let page = self.page_bytes;
+        let first_data_page = 1u32;
+        Ok(match class.shape {
+            SlotShape::SubPage { per_page } => {
+                let page_no = first_data_page + slot.slot.0 / per_page;
+                let offset = (slot.slot.0 % per_page) as usize * class.slot_bytes as usize;
+                vec![Extent {
+                    page: PageAddr { segment: slot.segment, page: PageNo(page_no) },
+                    offset,
+                    len,
+                    value_offset: 0,
+                    whole_page: false,
+                }]
+            }
+            SlotShape::Pages { pages } => {
+                let start = first_data_page + slot.slot.0 * pages;
+                (0..len.div_ceil(page))
+                    .map(|i| Extent {
+                        page: PageAddr {
+                            segment: slot.segment,
+                            page: PageNo(start + u32::try_from(i).expect("pages per slot fit u32")),
+                        },
+                        offset: 0,
+                        len: page.min(len - i * page),
+                        value_offset: i * page,
+                        whole_page: true,
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    /// Path of the file holding `segment`.
+    pub fn segment_path(&self, segment: SegmentId) -> PathBuf {
+        self.dir.join(segment_file_name(segment))
+    }
+
+    /// Byte offset of `slot` inside its segment file.
+    pub fn slot_offset(&self, slot: SlotAddr) -> Result<u64> {
+        let extent = self.extents(slot, 1)?;
+        let first = extent[0];
+        Ok(u64::from(first.page.page.0) * self.page_bytes as u64 + first.offset as u64)
+    }
+
+    /// Makes every segment file's data durable.
+    pub fn sync_all(&self) -> Result<()> {
+        let segments: Vec<_> = self.segments.read().clone();
+        for segment in segments {
+            segment.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Number of segments and their total bytes on disk.
+    pub fn usage(&self) -> Result<(u64, u64)> {
+        let segments = self.segments.read();
+        let mut bytes = 0;
+        for s in segments.iter() {
+            bytes += s.file.size()?;
+        }
+        Ok((segments.len() as u64, bytes))
+    }
+
+    /// Slots on all free lists.
+    pub fn free_slots(&self) -> u64 {
+        self.class_state.iter().map(|s| s.lock().free.len() as u64).sum()
+    }
+
+    fn class(&self, id: ClassId) -> Result<&SizeClass> {
+        self.classes
+            .get(id)
+            .ok_or_else(|| self.corrupt(format!("unknown size class {}", id.0)))
+    }
+
+    fn segment(&self, id: SegmentId) -> Result<Arc<Segment>> {
+        self.segments
+            .read()
+            .get(id.0 as usize)
+            .cloned()
+            .ok_or_else(|| self.corrupt(format!("no segment {}", id.0)))
+    }
+
+    fn corrupt(&self, what: String) -> Error {
+        Error::corruption(&self.dir, None, what)
+    }
+
+    fn header(&self, id: SegmentId, class_id: ClassId, class: &SizeClass) -> SegmentHeader {
+        SegmentHeader {
+            id,
+            page_bytes: u32::try_from(self.page_bytes).expect("page size fits u32"),
+            class: class_id,
+            slot_bytes: class.slot_bytes,
+        }
+    }
+
+    fn create_segment(&self, class_id: ClassId, class: &SizeClass) -> Result<SegmentId> {
+        let mut segments = self.segments.write();
+        let id = u32::try_from(segments.len()).expect("segment count fits u32");
+        if id >= MAX_SEGMENTS {
+            return Err(Error::StorageFull {
+                op: "create a segment (limit of 1048576 segments reached) in",
+                path: self.dir.clone(),
+            });
+        }
+        let id = SegmentId(id);
+        let path = self.segment_path(id);
+        let file = self.vfs.open(&path, true)?;
+        let mut page0 = vec![0u8; self.page_bytes];
+        let header = self.header(id, class_id, class).encode();
+        page0[..header.len()].copy_from_slice(&header);
+        file.set_len(0)?;
+        file.write_all_at(&page0, 0)?;
+        file.sync_data()?;
+        self.vfs.sync_dir(&self.dir)?;
+        segments.push(Arc::new(Segment {
+            class: class_id,
+            file,
+            fresh: AtomicU32::new(0),
+        }));
+        Ok(id)
+    }
+
+    fn open_segment(&self, meta: &SegmentMeta) -> Result<()> {
+        let path = self.segment_path(meta.id);
+        let file = self.vfs.open(&path, false)?;
+        let mut buf = vec![0u8; super::segment::SEGMENT_HEADER_BYTES];
+        read_full(&*file, &mut buf, 0)?;
+        let header = SegmentHeader::decode(&buf, &path)?;
+        let class = self.class(meta.class)?;
+        if header != self.header(meta.id, meta.class, class) {
+            return Err(Error::corruption(
+                &path,
+                Some(0),
+                format!("segment header {header:?} disagrees with the checkpoint ({meta:?})"),
+            ));
+        }
+        self.segments.write().push(Arc::new(Segment {
+            class: meta.class,
+            file,
+            fresh: AtomicU32::new(meta.fresh),
+        }));
+        Ok(())
+    }
+}
+
+fn push_free(state: &mut ClassState, slot: SlotAddr) {
+    #[cfg(debug_assertions)]
+    assert!(state.free_set.insert(slot), "double free of {slot:?}");
+    state.free.push(slot);
+}
+
+impl PageDevice for DiskManager {
+    fn read_page(&self, addr: PageAddr, buf: &mut [u8]) -> Result<()> {
+        debug_assert_eq!(buf.len(), self.page_bytes);
+        let segment = self.segment(addr.segment)?;
+        let offset = u64::from(addr.page.0) * self.page_bytes as u64;
+        // A page past the end of the file was allocated but never written
+        // back: it reads as zeros. Value checksums catch a truncated file.
+        let n = read_full(&*segment.file, buf, offset)?;
+        buf[n..].fill(0);
+        Ok(())
+    }
+
+    fn write_page(&self, addr: PageAddr, buf: &[u8]) -> Result<()> {
+        debug_assert_eq!(buf.len(), self.page_bytes);
+        if addr.page.0 == 0 {
+            return Err(self.corrupt(format!("refusing to overwrite the header of segment {}", addr.segment.0)));
+        }
+        let segment = self.segment(addr.segment)?;
+        let offset = u64::from(addr.page.0) * self.page_bytes as u64;
+        segment.file.write_all_at(buf, offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::MemVfs;
+
+    fn manager() -> DiskManager {
+        let vfs = MemVfs::new();
+        vfs.create_dir_all(Path::new("/s")).unwrap();
+        DiskManager::new(Arc::new(vfs), Path::new("/s"), 8192)
+    }
+
+    #[test]
+    fn freed_slots_are_reused_before_fresh_ones() {
+        let dm = manager();
+        let a = dm.allocate(100).unwrap();
+        let b = dm.allocate(100).unwrap();
+        assert!(a.fresh && b.fresh);
+        assert_eq!(a.slot.segment, b.slot.segment);
+        assert_ne!(a.slot, b.slot);
+        dm.free(a.slot).unwrap();
+        let c = dm.allocate(100).unwrap();
+        assert_eq!(c.slot, a.slot);
+        assert!(!c.fresh);
+        assert_eq!(dm.segment_metas().len(), 1);
+    }
+
+    #[test]
+    fn a_full_segment_opens_a_new_one() {
+        let dm = manager();
+        let per_segment = 2047; // one-page slots in a 16 MiB segment of 8 KiB pages
+        for _ in 0..per_segment {
+            assert_eq!(dm.allocate(8192).unwrap().slot.segment, SegmentId(0));
+        }
+        assert_eq!(dm.allocate(8192).unwrap().slot.segment, SegmentId(1));
+    }
+
+    #[test]
+    fn restore_rebuilds_free_lists_and_rejects_double_use() {
+        let dm = manager();
+        let slots: Vec<_> = (0..4).map(|_| dm.allocate(8192).unwrap().slot).collect();
+        let metas = dm.segment_metas();
+        let reopened = DiskManager::new(dm.vfs.clone(), &dm.dir, 8192);
+        reopened
+            .restore(&metas, [(slots[0], 8192), (slots[2], 10)])
+            .unwrap();
+        assert_eq!(reopened.free_slots(), 2);
+        let fresh = DiskManager::new(dm.vfs.clone(), &dm.dir, 8192);
+        let err = fresh.restore(&metas, [(slots[1], 1), (slots[1], 1)]).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+    }
+
+    #[test]
+    fn multi_page_extents_cover_the_value() {
+        let dm = manager();
+        let a = dm.allocate(20_000).unwrap();
+        let ext = dm.extents(a.slot, 20_000).unwrap();
+        assert_eq!(ext.len(), 3);
+        assert_eq!(ext.iter().map(|e| e.len).sum::<usize>(), 20_000);
+        assert!(ext.windows(2).all(|w| w[1].page.page.0 == w[0].page.page.0 + 1));
+        assert_eq!(ext[0].page.page, PageNo(1));
+    }
+
+    #[test]
+    fn pages_past_the_end_read_as_zeros_and_header_is_protected() {
+        let dm = manager();
+        let a = dm.allocate(8192).unwrap();
+        let page = dm.extents(a.slot, 8192).unwrap()[0].page;
+        let mut buf = vec![1u8; 8192];
+        dm.read_page(page, &mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == 0));
+        dm.write_page(page, &vec![7u8; 8192]).unwrap();
+        dm.read_page(page, &mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == 7));
+        let header = PageAddr { segment: page.segment, page: PageNo(0) };
+        assert!(dm.write_page(header, &buf).is_err());
+    }
+}

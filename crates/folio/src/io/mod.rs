@@ -1,0 +1,109 @@
+//! The one I/O seam: every byte the engine reads or writes goes through
+//! [`Vfs`] and [`VfsFile`].
+//!
+//! Implementations: [`FileVfs`] (the operating system's files) and
+//! [`MemVfs`] (in memory, for tests and for stores that need no disk).
+//!
+//! Contract of an implementation:
+//! - `read_at` fills as much of `buf` as the file holds from `offset` and
+//!   returns the count; fewer than `buf.len()` only at end of file.
+//! - `write_all_at` writes all of `buf` or returns an error; the file grows
+//!   as needed (holes read back as zeros).
+//! - Nothing written is durable until `sync_data` returns `Ok`; a created or
+//!   renamed file is durable only after `sync_dir` of its directory.
+//! - Errors carry the operation and the path (`Error::Io`), ENOSPC becomes
+//!   `Error::StorageFull`.
+
+mod file;
+mod memory;
+
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use file::FileVfs;
+pub use memory::MemVfs;
+
+use crate::error::Result;
+
+/// An open file with positional I/O.
+pub trait VfsFile: Send + Sync + Debug {
+    /// Reads from `offset` into `buf`; returns the bytes read, short only at
+    /// end of file.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize>;
+    /// Writes all of `buf` at `offset`.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()>;
+    /// Makes the file's data durable (fdatasync).
+    fn sync_data(&self) -> Result<()>;
+    /// The file's length in bytes.
+    fn size(&self) -> Result<u64>;
+    /// Truncates or extends the file.
+    fn set_len(&self, len: u64) -> Result<()>;
+    /// The path the file was opened with.
+    fn path(&self) -> &Path;
+}
+
+/// A lock on a store's directory; released on drop.
+pub trait DirLock: Send + Sync + Debug {}
+
+/// A file system.
+pub trait Vfs: Send + Sync + Debug {
+    /// Creates `dir` and its parents.
+    fn create_dir_all(&self, dir: &Path) -> Result<()>;
+    /// Opens `path` for reading and writing, creating it when `create`.
+    fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>>;
+    /// True when `path` exists.
+    fn exists(&self, path: &Path) -> Result<bool>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Names of the files in `dir`.
+    fn list(&self, dir: &Path) -> Result<Vec<String>>;
+    /// Makes creations, removals and renames in `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> Result<()>;
+    /// Takes an exclusive lock on the directory `dir`, or fails with
+    /// `Error::Locked` when another holder has it.
+    fn lock_dir(&self, dir: &Path) -> Result<Box<dyn DirLock>>;
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`, or returns how many bytes the
+/// file held there when it ends early.
+pub fn read_full(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.read_at(&mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
+/// Writes `bytes` to `path` through a temporary file, syncs it, renames it
+/// into place and syncs the directory: after `Ok`, `path` holds `bytes` or
+/// (after a crash before the rename) its old contents.
+pub fn write_file_atomic(vfs: &dyn Vfs, path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let file = vfs.open(&tmp, true)?;
+    file.set_len(0)?;
+    file.write_all_at(bytes, 0)?;
+    file.sync_data()?;
+    drop(file);
+    vfs.rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        vfs.sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Reads a whole file.
+pub fn read_file(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
+    let file = vfs.open(path, false)?;
+    let len = usize::try_from(file.size()?).unwrap_or(usize::MAX);
+    let mut buf = vec![0u8; len];
+    let n = read_full(&*file, &mut buf, 0)?;
+    buf.truncate(n);
+    Ok(buf)
+}

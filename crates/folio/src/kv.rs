@@ -1,0 +1,175 @@
+//! The pluggable key-value interface every Folio backend implements.
+//!
+//! The five core operations mirror the C interface (`kvstore_init`, `_put`,
+//! `_get`, `_delete`, `_destroy`): *init* is a backend's `open` (reached by
+//! name through [`crate::open`]), *destroy* is [`KvStore::close`]; removing the
+//! files is a separate call ([`crate::remove_store`]).
+//!
+//! Keys and values are arbitrary bytes (binary safe, empty allowed). Limits are
+//! in [`Config`]; input over a limit is refused with a typed error naming the
+//! limit, and the store is unchanged.
+
+use std::ops::ControlFlow;
+
+use crate::error::Result;
+
+/// One operation of a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOp {
+    /// Insert or overwrite `key` with `value`.
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Remove `key` if present.
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+impl BatchOp {
+    /// The key this operation touches.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            BatchOp::Put { key, .. } | BatchOp::Delete { key } => key,
+        }
+    }
+}
+
+/// An ordered list of puts and deletes applied atomically: readers and a
+/// reopened store see all of it or none of it. Later operations on the same
+/// key win over earlier ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<BatchOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a put.
+    pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> &mut Self {
+        self.ops.push(BatchOp::Put {
+            key: key.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Appends a delete.
+    pub fn delete(&mut self, key: impl Into<Vec<u8>>) -> &mut Self {
+        self.ops.push(BatchOp::Delete { key: key.into() });
+        self
+    }
+
+    /// The operations in order.
+    pub fn ops(&self) -> &[BatchOp] {
+        &self.ops
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Total key and value bytes in the batch.
+    pub fn payload_bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put { key, value } => key.len() + value.len(),
+                BatchOp::Delete { key } => key.len(),
+            })
+            .sum()
+    }
+}
+
+/// A key-value engine. Implementations are shared between threads (`&self`
+/// everywhere) and must uphold this contract:
+///
+/// - **Isolation**: each call is atomic with respect to the others; a `get`
+///   returns exactly the bytes of some `put` of that key (never a mix), and a
+///   `write_batch` is seen whole or not at all.
+/// - **Limits**: a key over `max_key_bytes` or a value over `max_value_bytes`
+///   is refused with [`crate::Error::KeyTooLarge`] /
+///   [`crate::Error::ValueTooLarge`] and changes nothing.
+/// - **Integrity**: bytes read back from disk are verified; a mismatch is
+///   [`crate::Error::Corruption`], never wrong bytes.
+/// - **Durability**: what `flush` or `close` returned `Ok` for survives a
+///   reopen. (What survives a crash depends on the backend's durability mode.)
+/// - **After `close`**: every call returns [`crate::Error::Closed`].
+pub trait KvStore: Send + Sync {
+    /// The registry name of this backend (`"paged"`, `"memory"`, ...).
+    fn engine_name(&self) -> &'static str;
+
+    /// Inserts or overwrites `key`.
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()>;
+
+    /// Returns the value of `key`, or `None` when absent.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Removes `key`; returns whether it was present.
+    fn delete(&self, key: &[u8]) -> Result<bool>;
+
+    /// Applies every operation of `batch` atomically, in order.
+    fn write_batch(&self, batch: &WriteBatch) -> Result<()>;
+
+    /// Durability barrier: when this returns `Ok`, every write that returned
+    /// before the call survives a reopen (and, once the backend logs, a crash).
+    fn flush(&self) -> Result<()>;
+
+    /// Number of keys present.
+    fn len(&self) -> Result<u64>;
+
+    /// True when the store holds no key.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Calls `visit` once for every key, in no particular order, until it
+    /// returns `Break`. Keys written or deleted concurrently may or may not be
+    /// seen; every key present for the whole call is seen exactly once. The
+    /// visitor may call back into the store.
+    fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()>;
+
+    /// Counters for monitoring (buffer pool, disk).
+    fn stats(&self) -> Stats;
+
+    /// The *destroy* operation: makes everything durable, closes the store and
+    /// releases its files and memory. Later calls on other handles to the
+    /// same store (through an `Arc`) return [`crate::Error::Closed`].
+    fn close(&self) -> Result<()>;
+}
+
+/// Monitoring counters; backends fill in what they have and leave zeros.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Buffer-pool page hits.
+    pub cache_hits: u64,
+    /// Buffer-pool page misses (a page read from disk).
+    pub cache_misses: u64,
+    /// Pages evicted from the buffer pool.
+    pub cache_evictions: u64,
+    /// Dirty pages written back to disk.
+    pub cache_writebacks: u64,
+    /// Frames in the buffer pool.
+    pub cache_frames: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Bytes of all data files on disk.
+    pub data_file_bytes: u64,
+    /// Slots on the free lists.
+    pub free_slots: u64,
+}

@@ -1,0 +1,38 @@
+//! Folio: a crash-safe key-value and multi-version page store.
+//!
+//! The engine crate: no async runtime, no network. Backends implement
+//! [`KvStore`]; [`open`] picks one by name. The native engine,
+//! [`PagedStore`], has three layers:
+//!
+//! 1. [`index`]: a sharded concurrent hash map from key to value location;
+//! 2. [`buffer`]: a buffer pool of page frames with a pluggable replacer;
+//! 3. [`disk`]: segment files of 16 MiB holding slots of one size class,
+//!    with free lists;
+//!
+//! all reaching the disk through one I/O trait, [`io::Vfs`].
+//!
+//! ```
+//! use folio::{Config, KvStore};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = folio::open("paged", dir.path(), &Config::default()).unwrap();
+//! store.put(b"page:1", &[7u8; 8192]).unwrap();
+//! assert_eq!(store.get(b"page:1").unwrap().unwrap(), vec![7u8; 8192]);
+//! store.close().unwrap();
+//! ```
+
+pub mod buffer;
+pub mod config;
+mod counter;
+pub mod disk;
+pub mod error;
+pub mod index;
+pub mod io;
+pub mod kv;
+mod registry;
+pub mod store;
+
+pub use config::{Config, ReplacerKind};
+pub use error::{Error, Result};
+pub use kv::{BatchOp, KvStore, Stats, WriteBatch};
+pub use registry::{open, remove_store, ENGINES};
+pub use store::PagedStore;

@@ -1,0 +1,47 @@
+//! Opening a backend by name, and removing a store's files.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::io::{FileVfs, Vfs};
+use crate::kv::KvStore;
+use crate::store::{PagedStore, SUPERBLOCK_FILE};
+
+/// Names of the engines this build can open.
+pub const ENGINES: &[&str] = &[crate::store::ENGINE_NAME];
+
+/// Opens (or creates) the store at `path` with the engine named `engine`.
+/// This is the *init* operation of the pluggable interface.
+pub fn open(engine: &str, path: &Path, config: &Config) -> Result<Box<dyn KvStore>> {
+    match engine {
+        crate::store::ENGINE_NAME => Ok(Box::new(PagedStore::open(path, config)?)),
+        _ => Err(Error::UnknownEngine {
+            name: engine.to_string(),
+            known: ENGINES.to_vec(),
+        }),
+    }
+}
+
+/// Removes every file of the closed store at `path`, then the directory if
+/// it is empty. Fails with `Locked` while the store is open.
+pub fn remove_store(path: &Path) -> Result<()> {
+    let vfs = FileVfs;
+    if !vfs.exists(path)? {
+        return Ok(());
+    }
+    let lock = vfs.lock_dir(path)?;
+    for name in vfs.list(path)? {
+        let ours = name == SUPERBLOCK_FILE
+            || crate::store::DATA_FILE_PREFIXES.iter().any(|p| name.starts_with(p));
+        if ours {
+            vfs.remove_file(&path.join(&name))?;
+        }
+    }
+    drop(lock);
+    vfs.remove_file(&path.join("LOCK"))?;
+    vfs.sync_dir(path)?;
+    // Leave the directory when it holds files that are not ours.
+    let _ = std::fs::remove_dir(path);
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! Checkpoint files: the whole index and the segment table, written at close
+//! (and, with the WAL, periodically). Layout in docs/FORMAT.md; integers
+//! little-endian; a CRC32C of everything before it ends the file.
+
+use std::path::{Path, PathBuf};
+
+use crate::disk::{ClassId, SegmentId, SegmentMeta, SlotAddr, SlotNo};
+use crate::error::{Error, Result};
+use crate::index::Entry;
+
+/// Magic at the start of a checkpoint file.
+pub const CHECKPOINT_MAGIC: [u8; 8] = *b"FOLIOCKP";
+/// Format version of checkpoint files.
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
+/// The file name of checkpoint generation `generation`.
+pub fn checkpoint_file_name(generation: u64) -> String {
+    format!("checkpoint-{generation:016x}.folio")
+}
+
+/// The decoded contents of a checkpoint.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Page size of the store.
+    pub page_bytes: u32,
+    /// The checkpoint's generation (also in its file name).
+    pub generation: u64,
+    /// Every segment, in id order.
+    pub segments: Vec<SegmentMeta>,
+    /// Every key with its entry.
+    pub entries: Vec<(Box<[u8]>, Entry)>,
+}
+
+/// Encodes a checkpoint from its parts.
+pub fn encode(
+    page_bytes: u32,
+    generation: u64,
+    segments: &[SegmentMeta],
+    entry_count: u64,
+    for_each_entry: impl FnOnce(&mut dyn FnMut(&[u8], &Entry)),
+) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&CHECKPOINT_MAGIC);
+    b.extend_from_slice(&CHECKPOINT_FORMAT.to_le_bytes());
+    b.extend_from_slice(&page_bytes.to_le_bytes());
+    b.extend_from_slice(&generation.to_le_bytes());
+    let segment_count = u32::try_from(segments.len()).expect("segment count fits u32");
+    b.extend_from_slice(&segment_count.to_le_bytes());
+    b.extend_from_slice(&entry_count.to_le_bytes());
+    for s in segments {
+        b.extend_from_slice(&s.id.0.to_le_bytes());
+        b.extend_from_slice(&s.class.0.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&s.fresh.to_le_bytes());
+    }
+    let mut written = 0u64;
+    for_each_entry(&mut |key, e| {
+        written += 1;
+        let key_len = u32::try_from(key.len()).expect("keys are under 64 KiB");
+        b.extend_from_slice(&key_len.to_le_bytes());
+        b.extend_from_slice(key);
+        b.extend_from_slice(&e.len.to_le_bytes());
+        b.extend_from_slice(&e.checksum.to_le_bytes());
+        match e.slot {
+            None => b.push(0),
+            Some(slot) => {
+                b.push(1);
+                b.extend_from_slice(&slot.segment.0.to_le_bytes());
+                b.extend_from_slice(&slot.slot.0.to_le_bytes());
+            }
+        }
+    });
+    assert_eq!(written, entry_count, "index changed while a checkpoint was encoded");
+    let crc = crc32c::crc32c(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// A bounds-checked reader that reports the offset of what it cannot read.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    path: &'a Path,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(self.error(format!("truncated {what}")));
+        };
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u16(&mut self, what: &str) -> Result<u16> {
+        Ok(u16::from_le_bytes(self.take(2, what)?.try_into().expect("2 bytes")))
+    }
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+    }
+    fn error(&self, what: String) -> Error {
+        Error::corruption(self.path, Some(self.pos as u64), format!("checkpoint: {what}"))
+    }
+}
+
+/// Decodes and verifies a checkpoint read from `path`. `max_key_bytes`
+/// bounds each key so a damaged length cannot make it allocate wildly.
+pub fn decode(bytes: &[u8], path: &Path, max_key_bytes: usize) -> Result<Checkpoint> {
+    let path_buf: PathBuf = path.to_path_buf();
+    if bytes.len() < 4 {
+        return Err(Error::corruption(&path_buf, Some(0), "checkpoint: file too short"));
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32c::crc32c(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
+        return Err(Error::corruption(&path_buf, None, "checkpoint: checksum mismatch"));
+    }
+    let mut c = Cursor { bytes: body, pos: 0, path };
+    if c.take(8, "magic")? != CHECKPOINT_MAGIC {
+        return Err(Error::corruption(&path_buf, Some(0), "checkpoint: bad magic"));
+    }
+    let format = c.u32("format")?;
+    if format != CHECKPOINT_FORMAT {
+        return Err(Error::UnsupportedFormat { path: path_buf, found: format, supported: CHECKPOINT_FORMAT });
+    }
+    let page_bytes = c.u32("page size")?;
+    let generation = c.u64("generation")?;
+    let segment_count = c.u32("segment count")?;
+    let entry_count = c.u64("entry count")?;
+    let mut cp = Checkpoint { page_bytes, generation, ..Checkpoint::default() };
+    for _ in 0..segment_count {
+        let id = SegmentId(c.u32("segment id")?);
+        let class = ClassId(c.u16("segment class")?);
+        c.u16("reserved")?;
+        let fresh = c.u32("segment fresh mark")?;
+        cp.segments.push(SegmentMeta { id, class, fresh });
+    }
+    for _ in 0..entry_count {
+        let key_len = c.u32("key length")? as usize;
+        if key_len > max_key_bytes {
+            return Err(c.error(format!("key length {key_len} over the limit {max_key_bytes}")));
+        }
+        let key: Box<[u8]> = c.take(key_len, "key")?.into();
+        let len = c.u32("value length")?;
+        let checksum = c.u64("value checksum")?;
+        let slot = match c.u8("slot tag")? {
+            0 => None,
+            1 => Some(SlotAddr { segment: SegmentId(c.u32("segment")?), slot: SlotNo(c.u32("slot")?) }),
+            tag => return Err(c.error(format!("bad slot tag {tag}"))),
+        };
+        if slot.is_none() && len != 0 {
+            return Err(c.error(format!("value of {len} bytes without a slot")));
+        }
+        cp.entries.push((key, Entry { slot, len, checksum }));
+    }
+    if c.pos != body.len() {
+        return Err(c.error(format!("{} trailing bytes", body.len() - c.pos)));
+    }
+    Ok(cp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let segments = [SegmentMeta { id: SegmentId(0), class: ClassId(5), fresh: 3 }];
+        let entries: Vec<(Vec<u8>, Entry)> = vec![
+            (b"k1".to_vec(), Entry { slot: Some(SlotAddr { segment: SegmentId(0), slot: SlotNo(2) }), len: 90, checksum: 7 }),
+            (Vec::new(), Entry { slot: None, len: 0, checksum: 1 }),
+        ];
+        encode(8192, 4, &segments, 2, |visit| {
+            for (k, e) in &entries {
+                visit(k, e);
+            }
+        })
+    }
+
+    #[test]
+    fn round_trip() {
+        let cp = decode(&sample(), Path::new("c"), 4096).unwrap();
+        assert_eq!(cp.generation, 4);
+        assert_eq!(cp.segments.len(), 1);
+        assert_eq!(cp.entries.len(), 2);
+        assert_eq!(&*cp.entries[0].0, b"k1");
+    }
+
+    #[test]
+    fn every_flipped_byte_and_every_truncation_is_detected() {
+        let bytes = sample();
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            assert!(decode(&b, Path::new("c"), 4096).is_err(), "flip at {i}");
+            assert!(decode(&bytes[..i], Path::new("c"), 4096).is_err(), "truncated at {i}");
+        }
+    }
+}
