@@ -1,1 +1,38 @@
-pub fn x(){}
+//! Folio's Redis-protocol server: RESP2 over TCP in front of any
+//! [`folio::KvStore`].
+//!
+//! Layers, each in its own module:
+//!
+//! 1. [`resp`]: the incremental request parser and the reply encoder;
+//! 2. `commands`: dispatch and the commands (GET, SET, DEL, EXISTS, MGET,
+//!    MSET, DBSIZE, PING, ECHO, QUIT, SELECT, COMMAND, CONFIG GET, INFO);
+//! 3. `connection` and `server`: one tokio task per client, pipelining,
+//!    `maxclients`, graceful shutdown;
+//! 4. [`run`]: a runtime, a listener and signal handling around [`serve`].
+//!
+//! Invariants: a client's bytes never panic the server or make it reserve
+//! memory they have not sent; a protocol error is answered with Redis's text
+//! and closes only that connection; every engine error is turned into a
+//! reply in one function, `commands::engine_error`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! let store = folio::open("paged", "data".as_ref(), &folio::Config::default())?;
+//! folio_server::run(Arc::from(store), folio_server::ServerConfig::default())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod commands;
+mod config;
+mod connection;
+mod error;
+mod keylock;
+pub mod resp;
+mod run;
+mod server;
+mod shared;
+
+pub use config::ServerConfig;
+pub use error::ServerError;
+pub use run::run;
+pub use server::serve;

@@ -43,7 +43,8 @@ impl ReplacerKind {
 #[non_exhaustive]
 pub struct Config {
     /// Page size in bytes, fixed when the store is created (4 KiB..=64 KiB,
-    /// a power of two). Reopening with another page size is refused.
+    /// a power of two). An existing store keeps the page size it was created
+    /// with, whatever this says.
     pub page_bytes: usize,
     /// Buffer-pool budget in bytes; the pool holds `cache_bytes / page_bytes`
     /// frames (at least [`MIN_FRAMES`]).
@@ -98,10 +99,12 @@ impl Config {
             "cache_bytes" => self.cache_bytes = parse_usize("cache_bytes", value)?,
             "cache_mib" => {
                 let mib = parse_usize("cache_mib", value)?;
-                self.cache_bytes = mib.checked_mul(1024 * 1024).ok_or_else(|| Error::InvalidConfig {
-                    field: "cache_mib",
-                    reason: format!("{mib} MiB overflows"),
-                })?;
+                self.cache_bytes =
+                    mib.checked_mul(1024 * 1024)
+                        .ok_or_else(|| Error::InvalidConfig {
+                            field: "cache_mib",
+                            reason: format!("{mib} MiB overflows"),
+                        })?;
             }
             "replacer" => self.replacer = ReplacerKind::parse(value)?,
             "max_key_bytes" => self.max_key_bytes = parse_usize("max_key_bytes", value)?,
@@ -131,7 +134,10 @@ impl Config {
         if self.max_key_bytes > KEY_BYTES_CEILING {
             return invalid(
                 "max_key_bytes",
-                format!("{} exceeds the ceiling of {KEY_BYTES_CEILING}", self.max_key_bytes),
+                format!(
+                    "{} exceeds the ceiling of {KEY_BYTES_CEILING}",
+                    self.max_key_bytes
+                ),
             );
         }
         let ceiling = Self::value_ceiling(p);
@@ -145,7 +151,10 @@ impl Config {
             );
         }
         if self.max_batch_ops == 0 || self.max_batch_bytes == 0 {
-            return invalid("max_batch_ops", "batch limits must be at least 1".to_string());
+            return invalid(
+                "max_batch_ops",
+                "batch limits must be at least 1".to_string(),
+            );
         }
         if !self.index_shards.is_power_of_two() || self.index_shards > 1 << 16 {
             return invalid(

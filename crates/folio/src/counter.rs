@@ -17,7 +17,9 @@ pub struct StripedCounter {
     stripes: [Stripe; STRIPES],
 }
 
-fn stripe_of_thread() -> usize {
+/// A small number for the calling thread, stable for its lifetime; threads
+/// get consecutive numbers modulo the stripe count.
+pub(crate) fn stripe_of_thread() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
@@ -33,12 +35,17 @@ fn stripe_of_thread() -> usize {
 impl StripedCounter {
     /// Adds one.
     pub fn incr(&self) {
-        self.stripes[stripe_of_thread()].0.fetch_add(1, Ordering::Relaxed);
+        self.stripes[stripe_of_thread()]
+            .0
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// The current total.
     pub fn get(&self) -> u64 {
-        self.stripes.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+        self.stripes
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .sum()
     }
 }
 

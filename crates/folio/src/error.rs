@@ -142,7 +142,11 @@ impl Error {
     }
 
     /// A corruption error for `path` at `offset`.
-    pub fn corruption(path: impl Into<PathBuf>, offset: Option<u64>, what: impl Into<String>) -> Self {
+    pub fn corruption(
+        path: impl Into<PathBuf>,
+        offset: Option<u64>,
+        what: impl Into<String>,
+    ) -> Self {
         Error::Corruption {
             path: path.into(),
             offset,

@@ -99,8 +99,9 @@ impl WriteBatch {
 /// everywhere) and must uphold this contract:
 ///
 /// - **Isolation**: each call is atomic with respect to the others; a `get`
-///   returns exactly the bytes of some `put` of that key (never a mix), and a
-///   `write_batch` is seen whole or not at all.
+///   returns exactly the bytes of some `put` of that key (never a mix), and
+///   gets never see part of a `write_batch` (`len` and `for_each_key` are
+///   not snapshots and may).
 /// - **Limits**: a key over `max_key_bytes` or a value over `max_value_bytes`
 ///   is refused with [`crate::Error::KeyTooLarge`] /
 ///   [`crate::Error::ValueTooLarge`] and changes nothing.
@@ -129,7 +130,8 @@ pub trait KvStore: Send + Sync {
     /// before the call survives a reopen (and, once the backend logs, a crash).
     fn flush(&self) -> Result<()>;
 
-    /// Number of keys present.
+    /// Number of keys present. Not a snapshot: with concurrent writers it
+    /// may count part of a batch.
     fn len(&self) -> Result<u64>;
 
     /// True when the store holds no key.
@@ -139,8 +141,9 @@ pub trait KvStore: Send + Sync {
 
     /// Calls `visit` once for every key, in no particular order, until it
     /// returns `Break`. Keys written or deleted concurrently may or may not be
-    /// seen; every key present for the whole call is seen exactly once. The
-    /// visitor may call back into the store.
+    /// seen (part of a concurrent batch may be seen); every key present for
+    /// the whole call is seen exactly once. The visitor may call back into
+    /// the store.
     fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()>;
 
     /// Counters for monitoring (buffer pool, disk).

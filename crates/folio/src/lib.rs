@@ -21,16 +21,19 @@
 //! ```
 
 pub mod buffer;
+mod check;
 pub mod config;
 mod counter;
 pub mod disk;
 pub mod error;
+mod gate;
 pub mod index;
 pub mod io;
 pub mod kv;
 mod registry;
 pub mod store;
 
+pub use check::{check, check_with_vfs, CheckReport};
 pub use config::{Config, ReplacerKind};
 pub use error::{Error, Result};
 pub use kv::{BatchOp, KvStore, Stats, WriteBatch};

@@ -33,13 +33,17 @@ pub fn remove_store(path: &Path) -> Result<()> {
     let lock = vfs.lock_dir(path)?;
     for name in vfs.list(path)? {
         let ours = name == SUPERBLOCK_FILE
-            || crate::store::DATA_FILE_PREFIXES.iter().any(|p| name.starts_with(p));
+            || crate::store::DATA_FILE_PREFIXES
+                .iter()
+                .any(|p| name.starts_with(p));
         if ours {
             vfs.remove_file(&path.join(&name))?;
         }
     }
-    drop(lock);
+    // Unlink the lock file while still holding its lock, so no opener can
+    // lock the old file while another creates a new one.
     vfs.remove_file(&path.join("LOCK"))?;
+    drop(lock);
     vfs.sync_dir(path)?;
     // Leave the directory when it holds files that are not ours.
     let _ = std::fs::remove_dir(path);

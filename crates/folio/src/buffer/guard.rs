@@ -27,20 +27,32 @@ pub struct PageWriteGuard<'a> {
 impl Deref for PageReadGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.data.as_ref().expect("guard holds its latch until dropped").bytes
+        &self
+            .data
+            .as_ref()
+            .expect("guard holds its latch until dropped")
+            .bytes
     }
 }
 
 impl Deref for PageWriteGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.data.as_ref().expect("guard holds its latch until dropped").bytes
+        &self
+            .data
+            .as_ref()
+            .expect("guard holds its latch until dropped")
+            .bytes
     }
 }
 
 impl DerefMut for PageWriteGuard<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.data.as_mut().expect("guard holds its latch until dropped").bytes
+        &mut self
+            .data
+            .as_mut()
+            .expect("guard holds its latch until dropped")
+            .bytes
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use hashbrown::HashMap;
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
@@ -21,8 +22,41 @@ use crate::disk::PageAddr;
 use crate::error::{Error, Result};
 
 const TABLE_SHARDS: usize = 64;
-/// Victim searches before giving up with `BufferPoolExhausted`.
-const MAX_VICTIM_ATTEMPTS: usize = 100_000;
+/// How long a miss waits by default for a frame to be unpinned before giving
+/// up with `BufferPoolExhausted`.
+pub const DEFAULT_FRAME_WAIT: Duration = Duration::from_secs(5);
+
+/// Rounds of spinning, then yielding, before a waiting miss sleeps.
+const SPIN_AND_YIELD_ROUNDS: u32 = 128;
+
+/// Spins, then yields, then sleeps, until `max_wait` has passed.
+struct Backoff {
+    rounds: u32,
+    max_wait: Duration,
+    deadline: Option<Instant>,
+}
+
+impl Backoff {
+    /// Waits a little; false once the deadline has passed.
+    fn pause(&mut self) -> bool {
+        self.rounds += 1;
+        if self.rounds < SPIN_AND_YIELD_ROUNDS / 2 {
+            std::hint::spin_loop();
+        } else if self.rounds < SPIN_AND_YIELD_ROUNDS {
+            std::thread::yield_now();
+        } else {
+            let max_wait = self.max_wait;
+            let deadline = *self
+                .deadline
+                .get_or_insert_with(|| Instant::now() + max_wait);
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        true
+    }
+}
 
 /// The bytes of a frame and which page they are.
 #[derive(Debug)]
@@ -79,6 +113,7 @@ pub struct BufferPool {
     replacer: Box<dyn Replacer>,
     device: Arc<dyn PageDevice>,
     poison: OnceLock<String>,
+    frame_wait: Duration,
     hits: StripedCounter,
     misses: StripedCounter,
     evictions: StripedCounter,
@@ -111,16 +146,25 @@ impl BufferPool {
         BufferPool {
             page_bytes,
             frames,
-            table: (0..TABLE_SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            table: (0..TABLE_SHARDS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
             spare: Mutex::new(spare),
             replacer,
             device,
             poison: OnceLock::new(),
+            frame_wait: DEFAULT_FRAME_WAIT,
             hits: StripedCounter::default(),
             misses: StripedCounter::default(),
             evictions: StripedCounter::default(),
             writebacks: StripedCounter::default(),
         }
+    }
+
+    /// Sets how long a miss waits for an unpinned frame (default
+    /// [`DEFAULT_FRAME_WAIT`]).
+    pub fn set_frame_wait(&mut self, wait: Duration) {
+        self.frame_wait = wait;
     }
 
     /// The page size.
@@ -135,7 +179,11 @@ impl BufferPool {
         let data = frame.latch.read();
         if data.label == Some(addr) {
             self.hits.incr();
-            return Ok(PageReadGuard { pool: self, frame: f, data: Some(data) });
+            return Ok(PageReadGuard {
+                pool: self,
+                frame: f,
+                data: Some(data),
+            });
         }
         drop(data);
         let mut data = frame.latch.write();
@@ -145,7 +193,11 @@ impl BufferPool {
             return Err(e);
         }
         let data = RwLockWriteGuard::downgrade(data);
-        Ok(PageReadGuard { pool: self, frame: f, data: Some(data) })
+        Ok(PageReadGuard {
+            pool: self,
+            frame: f,
+            data: Some(data),
+        })
     }
 
     /// Pins page `addr` for writing, loading it on a miss; marks it dirty.
@@ -159,7 +211,11 @@ impl BufferPool {
             return Err(e);
         }
         frame.dirty.store(true, Ordering::Release);
-        Ok(PageWriteGuard { pool: self, frame: f, data: Some(data) })
+        Ok(PageWriteGuard {
+            pool: self,
+            frame: f,
+            data: Some(data),
+        })
     }
 
     /// Pins page `addr` for writing without reading it from the device: the
@@ -174,7 +230,11 @@ impl BufferPool {
             data.label = Some(addr);
         }
         frame.dirty.store(true, Ordering::Release);
-        Ok(PageWriteGuard { pool: self, frame: f, data: Some(data) })
+        Ok(PageWriteGuard {
+            pool: self,
+            frame: f,
+            data: Some(data),
+        })
     }
 
     /// Writes back every dirty page. Pages dirtied during the call may stay
@@ -184,7 +244,10 @@ impl BufferPool {
             if !frame.dirty.load(Ordering::Acquire) {
                 continue;
             }
-            if let FrameState::Owned(addr) = *frame.state.lock() {
+            // Copy the state out: the guard must not live into write_back,
+            // which takes a page-table lock (lock order: shard, then state).
+            let state = *frame.state.lock();
+            if let FrameState::Owned(addr) = state {
                 let f = FrameId(u32::try_from(i).expect("frame ids fit u32"));
                 self.write_back(f, addr)?;
             }
@@ -207,6 +270,13 @@ impl BufferPool {
     /// reach the disk, so the store must refuse writes.
     pub fn poisoned(&self) -> Option<&str> {
         self.poison.get().map(String::as_str)
+    }
+
+    /// Records a failure that leaves pages possibly not on disk (a failed
+    /// write-back or fsync): the store must refuse writes from now on. The
+    /// first cause is kept.
+    pub fn poison(&self, cause: &Error) {
+        let _ = self.poison.set(cause.to_string());
     }
 
     /// Sum of all pin counts (zero whenever no guard is alive).
@@ -279,26 +349,47 @@ impl BufferPool {
     }
 
     /// A frame in the `Spare` state, unpinned and unmapped, owned by the
-    /// caller.
+    /// caller. Waits up to `frame_wait` while every frame is pinned.
     fn take_frame(&self) -> Result<FrameId> {
-        for attempt in 0..MAX_VICTIM_ATTEMPTS {
+        let mut waited = Backoff {
+            rounds: 0,
+            max_wait: self.frame_wait,
+            deadline: None,
+        };
+        loop {
             if let Some(f) = self.spare.lock().pop() {
                 return Ok(f);
             }
-            let unpinned = |f: FrameId| self.frame(f).pin.load(Ordering::Acquire) == 0;
-            match self.replacer.victim(&unpinned) {
-                Some(f) => match self.try_claim(f) {
+            // Once a write-back has failed, dirty frames cannot be cleaned:
+            // leave them be and evict clean ones, so reads keep working.
+            let poisoned = self.poisoned().is_some();
+            let evictable = |f: FrameId| {
+                let frame = self.frame(f);
+                frame.pin.load(Ordering::Acquire) == 0
+                    && !(poisoned && frame.dirty.load(Ordering::Acquire))
+            };
+            if let Some(f) = self.replacer.victim(&evictable) {
+                match self.try_claim(f) {
                     Claim::Taken => return Ok(f),
-                    Claim::Dirty(addr) => self.write_back(f, addr)?,
+                    Claim::Dirty(addr) => {
+                        if let Err(e) = self.write_back(f, addr) {
+                            tracing::error!(error = %e, "page write-back failed; the store refuses writes");
+                        }
+                    }
                     Claim::Busy => {}
-                },
-                None if attempt % 16 == 15 => std::thread::yield_now(),
-                None => std::hint::spin_loop(),
+                }
+            }
+            if poisoned && waited.rounds >= SPIN_AND_YIELD_ROUNDS {
+                // Every unpinned frame is dirty and cannot be written back.
+                let cause = self.poisoned().unwrap_or_default().to_string();
+                return Err(Error::Poisoned { cause });
+            }
+            if !waited.pause() {
+                return Err(Error::BufferPoolExhausted {
+                    frames: self.frames.len(),
+                });
             }
         }
-        Err(Error::BufferPoolExhausted {
-            frames: self.frames.len(),
-        })
     }
 
     /// Unmaps frame `f` if it is mapped, clean and unpinned.
@@ -344,15 +435,19 @@ impl BufferPool {
     }
 
     fn write_back_pinned(&self, frame: &Frame, addr: PageAddr) -> Result<()> {
+        // The read latch keeps writers out, so the bytes written are the
+        // bytes that are dirty. The flag is cleared only after the write
+        // succeeded: a concurrent flush that sees it set writes the page
+        // again rather than assuming an in-flight write has landed.
         let data = frame.latch.read();
-        if data.label != Some(addr) || !frame.dirty.swap(false, Ordering::AcqRel) {
+        if data.label != Some(addr) || !frame.dirty.load(Ordering::Acquire) {
             return Ok(());
         }
         if let Err(e) = self.device.write_page(addr, &data.bytes) {
-            frame.dirty.store(true, Ordering::Release);
-            let _ = self.poison.set(e.to_string());
+            self.poison(&e);
             return Err(e);
         }
+        frame.dirty.store(false, Ordering::Release);
         self.writebacks.incr();
         Ok(())
     }
@@ -390,7 +485,10 @@ mod tests {
     }
 
     fn page(n: u32) -> PageAddr {
-        PageAddr { segment: SegmentId(0), page: PageNo(n) }
+        PageAddr {
+            segment: SegmentId(0),
+            page: PageNo(n),
+        }
     }
 
     fn pool(frames: usize, kind: ReplacerKind) -> (BufferPool, Arc<MapDevice>) {
@@ -435,11 +533,15 @@ mod tests {
 
     #[test]
     fn all_pinned_is_a_clear_error() {
-        let (pool, _) = pool(2, ReplacerKind::Lru);
+        let (mut pool, _) = pool(2, ReplacerKind::Lru);
+        pool.set_frame_wait(Duration::from_millis(50));
         let _a = pool.fetch_page(page(1)).unwrap();
         let _b = pool.fetch_page(page(2)).unwrap();
         let err = pool.fetch_page(page(3)).unwrap_err();
-        assert!(matches!(err, Error::BufferPoolExhausted { frames: 2 }), "{err}");
+        assert!(
+            matches!(err, Error::BufferPoolExhausted { frames: 2 }),
+            "{err}"
+        );
         assert_eq!(pool.pinned(), 2);
     }
 
@@ -451,6 +553,11 @@ mod tests {
         assert!(pool.flush_all().is_err());
         assert!(pool.poisoned().is_some());
         assert_eq!(pool.dirty_frames(), 1);
+        assert!(pool.fetch_page(page(1)).unwrap().iter().all(|&b| b == 9));
+        // Misses still work: the dirty frame is skipped, the clean one reused.
+        for n in 2..8 {
+            assert!(pool.fetch_page(page(n)).unwrap().iter().all(|&b| b == 0));
+        }
         assert!(pool.fetch_page(page(1)).unwrap().iter().all(|&b| b == 9));
     }
 

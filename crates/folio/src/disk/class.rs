@@ -75,7 +75,9 @@ impl SizeClasses {
     /// The smallest class whose slot holds `len` bytes (`len` must be at
     /// least 1 and at most the largest class).
     pub fn class_for(&self, len: usize) -> Option<ClassId> {
-        let i = self.classes.partition_point(|c| (c.slot_bytes as usize) < len);
+        let i = self
+            .classes
+            .partition_point(|c| (c.slot_bytes as usize) < len);
         (i < self.classes.len()).then(|| ClassId(u16::try_from(i).unwrap_or(u16::MAX)))
     }
 

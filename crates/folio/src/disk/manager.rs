@@ -10,6 +10,7 @@
 //! read-write lock on the segment table (read on every page I/O, written only
 //! when a segment is created). Order: class mutex, then segment table.
 
+#[cfg(debug_assertions)]
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -119,11 +120,17 @@ impl DiskManager {
         let mut used_bits: Vec<Vec<bool>> = Vec::with_capacity(metas.len());
         for (i, meta) in metas.iter().enumerate() {
             if meta.id.0 as usize != i {
-                return Err(self.corrupt(format!("checkpoint lists segment {} at position {i}", meta.id.0)));
+                return Err(self.corrupt(format!(
+                    "checkpoint lists segment {} at position {i}",
+                    meta.id.0
+                )));
             }
             let class = self.class(meta.class)?;
             if meta.fresh > class.slots_per_segment {
-                return Err(self.corrupt(format!("segment {} fresh mark {} over capacity", meta.id.0, meta.fresh)));
+                return Err(self.corrupt(format!(
+                    "segment {} fresh mark {} over capacity",
+                    meta.id.0, meta.fresh
+                )));
             }
             self.open_segment(meta)?;
             used_bits.push(vec![false; meta.fresh as usize]);
@@ -134,12 +141,16 @@ impl DiskManager {
             })?;
             let bit = used_bits[slot.segment.0 as usize]
                 .get_mut(slot.slot.0 as usize)
-                .ok_or_else(|| self.corrupt(format!("index names never-allocated slot {slot:?}")))?;
+                .ok_or_else(|| {
+                    self.corrupt(format!("index names never-allocated slot {slot:?}"))
+                })?;
             if std::mem::replace(bit, true) {
                 return Err(self.corrupt(format!("slot {slot:?} is used by two keys")));
             }
             if len > self.class(meta.class)?.slot_bytes as usize {
-                return Err(self.corrupt(format!("value of {len} bytes in too small slot {slot:?}")));
+                return Err(
+                    self.corrupt(format!("value of {len} bytes in too small slot {slot:?}"))
+                );
             }
         }
         for (meta, bits) in metas.iter().zip(used_bits) {
@@ -176,15 +187,21 @@ impl DiskManager {
 
     /// Hands out a slot for a value of `len` bytes (`len >= 1`).
     pub fn allocate(&self, len: usize) -> Result<Allocation> {
-        let class_id = self.classes.class_for(len).ok_or_else(|| Error::ValueTooLarge {
-            len,
-            max: SEGMENT_BYTES - self.page_bytes,
-        })?;
+        let class_id = self
+            .classes
+            .class_for(len)
+            .ok_or_else(|| Error::ValueTooLarge {
+                len,
+                max: SEGMENT_BYTES - self.page_bytes,
+            })?;
         let class = *self.class(class_id)?;
         let mut state = self.class_state[usize::from(class_id.0)].lock();
         if let Some(slot) = state.free.pop() {
             #[cfg(debug_assertions)]
-            assert!(state.free_set.remove(&slot), "free list and free set disagree");
+            assert!(
+                state.free_set.remove(&slot),
+                "free list and free set disagree"
+            );
             return Ok(Allocation { slot, fresh: false });
         }
         if let Some(id) = state.filling {
@@ -195,7 +212,10 @@ impl DiskManager {
                 if next + 1 == class.slots_per_segment {
                     state.filling = None;
                 }
-                let slot = SlotAddr { segment: id, slot: SlotNo(next) };
+                let slot = SlotAddr {
+                    segment: id,
+                    slot: SlotNo(next),
+                };
                 return Ok(Allocation { slot, fresh: true });
             }
         }
@@ -204,7 +224,10 @@ impl DiskManager {
         segment.fresh.store(1, Ordering::Release);
         state.filling = (class.slots_per_segment > 1).then_some(id);
         Ok(Allocation {
-            slot: SlotAddr { segment: id, slot: SlotNo(0) },
+            slot: SlotAddr {
+                segment: id,
+                slot: SlotNo(0),
+            },
             fresh: true,
         })
     }
@@ -231,7 +254,10 @@ impl DiskManager {
                 let page_no = first_data_page + slot.slot.0 / per_page;
                 let offset = (slot.slot.0 % per_page) as usize * class.slot_bytes as usize;
                 vec![Extent {
-                    page: PageAddr { segment: slot.segment, page: PageNo(page_no) },
+                    page: PageAddr {
+                        segment: slot.segment,
+                        page: PageNo(page_no),
+                    },
                     offset,
                     len,
                     value_offset: 0,
@@ -289,7 +315,10 @@ impl DiskManager {
 
     /// Slots on all free lists.
     pub fn free_slots(&self) -> u64 {
-        self.class_state.iter().map(|s| s.lock().free.len() as u64).sum()
+        self.class_state
+            .iter()
+            .map(|s| s.lock().free.len() as u64)
+            .sum()
     }
 
     fn class(&self, id: ClassId) -> Result<&SizeClass> {
@@ -390,7 +419,10 @@ impl PageDevice for DiskManager {
     fn write_page(&self, addr: PageAddr, buf: &[u8]) -> Result<()> {
         debug_assert_eq!(buf.len(), self.page_bytes);
         if addr.page.0 == 0 {
-            return Err(self.corrupt(format!("refusing to overwrite the header of segment {}", addr.segment.0)));
+            return Err(self.corrupt(format!(
+                "refusing to overwrite the header of segment {}",
+                addr.segment.0
+            )));
         }
         let segment = self.segment(addr.segment)?;
         let offset = u64::from(addr.page.0) * self.page_bytes as u64;
@@ -445,7 +477,9 @@ mod tests {
             .unwrap();
         assert_eq!(reopened.free_slots(), 2);
         let fresh = DiskManager::new(dm.vfs.clone(), &dm.dir, 8192);
-        let err = fresh.restore(&metas, [(slots[1], 1), (slots[1], 1)]).unwrap_err();
+        let err = fresh
+            .restore(&metas, [(slots[1], 1), (slots[1], 1)])
+            .unwrap_err();
         assert!(err.is_corruption(), "{err}");
     }
 
@@ -456,7 +490,9 @@ mod tests {
         let ext = dm.extents(a.slot, 20_000).unwrap();
         assert_eq!(ext.len(), 3);
         assert_eq!(ext.iter().map(|e| e.len).sum::<usize>(), 20_000);
-        assert!(ext.windows(2).all(|w| w[1].page.page.0 == w[0].page.page.0 + 1));
+        assert!(ext
+            .windows(2)
+            .all(|w| w[1].page.page.0 == w[0].page.page.0 + 1));
         assert_eq!(ext[0].page.page, PageNo(1));
     }
 
@@ -471,7 +507,10 @@ mod tests {
         dm.write_page(page, &vec![7u8; 8192]).unwrap();
         dm.read_page(page, &mut buf).unwrap();
         assert!(buf.iter().all(|&b| b == 7));
-        let header = PageAddr { segment: page.segment, page: PageNo(0) };
+        let header = PageAddr {
+            segment: page.segment,
+            page: PageNo(0),
+        };
         assert!(dm.write_page(header, &buf).is_err());
     }
 }

@@ -93,7 +93,10 @@ mod tests {
         for i in 0..SEGMENT_HEADER_BYTES {
             let mut b = bytes;
             b[i] ^= 0x10;
-            assert!(SegmentHeader::decode(&b, Path::new("s")).is_err(), "flip at {i}");
+            assert!(
+                SegmentHeader::decode(&b, Path::new("s")).is_err(),
+                "flip at {i}"
+            );
         }
     }
 }

@@ -11,8 +11,6 @@
 //! an old slot only after replacing the entry under the shard write lock. So a
 //! freed slot is never reused while a reader can still reach it.
 
-use std::ops::ControlFlow;
-
 use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -50,7 +48,10 @@ pub struct WriteSet<'a> {
 impl Index {
     /// An empty index with `shards` shards (a power of two).
     pub fn new(shards: usize) -> Self {
-        assert!(shards.is_power_of_two(), "shard count must be a power of two");
+        assert!(
+            shards.is_power_of_two(),
+            "shard count must be a power of two"
+        );
         Index {
             seed: rand::random(),
             shard_bits: shards.trailing_zeros(),
@@ -91,11 +92,20 @@ impl Index {
 
     /// Locks the shards of all `keys` for writing.
     pub fn write_set<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> WriteSet<'_> {
-        let mut ids: Vec<usize> = keys.into_iter().map(|k| self.shard_of(self.hash(k))).collect();
+        let mut ids: Vec<usize> = keys
+            .into_iter()
+            .map(|k| self.shard_of(self.hash(k)))
+            .collect();
         ids.sort_unstable();
         ids.dedup();
-        let guards = ids.into_iter().map(|i| (i, self.shards[i].write())).collect();
-        WriteSet { index: self, guards }
+        let guards = ids
+            .into_iter()
+            .map(|i| (i, self.shards[i].write()))
+            .collect();
+        WriteSet {
+            index: self,
+            guards,
+        }
     }
 
     /// Number of keys.
@@ -108,17 +118,18 @@ impl Index {
         self.len() == 0
     }
 
-    /// Visits every key: each shard's keys are copied under its read lock
-    /// and visited after it is released, so the visitor may use the store.
-    pub fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        for shard in self.shards.iter() {
-            let keys: Vec<Box<[u8]>> = shard.read().iter().map(|(k, _)| k.clone()).collect();
-            for key in keys {
-                if visit(&key).is_break() {
-                    return;
-                }
-            }
-        }
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// A copy of the keys of shard `shard`, taken under its read lock.
+    pub fn shard_keys(&self, shard: usize) -> Vec<Box<[u8]>> {
+        self.shards[shard]
+            .read()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Visits every entry under the shards' read locks (for checkpoints;
@@ -147,7 +158,13 @@ impl WriteSet<'_> {
     }
 }
 
-fn replace_in(table: &mut Table, seed: u64, hash: u64, key: &[u8], entry: Option<Entry>) -> Option<Entry> {
+fn replace_in(
+    table: &mut Table,
+    seed: u64,
+    hash: u64,
+    key: &[u8],
+    entry: Option<Entry>,
+) -> Option<Entry> {
     let rehash = |(k, _): &(Box<[u8]>, Entry)| xxh3_64_with_seed(k, seed);
     match (table.find_entry(hash, |(k, _)| **k == *key), entry) {
         (Ok(mut slot), Some(new)) => Some(std::mem::replace(&mut slot.get_mut().1, new)),
@@ -165,7 +182,11 @@ mod tests {
     use super::*;
 
     fn entry(len: u32) -> Entry {
-        Entry { slot: None, len, checksum: 0 }
+        Entry {
+            slot: None,
+            len,
+            checksum: 0,
+        }
     }
 
     #[test]
@@ -191,11 +212,7 @@ mod tests {
             }
         }
         assert_eq!(ix.len(), 100);
-        let mut seen = 0;
-        ix.for_each_key(&mut |_| {
-            seen += 1;
-            ControlFlow::Continue(())
-        });
+        let seen: usize = (0..ix.shard_count()).map(|i| ix.shard_keys(i).len()).sum();
         assert_eq!(seen, 100);
     }
 
@@ -208,7 +225,10 @@ mod tests {
         let sizes: Vec<usize> = ix.shards.iter().map(|s| s.read().len()).collect();
         assert!(sizes.iter().all(|&n| n > 400), "{sizes:?}");
         for i in 0..10_000u32 {
-            assert_eq!(ix.with_entry(&i.to_be_bytes(), |e| e.map(|e| e.len)), Some(i));
+            assert_eq!(
+                ix.with_entry(&i.to_be_bytes(), |e| e.map(|e| e.len)),
+                Some(i)
+            );
         }
     }
 }

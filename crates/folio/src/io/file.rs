@@ -43,7 +43,9 @@ impl VfsFile for OsFile {
     }
 
     fn sync_data(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io("fsync", &self.path, e))
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("fsync", &self.path, e))
     }
 
     fn size(&self) -> Result<u64> {
@@ -55,7 +57,9 @@ impl VfsFile for OsFile {
     }
 
     fn set_len(&self, len: u64) -> Result<()> {
-        self.file.set_len(len).map_err(|e| Error::io("truncate", &self.path, e))
+        self.file
+            .set_len(len)
+            .map_err(|e| Error::io("truncate", &self.path, e))
     }
 
     fn path(&self) -> &Path {

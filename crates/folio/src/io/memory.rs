@@ -152,7 +152,9 @@ impl Vfs for MemVfs {
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let mut files = self.inner.files.lock();
-        let file = files.remove(from).ok_or_else(|| Self::not_found("rename", from))?;
+        let file = files
+            .remove(from)
+            .ok_or_else(|| Self::not_found("rename", from))?;
         let renamed = Arc::new(MemFile {
             path: to.to_path_buf(),
             data: RwLock::new(std::mem::take(&mut *file.data.write())),

@@ -2,7 +2,8 @@
 //! [`Vfs`] and [`VfsFile`].
 //!
 //! Implementations: [`FileVfs`] (the operating system's files) and
-//! [`MemVfs`] (in memory, for tests and for stores that need no disk).
+//! [`MemVfs`] (in memory, for tests and for stores that need no disk), and
+//! [`FaultVfs`] (wraps another and fails chosen operations, for tests).
 //!
 //! Contract of an implementation:
 //! - `read_at` fills as much of `buf` as the file holds from `offset` and
@@ -14,6 +15,7 @@
 //! - Errors carry the operation and the path (`Error::Io`), ENOSPC becomes
 //!   `Error::StorageFull`.
 
+mod fault;
 mod file;
 mod memory;
 
@@ -21,10 +23,11 @@ use std::fmt::Debug;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use fault::{FaultOp, FaultVfs};
 pub use file::FileVfs;
 pub use memory::MemVfs;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// An open file with positional I/O.
 pub trait VfsFile: Send + Sync + Debug {
@@ -101,8 +104,23 @@ pub fn write_file_atomic(vfs: &dyn Vfs, path: &Path, bytes: &[u8]) -> Result<()>
 /// Reads a whole file.
 pub fn read_file(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
     let file = vfs.open(path, false)?;
-    let len = usize::try_from(file.size()?).unwrap_or(usize::MAX);
-    let mut buf = vec![0u8; len];
+    let size = file.size()?;
+    let mut buf = Vec::new();
+    // A damaged or sparse file may claim any size: fail, do not abort.
+    usize::try_from(size)
+        .ok()
+        .and_then(|len| buf.try_reserve_exact(len).ok().map(|()| len))
+        .ok_or_else(|| {
+            Error::io(
+                "read",
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!("file of {size} bytes does not fit in memory"),
+                ),
+            )
+        })?;
+    buf.resize(buf.capacity(), 0);
     let n = read_full(&*file, &mut buf, 0)?;
     buf.truncate(n);
     Ok(buf)

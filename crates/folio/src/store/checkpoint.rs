@@ -70,7 +70,10 @@ pub fn encode(
             }
         }
     });
-    assert_eq!(written, entry_count, "index changed while a checkpoint was encoded");
+    assert_eq!(
+        written, entry_count,
+        "index changed while a checkpoint was encoded"
+    );
     let crc = crc32c::crc32c(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     b
@@ -97,16 +100,26 @@ impl<'a> Cursor<'a> {
         Ok(self.take(1, what)?[0])
     }
     fn u16(&mut self, what: &str) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2, what)?.try_into().expect("2 bytes")))
+        Ok(u16::from_le_bytes(
+            self.take(2, what)?.try_into().expect("2 bytes"),
+        ))
     }
     fn u32(&mut self, what: &str) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self, what: &str) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8, what)?.try_into().expect("8 bytes"),
+        ))
     }
     fn error(&self, what: String) -> Error {
-        Error::corruption(self.path, Some(self.pos as u64), format!("checkpoint: {what}"))
+        Error::corruption(
+            self.path,
+            Some(self.pos as u64),
+            format!("checkpoint: {what}"),
+        )
     }
 }
 
@@ -115,25 +128,49 @@ impl<'a> Cursor<'a> {
 pub fn decode(bytes: &[u8], path: &Path, max_key_bytes: usize) -> Result<Checkpoint> {
     let path_buf: PathBuf = path.to_path_buf();
     if bytes.len() < 4 {
-        return Err(Error::corruption(&path_buf, Some(0), "checkpoint: file too short"));
+        return Err(Error::corruption(
+            &path_buf,
+            Some(0),
+            "checkpoint: file too short",
+        ));
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
     if crc32c::crc32c(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
-        return Err(Error::corruption(&path_buf, None, "checkpoint: checksum mismatch"));
+        return Err(Error::corruption(
+            &path_buf,
+            None,
+            "checkpoint: checksum mismatch",
+        ));
     }
-    let mut c = Cursor { bytes: body, pos: 0, path };
+    let mut c = Cursor {
+        bytes: body,
+        pos: 0,
+        path,
+    };
     if c.take(8, "magic")? != CHECKPOINT_MAGIC {
-        return Err(Error::corruption(&path_buf, Some(0), "checkpoint: bad magic"));
+        return Err(Error::corruption(
+            &path_buf,
+            Some(0),
+            "checkpoint: bad magic",
+        ));
     }
     let format = c.u32("format")?;
     if format != CHECKPOINT_FORMAT {
-        return Err(Error::UnsupportedFormat { path: path_buf, found: format, supported: CHECKPOINT_FORMAT });
+        return Err(Error::UnsupportedFormat {
+            path: path_buf,
+            found: format,
+            supported: CHECKPOINT_FORMAT,
+        });
     }
     let page_bytes = c.u32("page size")?;
     let generation = c.u64("generation")?;
     let segment_count = c.u32("segment count")?;
     let entry_count = c.u64("entry count")?;
-    let mut cp = Checkpoint { page_bytes, generation, ..Checkpoint::default() };
+    let mut cp = Checkpoint {
+        page_bytes,
+        generation,
+        ..Checkpoint::default()
+    };
     for _ in 0..segment_count {
         let id = SegmentId(c.u32("segment id")?);
         let class = ClassId(c.u16("segment class")?);
@@ -144,20 +181,32 @@ pub fn decode(bytes: &[u8], path: &Path, max_key_bytes: usize) -> Result<Checkpo
     for _ in 0..entry_count {
         let key_len = c.u32("key length")? as usize;
         if key_len > max_key_bytes {
-            return Err(c.error(format!("key length {key_len} over the limit {max_key_bytes}")));
+            return Err(c.error(format!(
+                "key length {key_len} over the limit {max_key_bytes}"
+            )));
         }
         let key: Box<[u8]> = c.take(key_len, "key")?.into();
         let len = c.u32("value length")?;
         let checksum = c.u64("value checksum")?;
         let slot = match c.u8("slot tag")? {
             0 => None,
-            1 => Some(SlotAddr { segment: SegmentId(c.u32("segment")?), slot: SlotNo(c.u32("slot")?) }),
+            1 => Some(SlotAddr {
+                segment: SegmentId(c.u32("segment")?),
+                slot: SlotNo(c.u32("slot")?),
+            }),
             tag => return Err(c.error(format!("bad slot tag {tag}"))),
         };
         if slot.is_none() && len != 0 {
             return Err(c.error(format!("value of {len} bytes without a slot")));
         }
-        cp.entries.push((key, Entry { slot, len, checksum }));
+        cp.entries.push((
+            key,
+            Entry {
+                slot,
+                len,
+                checksum,
+            },
+        ));
     }
     if c.pos != body.len() {
         return Err(c.error(format!("{} trailing bytes", body.len() - c.pos)));
@@ -170,10 +219,31 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        let segments = [SegmentMeta { id: SegmentId(0), class: ClassId(5), fresh: 3 }];
+        let segments = [SegmentMeta {
+            id: SegmentId(0),
+            class: ClassId(5),
+            fresh: 3,
+        }];
         let entries: Vec<(Vec<u8>, Entry)> = vec![
-            (b"k1".to_vec(), Entry { slot: Some(SlotAddr { segment: SegmentId(0), slot: SlotNo(2) }), len: 90, checksum: 7 }),
-            (Vec::new(), Entry { slot: None, len: 0, checksum: 1 }),
+            (
+                b"k1".to_vec(),
+                Entry {
+                    slot: Some(SlotAddr {
+                        segment: SegmentId(0),
+                        slot: SlotNo(2),
+                    }),
+                    len: 90,
+                    checksum: 7,
+                },
+            ),
+            (
+                Vec::new(),
+                Entry {
+                    slot: None,
+                    len: 0,
+                    checksum: 1,
+                },
+            ),
         ];
         encode(8192, 4, &segments, 2, |visit| {
             for (k, e) in &entries {
@@ -198,7 +268,10 @@ mod tests {
             let mut b = bytes.clone();
             b[i] ^= 0x01;
             assert!(decode(&b, Path::new("c"), 4096).is_err(), "flip at {i}");
-            assert!(decode(&bytes[..i], Path::new("c"), 4096).is_err(), "truncated at {i}");
+            assert!(
+                decode(&bytes[..i], Path::new("c"), 4096).is_err(),
+                "truncated at {i}"
+            );
         }
     }
 }

@@ -23,16 +23,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::Mutex;
 use xxhash_rust::xxh3::xxh3_64;
 
 pub use checkpoint::{checkpoint_file_name, Checkpoint};
+
+/// Decodes a checkpoint file's bytes (for offline checks).
+pub fn decode_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    checkpoint::decode(bytes, path, crate::config::KEY_BYTES_CEILING)
+}
 pub use superblock::{Superblock, SUPERBLOCK_FILE};
 
 use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::disk::{Allocation, DiskManager};
 use crate::error::{Error, Result};
+use crate::gate::{Gate, SharedGuard};
 use crate::index::{Entry, Index};
 use crate::io::{DirLock, Vfs, VfsFile};
 use crate::kv::{BatchOp, KvStore, Stats, WriteBatch};
@@ -51,8 +57,8 @@ pub struct PagedStore {
     disk: Arc<DiskManager>,
     superblock_file: Arc<dyn VfsFile>,
     lifecycle: Mutex<Lifecycle>,
-    /// Writers hold it shared; close holds it exclusively.
-    gate: RwLock<()>,
+    /// Every operation holds it shared; close holds it exclusively.
+    gate: Gate,
     closed: AtomicBool,
 }
 
@@ -80,31 +86,40 @@ impl PagedStore {
 
     fn check_key(&self, key: &[u8]) -> Result<()> {
         if key.len() > self.config.max_key_bytes {
-            return Err(Error::KeyTooLarge { len: key.len(), max: self.config.max_key_bytes });
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: self.config.max_key_bytes,
+            });
         }
         Ok(())
     }
 
     fn check_value(&self, value: &[u8]) -> Result<()> {
         if value.len() > self.config.max_value_bytes {
-            return Err(Error::ValueTooLarge { len: value.len(), max: self.config.max_value_bytes });
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: self.config.max_value_bytes,
+            });
         }
         Ok(())
     }
 
-    fn check_open(&self) -> Result<()> {
+    /// Admits an operation: shared hold on the gate, store open.
+    fn read_gate(&self) -> Result<SharedGuard<'_>> {
+        let gate = self.gate.shared();
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        Ok(())
+        Ok(gate)
     }
 
-    /// Admits a writer: shared hold on the gate, store open and not poisoned.
-    fn write_gate(&self) -> Result<RwLockReadGuard<'_, ()>> {
-        let gate = self.gate.read();
-        self.check_open()?;
+    /// Admits a writer: as [`Self::read_gate`], and the store not poisoned.
+    fn write_gate(&self) -> Result<SharedGuard<'_>> {
+        let gate = self.read_gate()?;
         if let Some(cause) = self.pool.poisoned() {
-            return Err(Error::Poisoned { cause: cause.to_string() });
+            return Err(Error::Poisoned {
+                cause: cause.to_string(),
+            });
         }
         Ok(gate)
     }
@@ -114,14 +129,22 @@ impl PagedStore {
         let checksum = xxh3_64(value);
         let len = u32::try_from(value.len()).expect("values are under 16 MiB");
         if value.is_empty() {
-            return Ok(Entry { slot: None, len, checksum });
+            return Ok(Entry {
+                slot: None,
+                len,
+                checksum,
+            });
         }
         let alloc = self.disk.allocate(value.len())?;
         if let Err(e) = self.write_slot(alloc, value) {
-            self.disk.free(alloc.slot)?;
+            self.free_quietly(alloc.slot);
             return Err(e);
         }
-        Ok(Entry { slot: Some(alloc.slot), len, checksum })
+        Ok(Entry {
+            slot: Some(alloc.slot),
+            len,
+            checksum,
+        })
     }
 
     fn write_slot(&self, alloc: Allocation, value: &[u8]) -> Result<()> {
@@ -157,10 +180,29 @@ impl PagedStore {
             return Err(Error::corruption(
                 self.disk.segment_path(slot.segment),
                 Some(self.disk.slot_offset(slot)?),
-                format!("value checksum mismatch ({len} bytes in slot {})", slot.slot.0),
+                format!(
+                    "value checksum mismatch ({len} bytes in slot {})",
+                    slot.slot.0
+                ),
             ));
         }
         Ok(out)
+    }
+
+    /// Fsyncs every segment. A failed fsync poisons the store: the kernel
+    /// may have dropped the dirty pages it could not write, so retrying and
+    /// carrying on could lose data silently (ATC'20, "Can Applications
+    /// Recover from fsync Failures?").
+    fn sync_segments(&self) -> Result<()> {
+        self.disk.sync_all().inspect_err(|e| self.pool.poison(e))
+    }
+
+    /// Frees a slot on an error path, keeping the original error: a slot
+    /// that cannot be freed is only leaked until the next open.
+    fn free_quietly(&self, slot: crate::disk::SlotAddr) {
+        if let Err(e) = self.disk.free(slot) {
+            tracing::warn!(error = %e, ?slot, "could not free a slot after a failed write");
+        }
     }
 
     /// Frees the slots of replaced or removed entries.
@@ -206,7 +248,12 @@ impl PagedStore {
                 BatchOp::Put { value, .. } => match self.store_value(value) {
                     Ok(entry) => Some(entry),
                     Err(e) => {
-                        self.release(staged.into_iter().filter_map(|(_, e)| e))?;
+                        for slot in staged
+                            .iter()
+                            .filter_map(|(_, e): &(&[u8], Option<Entry>)| e.and_then(|e| e.slot))
+                        {
+                            self.free_quietly(slot);
+                        }
                         return Err(e);
                     }
                 },
@@ -233,8 +280,8 @@ impl KvStore for PagedStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.check_open()?;
         self.check_key(key)?;
+        let _gate = self.read_gate()?;
         self.index.with_entry(key, |entry| match entry {
             None => Ok(None),
             Some(entry) => self.read_value(entry).map(Some),
@@ -267,17 +314,28 @@ impl KvStore for PagedStore {
     fn flush(&self) -> Result<()> {
         let _gate = self.write_gate()?;
         self.pool.flush_all()?;
-        self.disk.sync_all()
+        self.sync_segments()
     }
 
     fn len(&self) -> Result<u64> {
-        self.check_open()?;
+        let _gate = self.read_gate()?;
         Ok(self.index.len())
     }
 
     fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
-        self.check_open()?;
-        self.index.for_each_key(visit);
+        for shard in 0..self.index.shard_count() {
+            // The gate is held while a shard's keys are copied, not while
+            // they are visited: the visitor may call back into the store.
+            let keys = {
+                let _gate = self.read_gate()?;
+                self.index.shard_keys(shard)
+            };
+            for key in keys {
+                if visit(&key).is_break() {
+                    return Ok(());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -297,11 +355,15 @@ impl KvStore for PagedStore {
     }
 
     fn close(&self) -> Result<()> {
-        let _gate = self.gate.write();
-        if self.closed.swap(true, Ordering::AcqRel) {
+        let _gate = self.gate.exclusive();
+        if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.shut_down()
+        // Marked closed only once everything is on disk: a failed close can
+        // be retried, and until then the store stays open.
+        self.shut_down()?;
+        self.closed.store(true, Ordering::Release);
+        Ok(())
     }
 }
 

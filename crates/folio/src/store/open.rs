@@ -4,16 +4,17 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use super::checkpoint::{self, checkpoint_file_name, Checkpoint};
-use super::superblock::{Superblock, SUPERBLOCK_FILE};
+use super::superblock::{Superblock, COPY_BYTES, SUPERBLOCK_FILE};
 use super::{Lifecycle, PagedStore};
 use crate::buffer::replacer::new_replacer;
 use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::disk::DiskManager;
 use crate::error::{Error, Result};
+use crate::gate::Gate;
 use crate::index::Index;
 use crate::io::{read_file, write_file_atomic, Vfs, VfsFile};
 
@@ -28,21 +29,11 @@ impl PagedStore {
         vfs.create_dir_all(dir)?;
         let lock = vfs.lock_dir(dir)?;
         let sb_path = dir.join(SUPERBLOCK_FILE);
-        let existed = vfs.exists(&sb_path)?;
-        if !existed {
-            refuse_orphan_data(&*vfs, dir)?;
+        if !vfs.exists(&sb_path)? {
+            create_superblock(&*vfs, dir, config)?;
         }
-        let superblock_file = vfs.open(&sb_path, true)?;
-        let mut superblock = if existed {
-            read_superblock(&*superblock_file, dir)?
-        } else {
-            Superblock {
-                page_bytes: u32::try_from(config.page_bytes).expect("page size fits u32"),
-                generation: 0,
-                checkpoint: 0,
-                clean: true,
-            }
-        };
+        let superblock_file = vfs.open(&sb_path, false)?;
+        let mut superblock = read_superblock(&*superblock_file, dir)?;
         let mut config = config.clone();
         adopt_page_size(&mut config, superblock.page_bytes)?;
 
@@ -58,12 +49,9 @@ impl PagedStore {
             new_replacer(config.replacer, config.frames()),
             disk.clone(),
         );
-        superblock.generation += 1;
+        superblock.generation = next_generation(superblock.generation, &sb_path)?;
         superblock.clean = false;
         superblock.write(&*superblock_file)?;
-        if !existed {
-            vfs.sync_dir(dir)?;
-        }
         Ok(PagedStore {
             dir: dir.to_path_buf(),
             vfs,
@@ -72,25 +60,29 @@ impl PagedStore {
             pool,
             disk,
             superblock_file,
-            lifecycle: Mutex::new(Lifecycle { superblock, lock: Some(lock) }),
-            gate: RwLock::new(()),
+            lifecycle: Mutex::new(Lifecycle {
+                superblock,
+                lock: Some(lock),
+            }),
+            gate: Gate::default(),
             closed: AtomicBool::new(false),
         })
     }
 
     /// Writes everything back, then a checkpoint and a clean superblock.
-    /// Called once, with the gate held exclusively.
+    /// Called with the gate held exclusively; may be called again after a
+    /// failure.
     pub(super) fn shut_down(&self) -> Result<()> {
         let mut life = self.lifecycle.lock();
-        if let Some(cause) = self.pool.poisoned() {
-            // Pages may be missing from disk: leave the store marked unclean.
-            life.lock = None;
-            return Err(Error::Poisoned { cause: cause.to_string() });
-        }
+        self.refuse_if_poisoned()?;
         self.pool.flush_all()?;
-        self.disk.sync_all()?;
+        self.sync_segments()?;
+        // A write-back by a racing miss may have failed after the flush:
+        // never write a clean superblock over pages that are not on disk.
+        self.refuse_if_poisoned()?;
+        let sb_path = self.dir.join(SUPERBLOCK_FILE);
         let previous = life.superblock.checkpoint;
-        let generation = previous + 1;
+        let generation = next_generation(previous, &sb_path)?;
         let bytes = checkpoint::encode(
             u32::try_from(self.config.page_bytes).expect("page size fits u32"),
             generation,
@@ -98,9 +90,13 @@ impl PagedStore {
             self.index.len(),
             |visit| self.index.for_each_entry(|k, e| visit(k, e)),
         );
-        write_file_atomic(&*self.vfs, &self.dir.join(checkpoint_file_name(generation)), &bytes)?;
+        write_file_atomic(
+            &*self.vfs,
+            &self.dir.join(checkpoint_file_name(generation)),
+            &bytes,
+        )?;
         let superblock = Superblock {
-            generation: life.superblock.generation + 1,
+            generation: next_generation(life.superblock.generation, &sb_path)?,
             checkpoint: generation,
             clean: true,
             ..life.superblock
@@ -116,6 +112,43 @@ impl PagedStore {
         life.lock = None;
         Ok(())
     }
+}
+
+impl PagedStore {
+    /// Pages may be missing from disk after a failed write-back: leave the
+    /// store marked unclean rather than checkpoint it.
+    fn refuse_if_poisoned(&self) -> Result<()> {
+        match self.pool.poisoned() {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Creates the superblock of a new store through a temporary file and a
+/// rename, so a crash or an error leaves either no superblock (and no data)
+/// or a valid one describing an empty, clean store.
+fn create_superblock(vfs: &dyn Vfs, dir: &Path, config: &Config) -> Result<()> {
+    refuse_orphan_data(vfs, dir)?;
+    let initial = Superblock {
+        page_bytes: u32::try_from(config.page_bytes).expect("page size fits u32"),
+        generation: 0,
+        checkpoint: 0,
+        clean: true,
+    };
+    let mut bytes = vec![0u8; 2 * usize::try_from(COPY_BYTES).expect("4 KiB fits usize")];
+    let encoded = initial.encode();
+    bytes[..encoded.len()].copy_from_slice(&encoded);
+    write_file_atomic(vfs, &dir.join(SUPERBLOCK_FILE), &bytes)
+}
+
+/// `generation + 1`, or corruption when a damaged file says `u64::MAX`.
+fn next_generation(generation: u64, path: &Path) -> Result<u64> {
+    generation
+        .checked_add(1)
+        .ok_or_else(|| Error::corruption(path, None, "generation counter at its maximum"))
 }
 
 fn refuse_orphan_data(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
@@ -150,14 +183,23 @@ fn read_superblock(file: &dyn VfsFile, dir: &Path) -> Result<Superblock> {
 fn adopt_page_size(config: &mut Config, page_bytes: u32) -> Result<()> {
     let on_disk = page_bytes as usize;
     if on_disk != config.page_bytes {
-        tracing::info!(on_disk, configured = config.page_bytes, "using the store's page size");
+        tracing::info!(
+            on_disk,
+            configured = config.page_bytes,
+            "using the store's page size"
+        );
         config.page_bytes = on_disk;
         config.max_value_bytes = config.max_value_bytes.min(Config::value_ceiling(on_disk));
     }
     config.validate()
 }
 
-fn load_checkpoint(vfs: &dyn Vfs, dir: &Path, sb: &Superblock, config: &Config) -> Result<Checkpoint> {
+fn load_checkpoint(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    sb: &Superblock,
+    config: &Config,
+) -> Result<Checkpoint> {
     let path = dir.join(checkpoint_file_name(sb.checkpoint));
     let bytes = read_file(vfs, &path)?;
     let cp = checkpoint::decode(&bytes, &path, crate::config::KEY_BYTES_CEILING)?;
@@ -171,10 +213,17 @@ fn load_checkpoint(vfs: &dyn Vfs, dir: &Path, sb: &Superblock, config: &Config) 
             ),
         ));
     }
-    if let Some((key, _)) = cp.entries.iter().find(|(k, _)| k.len() > config.max_key_bytes) {
+    if let Some((key, _)) = cp
+        .entries
+        .iter()
+        .find(|(k, _)| k.len() > config.max_key_bytes)
+    {
         return Err(Error::InvalidConfig {
             field: "max_key_bytes",
-            reason: format!("the store holds a key of {} bytes; raise the limit", key.len()),
+            reason: format!(
+                "the store holds a key of {} bytes; raise the limit",
+                key.len()
+            ),
         });
     }
     Ok(cp)

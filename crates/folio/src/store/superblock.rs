@@ -112,7 +112,12 @@ mod tests {
         vfs.create_dir_all(Path::new("/s")).unwrap();
         let path = Path::new("/s/SUPERBLOCK");
         let file = vfs.open(path, true).unwrap();
-        let sb = |generation| Superblock { page_bytes: 8192, generation, checkpoint: generation, clean: true };
+        let sb = |generation| Superblock {
+            page_bytes: 8192,
+            generation,
+            checkpoint: generation,
+            clean: true,
+        };
         sb(1).write(&*file).unwrap();
         sb(2).write(&*file).unwrap();
         assert_eq!(Superblock::read(&*file).unwrap(), sb(2));

@@ -28,15 +28,27 @@ struct List {
 impl List {
     fn unlink(&mut self, f: u32) {
         let (p, n) = (self.prev[f as usize], self.next[f as usize]);
-        if p == NIL { self.head = n } else { self.next[p as usize] = n }
-        if n == NIL { self.tail = p } else { self.prev[n as usize] = p }
+        if p == NIL {
+            self.head = n
+        } else {
+            self.next[p as usize] = n
+        }
+        if n == NIL {
+            self.tail = p
+        } else {
+            self.prev[n as usize] = p
+        }
         self.linked[f as usize] = false;
     }
 
     fn push_front(&mut self, f: u32) {
         self.prev[f as usize] = NIL;
         self.next[f as usize] = self.head;
-        if self.head == NIL { self.tail = f } else { self.prev[self.head as usize] = f }
+        if self.head == NIL {
+            self.tail = f
+        } else {
+            self.prev[self.head as usize] = f
+        }
         self.head = f;
         self.linked[f as usize] = true;
     }

@@ -1,0 +1,59 @@
+//! `folio serve`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use folio::{Config, ReplacerKind};
+
+/// Arguments of `folio serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory (created if missing).
+    #[arg(long, default_value = "./folio-data")]
+    dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// TCP port.
+    #[arg(long, default_value_t = 6379)]
+    port: u16,
+    /// Storage engine, by registry name.
+    #[arg(long, default_value = "paged")]
+    engine: String,
+    /// Buffer-pool budget in MiB.
+    #[arg(long, default_value_t = 64)]
+    cache_mib: usize,
+    /// Page size in bytes for a new store (4096..=65536, a power of two).
+    #[arg(long, default_value_t = 8192)]
+    page_size: usize,
+    /// Buffer-pool replacement policy: clock or lru.
+    #[arg(long, default_value = "clock")]
+    replacer: String,
+    /// Most simultaneous client connections.
+    #[arg(long, default_value_t = 10_000)]
+    maxclients: usize,
+}
+
+/// Opens the store and serves it until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::default();
+    config.cache_bytes = args
+        .cache_mib
+        .checked_mul(1 << 20)
+        .context("--cache-mib is too large")?;
+    config.page_bytes = args.page_size;
+    config.replacer = ReplacerKind::parse(&args.replacer)?;
+    let store = folio::open(&args.engine, &args.dir, &config)
+        .with_context(|| format!("cannot open the store in {}", args.dir.display()))?;
+    tracing::info!(dir = %args.dir.display(), engine = %args.engine, "store open");
+    let server = folio_server::ServerConfig {
+        bind: args.bind,
+        port: args.port,
+        maxclients: args.maxclients,
+        ..folio_server::ServerConfig::default()
+    };
+    folio_server::run(Arc::from(store), server)?;
+    Ok(())
+}

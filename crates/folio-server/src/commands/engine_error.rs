@@ -1,0 +1,34 @@
+//! Engine errors as RESP error replies: the only mapping of `folio::Error`.
+//!
+//! The text is always the error's `Display`, which names the limit or the file
+//! concerned. The code before it tells clients what kind of failure it is:
+//!
+//! | code      | errors                                            | meaning for the client             |
+//! |-----------|---------------------------------------------------|------------------------------------|
+//! | `ERR`     | `KeyTooLarge`, `ValueTooLarge`, `BatchTooLarge`, others | the request is wrong; fix it |
+//! | `IOERR`   | `Io`, `StorageFull`, `Poisoned`                   | the disk failed; writes may be refused until the store is reopened |
+//! | `CORRUPT` | `Corruption`, `UnsupportedFormat`                 | data on disk is damaged or foreign |
+//! | `BUSY`    | `BufferPoolExhausted`                             | transient; retry later             |
+//! | `CLOSED`  | `Closed`                                          | the store is shutting down         |
+//!
+//! Everything but `ERR` is also logged at `warn`, since it concerns the
+//! operator rather than the client.
+
+use folio::Error;
+
+use crate::resp::Reply;
+
+/// The reply for an engine error.
+pub fn engine_error(err: &Error) -> Reply {
+    let code = match err {
+        Error::Io { .. } | Error::StorageFull { .. } | Error::Poisoned { .. } => "IOERR",
+        Error::Corruption { .. } | Error::UnsupportedFormat { .. } => "CORRUPT",
+        Error::BufferPoolExhausted { .. } => "BUSY",
+        Error::Closed => "CLOSED",
+        _ => "ERR",
+    };
+    if code != "ERR" {
+        tracing::warn!(error = %err, "engine error answered to a client");
+    }
+    Reply::error_with_code(code, err.to_string())
+}

@@ -1,0 +1,105 @@
+//! `INFO [section ...]`: Redis-style sections with CRLF line endings.
+//!
+//! Sections: `server` (with `redis_version:7.0.0` so tools accept the
+//! server), `clients`, `folio` (the engine's `Stats`) and `keyspace`. No
+//! argument, `default`, `all` or `everything` give every section.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use super::HandlerResult;
+use crate::resp::Reply;
+use crate::shared::Shared;
+
+/// The Redis version this server answers like.
+const REDIS_VERSION: &str = "7.0.0";
+
+/// `INFO [section ...]`.
+pub(super) fn info(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let wanted: Vec<Vec<u8>> = args[1..].iter().map(|a| a.to_ascii_lowercase()).collect();
+    let everything = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| matches!(w.as_slice(), b"all" | b"default" | b"everything"));
+    let include = |name: &str| everything || wanted.iter().any(|w| w == name.as_bytes());
+    let mut sections = Vec::new();
+    if include("server") {
+        sections.push(server_section(shared));
+    }
+    if include("clients") {
+        sections.push(clients_section(shared));
+    }
+    if include("folio") {
+        sections.push(folio_section(shared));
+    }
+    if include("keyspace") {
+        sections.push(keyspace_section(shared)?);
+    }
+    Ok(Reply::bulk(sections.join("\r\n").into_bytes()))
+}
+
+/// Formats one section: a `# Title` line and `field:value` lines, each
+/// ending in CRLF.
+fn section(title: &str, fields: &[(&str, String)]) -> String {
+    let mut text = format!("# {title}\r\n");
+    for (name, value) in fields {
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{name}:{value}\r\n");
+    }
+    text
+}
+
+fn server_section(shared: &Shared) -> String {
+    let uptime = shared.started.elapsed().as_secs();
+    section(
+        "Server",
+        &[
+            ("redis_version", REDIS_VERSION.to_owned()),
+            ("redis_mode", "standalone".to_owned()),
+            ("folio_version", env!("CARGO_PKG_VERSION").to_owned()),
+            ("folio_engine", shared.store.engine_name().to_owned()),
+            ("process_id", std::process::id().to_string()),
+            ("tcp_port", shared.local_addr.port().to_string()),
+            ("uptime_in_seconds", uptime.to_string()),
+            ("uptime_in_days", (uptime / 86_400).to_string()),
+        ],
+    )
+}
+
+fn clients_section(shared: &Shared) -> String {
+    section(
+        "Clients",
+        &[
+            ("connected_clients", shared.connected_clients().to_string()),
+            ("maxclients", shared.config.maxclients.to_string()),
+        ],
+    )
+}
+
+fn folio_section(shared: &Shared) -> String {
+    let stats = shared.store.stats();
+    section(
+        "Folio",
+        &[
+            ("cache_hits", stats.cache_hits.to_string()),
+            ("cache_misses", stats.cache_misses.to_string()),
+            ("cache_evictions", stats.cache_evictions.to_string()),
+            ("cache_writebacks", stats.cache_writebacks.to_string()),
+            ("cache_frames", stats.cache_frames.to_string()),
+            ("segments", stats.segments.to_string()),
+            ("data_file_bytes", stats.data_file_bytes.to_string()),
+            ("free_slots", stats.free_slots.to_string()),
+        ],
+    )
+}
+
+fn keyspace_section(shared: &Shared) -> Result<String, folio::Error> {
+    let keys = shared.store.len()?;
+    // Like Redis, an empty database gets no line.
+    let fields = match keys {
+        0 => Vec::new(),
+        _ => vec![("db0", format!("keys={keys},expires=0,avg_ttl=0"))],
+    };
+    Ok(section("Keyspace", &fields))
+}

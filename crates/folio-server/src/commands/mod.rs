@@ -1,0 +1,163 @@
+//! Command dispatch: name lookup, arity, and the table of commands.
+//!
+//! Names are matched case-insensitively. Error texts for unknown commands and
+//! wrong arity are Redis 7's, byte for byte. Handlers return engine errors
+//! with `?`; [`engine_error::engine_error`] turns them into replies, the one
+//! place that does.
+
+mod engine_error;
+mod glob;
+mod info;
+mod keys;
+mod server;
+
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+
+use crate::resp::Reply;
+use crate::shared::Shared;
+
+pub use engine_error::engine_error;
+
+/// A handler's result: a reply, or an engine error to map.
+type HandlerResult = Result<Reply, folio::Error>;
+
+/// A command handler. `args[0]` is the command name; the arity is checked.
+type Handler = fn(&Shared, &[Bytes]) -> HandlerResult;
+
+/// One command of the table.
+struct Spec {
+    /// Lower-case name, as Redis reports it in errors.
+    name: &'static str,
+    /// Redis arity: `n > 0` means exactly `n` arguments (name included),
+    /// `n < 0` means at least `-n`.
+    arity: i32,
+    handler: Handler,
+}
+
+/// Every command this server knows.
+const COMMANDS: &[Spec] = &[
+    spec("ping", -1, server::ping),
+    spec("echo", 2, server::echo),
+    spec("quit", -1, server::quit),
+    spec("select", 2, server::select),
+    spec("command", -1, server::command),
+    spec("config", -2, server::config),
+    spec("info", -1, info::info),
+    spec("dbsize", 1, keys::dbsize),
+    spec("get", 2, keys::get),
+    spec("set", -3, keys::set),
+    spec("del", -2, keys::del),
+    spec("exists", -2, keys::exists),
+    spec("mget", -2, keys::mget),
+    spec("mset", -3, keys::mset),
+];
+
+const fn spec(name: &'static str, arity: i32, handler: Handler) -> Spec {
+    Spec {
+        name,
+        arity,
+        handler,
+    }
+}
+
+/// What the connection does after sending a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Read the next command.
+    Continue,
+    /// Close the connection once the reply is sent.
+    Close,
+}
+
+/// Runs one command and returns its reply.
+pub fn dispatch(shared: &Shared, args: &[Bytes]) -> (Reply, After) {
+    let Some(name) = args.first() else {
+        return (Reply::err("empty command"), After::Continue);
+    };
+    if is_http_probe(name) {
+        tracing::warn!("possible cross-protocol attack (HTTP request on the RESP port); closing");
+        return (Reply::err("HTTP is not spoken here"), After::Close);
+    }
+    let Some(spec) = COMMANDS
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+    else {
+        return (unknown_command(args), After::Continue);
+    };
+    if !arity_ok(spec.arity, args.len()) {
+        return (wrong_arity(spec.name), After::Continue);
+    }
+    let reply = (spec.handler)(shared, args).unwrap_or_else(|err| engine_error(&err));
+    let after = if spec.name == "quit" {
+        After::Close
+    } else {
+        After::Continue
+    };
+    (reply, after)
+}
+
+/// Number of commands in the table (`COMMAND COUNT`).
+pub(crate) fn command_count() -> usize {
+    COMMANDS.len()
+}
+
+/// Redis's arity rule.
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    let wanted = usize::try_from(arity.unsigned_abs()).unwrap_or(usize::MAX);
+    if arity >= 0 {
+        argc == wanted
+    } else {
+        argc >= wanted
+    }
+}
+
+/// `ERR wrong number of arguments for '<name>' command`; `name` is the
+/// canonical lower-case name (`get`, `config|get`).
+pub(crate) fn wrong_arity(name: &str) -> Reply {
+    Reply::err(format!("wrong number of arguments for '{name}' command"))
+}
+
+/// `ERR syntax error`.
+pub(crate) fn syntax_error() -> Reply {
+    Reply::err("syntax error")
+}
+
+/// Redis 7's reply to an unknown command: the name and the first arguments,
+/// each cut at a NUL byte (Redis formats C strings) and the list of arguments
+/// at about 128 bytes.
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let mut text = b"unknown command '".to_vec();
+    text.extend_from_slice(c_string(&args[0], 128));
+    text.extend_from_slice(b"', with args beginning with: ");
+    let mut listed: Vec<u8> = Vec::new();
+    for arg in &args[1..] {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        listed.push(b'\'');
+        listed.extend_from_slice(c_string(arg, room));
+        listed.extend_from_slice(b"' ");
+    }
+    text.extend_from_slice(&listed);
+    Reply::err(text)
+}
+
+/// `bytes` as C's `%.*s` prints it: up to the first NUL, at most `max` bytes.
+fn c_string(bytes: &[u8], max: usize) -> &[u8] {
+    let end = bytes
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(bytes.len())
+        .min(max);
+    &bytes[..end]
+}
+
+/// Redis closes connections whose first word is `POST` or `Host:`: an HTTP
+/// request sent to the RESP port by a browser (cross-protocol scripting).
+fn is_http_probe(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
+}

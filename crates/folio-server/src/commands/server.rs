@@ -1,0 +1,94 @@
+//! Connection and server commands: PING, ECHO, QUIT, SELECT, COMMAND, CONFIG.
+
+use bytes::Bytes;
+
+use super::glob::glob_match;
+use super::{command_count, wrong_arity, HandlerResult};
+use crate::resp::{parse_i64, Reply};
+use crate::shared::Shared;
+
+/// `PING [message]`.
+pub(super) fn ping(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    Ok(match args {
+        [_] => Reply::Simple("PONG".into()),
+        [_, message] => Reply::Bulk(message.clone()),
+        _ => wrong_arity("ping"),
+    })
+}
+
+/// `ECHO message`.
+pub(super) fn echo(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    Ok(Reply::Bulk(args[1].clone()))
+}
+
+/// `QUIT`: `+OK`, then the connection closes (see `dispatch`).
+pub(super) fn quit(_shared: &Shared, _args: &[Bytes]) -> HandlerResult {
+    Ok(Reply::ok())
+}
+
+/// `SELECT index`: only database 0 exists.
+pub(super) fn select(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    Ok(match parse_i64(&args[1]) {
+        None => Reply::err("value is not an integer or out of range"),
+        Some(0) => Reply::ok(),
+        Some(_) => Reply::err("DB index is out of range"),
+    })
+}
+
+/// `COMMAND`, `COMMAND COUNT`, `COMMAND DOCS [name ...]`: enough for
+/// `redis-cli` to start; no command metadata is described.
+pub(super) fn command(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let Some(sub) = args.get(1) else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    Ok(match sub.to_ascii_lowercase().as_slice() {
+        b"count" if args.len() == 2 => Reply::count(command_count()),
+        b"count" => wrong_arity("command|count"),
+        b"docs" => Reply::Array(Vec::new()),
+        _ => unknown_subcommand(sub, "COMMAND"),
+    })
+}
+
+/// `CONFIG GET pattern [pattern ...]`: the few parameters tools ask for.
+pub(super) fn config(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let sub = &args[1];
+    if !sub.eq_ignore_ascii_case(b"get") {
+        return Ok(unknown_subcommand(sub, "CONFIG"));
+    }
+    if args.len() < 3 {
+        return Ok(wrong_arity("config|get"));
+    }
+    let mut pairs = Vec::new();
+    for (name, value) in config_parameters(shared) {
+        if args[2..]
+            .iter()
+            .any(|pattern| glob_match(pattern, name.as_bytes()))
+        {
+            pairs.push(Reply::bulk(name.as_bytes().to_vec()));
+            pairs.push(Reply::bulk(value.into_bytes()));
+        }
+    }
+    Ok(Reply::Array(pairs))
+}
+
+/// The parameters `CONFIG GET` reports, with their values.
+fn config_parameters(shared: &Shared) -> [(&'static str, String); 6] {
+    [
+        ("bind", shared.config.bind.clone()),
+        ("port", shared.local_addr.port().to_string()),
+        ("maxclients", shared.config.maxclients.to_string()),
+        ("databases", "1".to_owned()),
+        // Folio persists every write itself; there are no RDB/AOF settings.
+        ("save", String::new()),
+        ("appendonly", "no".to_owned()),
+    ]
+}
+
+/// Redis 7's reply to an unknown subcommand of `container`.
+fn unknown_subcommand(sub: &[u8], container: &str) -> Reply {
+    let shown = &sub[..sub.len().min(128)];
+    let mut text = b"unknown subcommand '".to_vec();
+    text.extend_from_slice(shown);
+    text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
+    Reply::err(text)
+}

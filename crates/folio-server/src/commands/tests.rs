@@ -1,0 +1,274 @@
+//! Dispatch tests over an in-memory store that can be told to fail.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use folio::{BatchOp, KvStore, Stats, WriteBatch};
+
+use super::{dispatch, After};
+use crate::config::ServerConfig;
+use crate::resp::Reply;
+use crate::shared::Shared;
+
+/// A map behind a mutex; every call fails with `Poisoned` once `fail` is set.
+#[derive(Default)]
+struct MemStore {
+    map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl MemStore {
+    fn check(&self) -> folio::Result<std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>>> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(folio::Error::Poisoned {
+                cause: "fsync failed".into(),
+            });
+        }
+        Ok(self.map.lock().expect("test mutex"))
+    }
+}
+
+impl KvStore for MemStore {
+    fn engine_name(&self) -> &'static str {
+        "test-memory"
+    }
+    fn put(&self, key: &[u8], value: &[u8]) -> folio::Result<()> {
+        if key.len() > 8 {
+            return Err(folio::Error::KeyTooLarge {
+                len: key.len(),
+                max: 8,
+            });
+        }
+        self.check()?.insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+    fn get(&self, key: &[u8]) -> folio::Result<Option<Vec<u8>>> {
+        Ok(self.check()?.get(key).cloned())
+    }
+    fn delete(&self, key: &[u8]) -> folio::Result<bool> {
+        Ok(self.check()?.remove(key).is_some())
+    }
+    fn write_batch(&self, batch: &WriteBatch) -> folio::Result<()> {
+        let mut map = self.check()?;
+        for op in batch.ops() {
+            match op {
+                BatchOp::Put { key, value } => map.insert(key.clone(), value.clone()),
+                BatchOp::Delete { key } => map.remove(key),
+            };
+        }
+        Ok(())
+    }
+    fn flush(&self) -> folio::Result<()> {
+        self.check().map(drop)
+    }
+    fn len(&self) -> folio::Result<u64> {
+        Ok(u64::try_from(self.check()?.len()).unwrap_or(u64::MAX))
+    }
+    fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> folio::Result<()> {
+        for key in self.check()?.keys() {
+            if visit(key).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+    fn stats(&self) -> Stats {
+        Stats::default()
+    }
+    fn close(&self) -> folio::Result<()> {
+        Ok(())
+    }
+}
+
+fn shared() -> (Shared, Arc<MemStore>) {
+    let store = Arc::new(MemStore::default());
+    let addr = SocketAddr::from(([127, 0, 0, 1], 7777));
+    (
+        Shared::new(store.clone(), ServerConfig::default(), addr),
+        store,
+    )
+}
+
+fn run(shared: &Shared, line: &str) -> Reply {
+    let args: Vec<Bytes> = crate::resp::split_args(line.as_bytes())
+        .expect("test command")
+        .into_iter()
+        .map(Bytes::from)
+        .collect();
+    dispatch(shared, &args).0
+}
+
+fn bulk(text: &str) -> Reply {
+    Reply::bulk(text.as_bytes().to_vec())
+}
+
+fn err(text: &str) -> Reply {
+    Reply::Error(text.as_bytes().to_vec())
+}
+
+#[test]
+fn names_are_case_insensitive() {
+    let (sh, _) = shared();
+    assert_eq!(run(&sh, "PiNg"), Reply::Simple("PONG".into()));
+    assert_eq!(run(&sh, "ping hello"), bulk("hello"));
+    assert_eq!(run(&sh, "EcHo x"), bulk("x"));
+}
+
+#[test]
+fn arity_and_unknown_command_texts_are_redis_7() {
+    let (sh, _) = shared();
+    assert_eq!(
+        run(&sh, "GET"),
+        err("ERR wrong number of arguments for 'get' command")
+    );
+    assert_eq!(
+        run(&sh, "ping a b"),
+        err("ERR wrong number of arguments for 'ping' command")
+    );
+    assert_eq!(
+        run(&sh, "mset a 1 b"),
+        err("ERR wrong number of arguments for 'mset' command")
+    );
+    assert_eq!(
+        run(&sh, "config get"),
+        err("ERR wrong number of arguments for 'config|get' command")
+    );
+    assert_eq!(
+        run(&sh, "foo a b"),
+        err("ERR unknown command 'foo', with args beginning with: 'a' 'b' ")
+    );
+    assert_eq!(
+        run(&sh, "foo"),
+        err("ERR unknown command 'foo', with args beginning with: ")
+    );
+    let long = "x".repeat(200);
+    let expected = format!(
+        "ERR unknown command 'foo', with args beginning with: '{}' ",
+        &long[..128]
+    );
+    assert_eq!(run(&sh, &format!("foo {long} b")), err(&expected));
+    assert_eq!(
+        run(&sh, "config set a b"),
+        err("ERR unknown subcommand 'set'. Try CONFIG HELP.")
+    );
+}
+
+#[test]
+fn set_options() {
+    let (sh, _) = shared();
+    assert_eq!(run(&sh, "set k v1 xx"), Reply::NullBulk);
+    assert_eq!(run(&sh, "set k v1 nx"), Reply::ok());
+    assert_eq!(run(&sh, "set k v2 nx"), Reply::NullBulk);
+    assert_eq!(run(&sh, "set k v2 xx get"), bulk("v1"));
+    assert_eq!(run(&sh, "set k v3 NX GET"), bulk("v2"));
+    assert_eq!(run(&sh, "get k"), bulk("v2"));
+    assert_eq!(run(&sh, "set j v GET"), Reply::NullBulk);
+    assert_eq!(run(&sh, "get j"), bulk("v"));
+    assert_eq!(run(&sh, "set k v nx xx"), err("ERR syntax error"));
+    assert_eq!(run(&sh, "set k v bogus"), err("ERR syntax error"));
+    assert!(run(&sh, "set k v ex 10").is_error());
+    assert_eq!(run(&sh, "set k v keepttl"), Reply::ok());
+}
+
+#[test]
+fn multi_key_commands_count() {
+    let (sh, _) = shared();
+    assert_eq!(run(&sh, "mset a 1 b 2"), Reply::ok());
+    assert_eq!(run(&sh, "exists a b c a"), Reply::Integer(3));
+    assert_eq!(
+        run(&sh, "mget a c b"),
+        Reply::Array(vec![bulk("1"), Reply::NullBulk, bulk("2")])
+    );
+    assert_eq!(run(&sh, "dbsize"), Reply::Integer(2));
+    assert_eq!(run(&sh, "del a a c"), Reply::Integer(1));
+    assert_eq!(run(&sh, "dbsize"), Reply::Integer(1));
+}
+
+#[test]
+fn server_commands() {
+    let (sh, _) = shared();
+    assert_eq!(run(&sh, "select 0"), Reply::ok());
+    assert_eq!(run(&sh, "select 1"), err("ERR DB index is out of range"));
+    assert_eq!(
+        run(&sh, "select x"),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(run(&sh, "command"), Reply::Array(vec![]));
+    assert_eq!(run(&sh, "command docs get"), Reply::Array(vec![]));
+    assert_eq!(
+        run(&sh, "command count"),
+        Reply::count(super::COMMANDS.len())
+    );
+    assert_eq!(
+        run(&sh, "config get save appendonly SAVE"),
+        Reply::Array(vec![bulk("save"), bulk(""), bulk("appendonly"), bulk("no")])
+    );
+    assert_eq!(
+        run(&sh, "config get port"),
+        Reply::Array(vec![bulk("port"), bulk("7777")])
+    );
+    let quit = dispatch(&sh, &[Bytes::from_static(b"QUIT")]);
+    assert_eq!(quit, (Reply::ok(), After::Close));
+    assert_eq!(
+        dispatch(&sh, &[Bytes::from_static(b"POST")]).1,
+        After::Close
+    );
+}
+
+#[test]
+fn info_has_crlf_sections() {
+    let (sh, _) = shared();
+    run(&sh, "set a 1");
+    let Reply::Bulk(text) = run(&sh, "info") else {
+        panic!("INFO must answer a bulk string");
+    };
+    let text = String::from_utf8(text.to_vec()).expect("INFO is text");
+    for needle in [
+        "# Server\r\nredis_version:7.0.0\r\n",
+        "folio_engine:test-memory\r\n",
+        "# Folio\r\ncache_hits:0\r\n",
+        "db0:keys=1,expires=0,avg_ttl=0\r\n",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from {text:?}");
+    }
+    assert!(!text.replace("\r\n", "").contains('\n'));
+    let Reply::Bulk(only) = run(&sh, "info FOLIO") else {
+        panic!("INFO must answer a bulk string");
+    };
+    assert!(only.starts_with(b"# Folio\r\n") && !only.windows(8).any(|w| w == b"# Server"));
+}
+
+#[test]
+fn engine_errors_map_to_codes() {
+    let (sh, store) = shared();
+    assert_eq!(
+        run(&sh, "set toolongkey v"),
+        err("ERR key is 10 bytes; the limit is 8 bytes (config max_key_bytes)")
+    );
+    store.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reply = run(&sh, "get a");
+    assert_eq!(
+        reply,
+        err("IOERR store refuses writes after an earlier I/O failure (fsync failed); reopen it")
+    );
+    assert_eq!(
+        super::engine_error(&folio::Error::Closed),
+        err("CLOSED store is closed")
+    );
+}
+
+#[test]
+fn mget_reply_size_is_capped() {
+    let (sh, store) = shared();
+    store.put(b"big", &vec![0u8; 1024 * 1024]).expect("put");
+    let big = Bytes::from_static(b"big");
+    let mut args = vec![Bytes::from_static(b"mget")];
+    args.extend(std::iter::repeat_n(big, 300));
+    let Reply::Error(text) = dispatch(&sh, &args).0 else {
+        panic!("an MGET over the cap must be refused");
+    };
+    assert!(String::from_utf8_lossy(&text).contains("268435456"));
+}

@@ -1,0 +1,145 @@
+//! One client connection: read, parse every complete command, answer them in
+//! one write, repeat.
+//!
+//! Limits: the input buffer holds at most one unfinished request (bounded by
+//! the parser's query buffer limit) plus one read; replies are written out
+//! whenever [`OUTPUT_FLUSH_BYTES`] accumulate, so a pipeline of large `GET`s
+//! does not pile up in memory. Buffers that grew for a large command are
+//! dropped once idle.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::commands::{dispatch, After};
+use crate::resp::{Reply, RequestParser};
+use crate::shared::Shared;
+
+/// Bytes asked of one read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Replies buffered before they are written mid-pipeline.
+const OUTPUT_FLUSH_BYTES: usize = 1024 * 1024;
+/// Idle buffers above this capacity are given back.
+const SHRINK_ABOVE: usize = 1024 * 1024;
+/// How long to wait for the client to close after a protocol error.
+const LINGER: Duration = Duration::from_millis(200);
+
+/// A connected client.
+pub(crate) struct Connection {
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    parser: RequestParser,
+    input: BytesMut,
+    output: Vec<u8>,
+}
+
+impl Connection {
+    /// Wraps an accepted stream.
+    pub(crate) fn new(stream: TcpStream, shared: Arc<Shared>) -> Self {
+        let parser = RequestParser::new(shared.config.max_query_buffer_bytes);
+        Self {
+            stream,
+            shared,
+            parser,
+            input: BytesMut::with_capacity(READ_CHUNK),
+            output: Vec::new(),
+        }
+    }
+
+    /// Serves the client until it leaves, sends QUIT or a malformed request,
+    /// or `shutdown` turns true. A command being run when shutdown starts is
+    /// finished and answered.
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
+        loop {
+            if self.answer_buffered().await? == After::Close || *shutdown.borrow() {
+                return Ok(());
+            }
+            self.prepare_read();
+            tokio::select! {
+                read = self.stream.read_buf(&mut self.input) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                }
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs every complete command in the input buffer and writes the replies.
+    async fn answer_buffered(&mut self) -> io::Result<After> {
+        loop {
+            let command = match self.parser.parse(&mut self.input) {
+                Ok(Some(command)) => command,
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::debug!(error = %err, "protocol error; closing the connection");
+                    Reply::err(err.to_string()).encode(&mut self.output);
+                    self.flush().await?;
+                    self.linger().await;
+                    return Ok(After::Close);
+                }
+            };
+            // Engine calls are synchronous and take microseconds, so they run
+            // right on this task instead of through spawn_blocking.
+            let (reply, after) = dispatch(&self.shared, &command);
+            reply.encode(&mut self.output);
+            if after == After::Close {
+                self.flush().await?;
+                return Ok(After::Close);
+            }
+            if self.output.len() >= OUTPUT_FLUSH_BYTES {
+                self.flush().await?;
+            }
+        }
+        self.flush().await?;
+        Ok(After::Continue)
+    }
+
+    /// Writes the buffered replies.
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.output.is_empty() {
+            self.stream.write_all(&self.output).await?;
+            self.output.clear();
+        }
+        if self.output.capacity() > SHRINK_ABOVE {
+            self.output = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Makes room for the next read, never more than one chunk at a time.
+    fn prepare_read(&mut self) {
+        if self.input.is_empty() && self.input.capacity() > SHRINK_ABOVE {
+            self.input = BytesMut::with_capacity(READ_CHUNK);
+        }
+        if self.input.capacity() - self.input.len() < READ_CHUNK / 4 {
+            self.input.reserve(READ_CHUNK);
+        }
+    }
+
+    /// After an error reply, half-closes and briefly discards input, so the
+    /// close does not turn into a reset that could destroy the reply before
+    /// the client reads it.
+    async fn linger(&mut self) {
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut sink = [0u8; 4096];
+        let drain = async {
+            let mut drained = 0usize;
+            while drained < 4 * READ_CHUNK {
+                match self.stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => drained += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    }
+}

@@ -1,0 +1,72 @@
+//! The blocking entry point: runtime, listener, signals, store close.
+
+use std::sync::Arc;
+
+use folio::KvStore;
+use tokio::net::TcpListener;
+
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::server::serve;
+
+/// Runs a server on `config.bind:config.port` until SIGINT or SIGTERM, then
+/// shuts down gracefully and closes the store. Blocks the calling thread.
+pub fn run(store: Arc<dyn KvStore>, config: ServerConfig) -> Result<(), ServerError> {
+    config.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("folio-server")
+        .build()
+        .map_err(ServerError::Runtime)?;
+    let served = runtime.block_on(listen_and_serve(Arc::clone(&store), config));
+    drop(runtime);
+    let closed = store.close().map_err(ServerError::Close);
+    if closed.is_ok() {
+        tracing::info!("store closed");
+    }
+    served.and(closed)
+}
+
+/// Installs the signal handlers, binds and serves.
+async fn listen_and_serve(
+    store: Arc<dyn KvStore>,
+    config: ServerConfig,
+) -> Result<(), ServerError> {
+    // Handlers first: once clients can connect, a signal must mean shutdown.
+    let signal = shutdown_signal().map_err(ServerError::Signal)?;
+    let listener = TcpListener::bind((config.bind.as_str(), config.port))
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: format!("{}:{}", config.bind, config.port),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(ServerError::LocalAddr)?;
+    tracing::info!(address = %local, engine = store.engine_name(), "folio-server listening");
+    serve(store, listener, config, signal).await
+}
+
+/// A future that completes on SIGINT or SIGTERM. The handlers are installed
+/// before it is returned, so failures surface at startup.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+    })
+}
+
+/// A future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!(signal = "ctrl-c", "shutdown requested");
+        }
+    })
+}

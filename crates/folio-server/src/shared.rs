@@ -1,0 +1,81 @@
+//! State shared by every connection of one server.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use folio::KvStore;
+
+use crate::config::ServerConfig;
+use crate::keylock::KeyLocks;
+
+/// What commands need besides their arguments.
+pub(crate) struct Shared {
+    /// The engine.
+    pub store: Arc<dyn KvStore>,
+    /// Locks making conditional writes atomic.
+    pub locks: KeyLocks,
+    /// The server's settings.
+    pub config: ServerConfig,
+    /// The address actually listened on (the port may have been 0).
+    pub local_addr: SocketAddr,
+    /// When the server started.
+    pub started: Instant,
+    /// Clients connected now, counted by [`ClientSlot`]s.
+    clients: AtomicUsize,
+}
+
+/// One admitted client; frees its slot when dropped (also on panic).
+pub(crate) struct ClientSlot {
+    shared: Arc<Shared>,
+}
+
+impl Shared {
+    /// State for a server listening on `local_addr`.
+    pub(crate) fn new(
+        store: Arc<dyn KvStore>,
+        config: ServerConfig,
+        local_addr: SocketAddr,
+    ) -> Self {
+        Self {
+            store,
+            locks: KeyLocks::new(),
+            config,
+            local_addr,
+            started: Instant::now(),
+            clients: AtomicUsize::new(0),
+        }
+    }
+
+    /// Clients connected now.
+    pub(crate) fn connected_clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Takes a client slot, or `None` when `maxclients` are connected.
+    pub(crate) fn admit(self: &Arc<Self>) -> Option<ClientSlot> {
+        let max = self.config.maxclients;
+        self.clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ClientSlot {
+                shared: Arc::clone(self),
+            })
+    }
+}
+
+impl ClientSlot {
+    /// The server state this client uses.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.shared.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,178 @@
+//! Commands over a real connection to a real paged store.
+
+mod common;
+
+use common::{encode, open_store, TestServer, Value};
+
+fn server() -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    (TestServer::start(open_store(dir.path())), dir)
+}
+
+#[test]
+fn ping_echo_and_inline_commands() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    assert_eq!(client.call(&[b"PING"]), Value::Simple("PONG".into()));
+    assert_eq!(client.call(&[b"ping", b"hi"]), Value::bulk("hi"));
+    assert_eq!(client.call(&[b"ECHO", b"a\r\nb"]), Value::bulk("a\r\nb"));
+    client.send_raw(b"PING\r\n");
+    assert_eq!(client.read(), Value::Simple("PONG".into()));
+    client.send_raw(b"set inline \"a b\"\r\nget inline\n");
+    assert_eq!(client.read(), Value::ok());
+    assert_eq!(client.read(), Value::bulk("a b"));
+}
+
+#[test]
+fn set_get_binary_values() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    let key: &[u8] = b"k\r\n\0ey";
+    let value: Vec<u8> = (0..=255u8).chain(b"\r\n\0\r\n".iter().copied()).collect();
+    assert_eq!(client.call(&[b"SET", key, &value]), Value::ok());
+    assert_eq!(client.call(&[b"GET", key]), Value::bulk(&value));
+    assert_eq!(client.call(&[b"GET", b"missing"]), Value::Nil);
+    assert_eq!(client.call(&[b"SET", b"empty", b""]), Value::ok());
+    assert_eq!(client.call(&[b"GET", b"empty"]), Value::bulk(""));
+    let big = vec![7u8; 200_000];
+    assert_eq!(client.call(&[b"set", b"big", &big]), Value::ok());
+    assert_eq!(client.call(&[b"get", b"big"]), Value::bulk(&big));
+}
+
+#[test]
+fn del_and_exists_count() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    client.call(&[b"SET", b"a", b"1"]);
+    client.call(&[b"SET", b"b", b"2"]);
+    assert_eq!(
+        client.call(&[b"EXISTS", b"a", b"b", b"c", b"a"]),
+        Value::Integer(3)
+    );
+    assert_eq!(client.call(&[b"DEL", b"a", b"c", b"a"]), Value::Integer(1));
+    assert_eq!(client.call(&[b"EXISTS", b"a"]), Value::Integer(0));
+    assert_eq!(client.call(&[b"DBSIZE"]), Value::Integer(1));
+}
+
+#[test]
+fn mset_and_mget() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    assert_eq!(
+        client.call(&[b"MSET", b"x", b"1", b"y", b"\0\r\n", b"x", b"3"]),
+        Value::ok()
+    );
+    assert_eq!(
+        client.call(&[b"MGET", b"x", b"nope", b"y"]),
+        Value::Array(vec![Value::bulk("3"), Value::Nil, Value::bulk("\0\r\n")])
+    );
+    assert_eq!(
+        client.call(&[b"MSET", b"x", b"1", b"y"]),
+        Value::error("ERR wrong number of arguments for 'mset' command")
+    );
+}
+
+#[test]
+fn hundred_pipelined_commands_in_one_write() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    let mut wire = Vec::new();
+    for i in 0..100 {
+        let key = format!("key:{i}");
+        if i % 2 == 0 {
+            wire.extend(encode(&[b"SET", key.as_bytes(), i.to_string().as_bytes()]));
+        } else {
+            wire.extend(encode(&[b"GET", format!("key:{}", i - 1).as_bytes()]));
+        }
+    }
+    client.send_raw(&wire);
+    for i in 0..100 {
+        let expected = if i % 2 == 0 {
+            Value::ok()
+        } else {
+            Value::bulk((i - 1).to_string())
+        };
+        assert_eq!(client.read(), expected, "reply {i}");
+    }
+    assert_eq!(client.call(&[b"DBSIZE"]), Value::Integer(50));
+}
+
+#[test]
+fn unknown_command_and_wrong_arity_texts() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    assert_eq!(
+        client.call(&[b"foo", b"a", b"b"]),
+        Value::error("ERR unknown command 'foo', with args beginning with: 'a' 'b' ")
+    );
+    assert_eq!(
+        client.call(&[b"get"]),
+        Value::error("ERR wrong number of arguments for 'get' command")
+    );
+    assert_eq!(
+        client.call(&[b"SET", b"k"]),
+        Value::error("ERR wrong number of arguments for 'set' command")
+    );
+    // A bare `$-5` line is an inline command in Redis, not a frame.
+    client.send_raw(b"$-5\r\n");
+    assert_eq!(
+        client.read(),
+        Value::error("ERR unknown command '$-5', with args beginning with: ")
+    );
+    assert_eq!(client.call(&[b"PING"]), Value::Simple("PONG".into()));
+}
+
+#[test]
+fn key_over_the_limit_names_it() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    let key = vec![b'k'; 4097];
+    let Value::Error(text) = client.call(&[b"SET", &key, b"v"]) else {
+        panic!("a key over 4 KiB must be refused");
+    };
+    assert!(text.starts_with("ERR ") && text.contains("4096"), "{text}");
+    assert_eq!(client.call(&[b"PING"]), Value::Simple("PONG".into()));
+    assert_eq!(client.call(&[b"SET", &key[..4096], b"v"]), Value::ok());
+}
+
+#[test]
+fn redis_cli_and_benchmark_startup_commands() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    assert_eq!(client.call(&[b"COMMAND", b"DOCS"]), Value::Array(vec![]));
+    assert!(matches!(client.call(&[b"COMMAND", b"COUNT"]), Value::Integer(n) if n > 10));
+    assert_eq!(
+        client.call(&[b"CONFIG", b"GET", b"save"]),
+        Value::Array(vec![Value::bulk("save"), Value::bulk("")])
+    );
+    assert_eq!(
+        client.call(&[b"CONFIG", b"GET", b"appendonly"]),
+        Value::Array(vec![Value::bulk("appendonly"), Value::bulk("no")])
+    );
+    assert_eq!(client.call(&[b"SELECT", b"0"]), Value::ok());
+    assert_eq!(
+        client.call(&[b"SELECT", b"3"]),
+        Value::error("ERR DB index is out of range")
+    );
+    let Value::Bulk(info) = client.call(&[b"INFO"]) else {
+        panic!("INFO must answer a bulk string");
+    };
+    let info = String::from_utf8(info).expect("INFO is text");
+    assert!(
+        info.starts_with("# Server\r\nredis_version:7.0.0\r\n"),
+        "{info}"
+    );
+    assert!(
+        info.contains("folio_engine:paged\r\n") && info.contains("# Folio\r\n"),
+        "{info}"
+    );
+    assert!(info.contains("connected_clients:1\r\n"), "{info}");
+}
+
+#[test]
+fn quit_replies_then_closes() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    assert_eq!(client.call(&[b"QUIT"]), Value::ok());
+    assert!(client.is_closed());
+}

@@ -1,0 +1,94 @@
+//! Malformed requests: each gets Redis's protocol error and a closed
+//! connection, while other clients keep working.
+
+mod common;
+
+use common::{open_store, TestServer, Value};
+use folio_server::ServerConfig;
+
+#[test]
+fn malformed_frames_close_only_their_connection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(open_store(dir.path()));
+    let mut bystander = server.client();
+    assert_eq!(bystander.call(&[b"SET", b"k", b"v"]), Value::ok());
+    let cases: [(&[u8], &str); 7] = [
+        (
+            b"*3000000000\r\n",
+            "ERR Protocol error: invalid multibulk length",
+        ),
+        (b"*1\r\n$-5\r\n", "ERR Protocol error: invalid bulk length"),
+        (b"*1\r\n$abc\r\n", "ERR Protocol error: invalid bulk length"),
+        (
+            b"*1\r\n:12\r\n",
+            "ERR Protocol error: expected '$', got ':'",
+        ),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
+            "ERR Protocol error: expected '$', got 'f'",
+        ),
+        (
+            b"*1\r\n$4\r\nPINGxx",
+            "ERR Protocol error: bulk data not terminated by CRLF",
+        ),
+        (
+            b"SET k \"unterminated\r\n",
+            "ERR Protocol error: unbalanced quotes in request",
+        ),
+    ];
+    for (frame, expected) in cases {
+        let mut client = server.client();
+        assert_eq!(client.call(&[b"PING"]), Value::Simple("PONG".into()));
+        client.send_raw(frame);
+        assert_eq!(
+            client.read(),
+            Value::error(expected),
+            "{:?}",
+            String::from_utf8_lossy(frame)
+        );
+        assert!(client.is_closed(), "connection left open after {frame:?}");
+        assert_eq!(bystander.call(&[b"GET", b"k"]), Value::bulk("v"));
+    }
+}
+
+#[test]
+fn empty_and_negative_multibulk_are_ignored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(open_store(dir.path()));
+    let mut client = server.client();
+    client.send_raw(b"\r\n*0\r\n*-10\r\n");
+    assert_eq!(client.call(&[b"PING"]), Value::Simple("PONG".into()));
+}
+
+#[test]
+fn overlong_inline_request_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(open_store(dir.path()));
+    let mut client = server.client();
+    client.send_raw(&vec![b'a'; 70 * 1024]);
+    assert_eq!(
+        client.read(),
+        Value::error("ERR Protocol error: too big inline request")
+    );
+    assert!(client.is_closed());
+}
+
+#[test]
+fn query_buffer_limit_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ServerConfig {
+        max_query_buffer_bytes: 64 * 1024,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::with_config(open_store(dir.path()), config);
+    let mut client = server.client();
+    // Announced but not sent: refused without waiting for (or reserving) it.
+    client.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n");
+    assert_eq!(
+        client.read(),
+        Value::error("ERR Protocol error: request exceeds the query buffer limit of 65536 bytes")
+    );
+    assert!(client.is_closed());
+    let mut other = server.client();
+    assert_eq!(other.call(&[b"SET", b"k", &[1u8; 60_000]]), Value::ok());
+}

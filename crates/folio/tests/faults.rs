@@ -1,0 +1,131 @@
+//! I/O failures: a failed write-back or fsync poisons the store (writes are
+//! refused, reads return right bytes or an error, close refuses to mark the
+//! store clean, and a second close does not pretend otherwise); a full disk
+//! when a segment is created is a clear error the store survives.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+
+use folio::io::{FaultOp, FaultVfs, MemVfs};
+use folio::{Config, Error, KvStore, PagedStore};
+
+fn tiny() -> Config {
+    let mut c = Config::default();
+    c.cache_bytes = 4 * 8192;
+    c
+}
+
+fn value(i: u32) -> Vec<u8> {
+    vec![u8::try_from(i % 251).unwrap(); 8192]
+}
+
+const DIR: &str = "/store";
+
+#[test]
+fn failed_write_back_poisons_but_never_returns_wrong_bytes() {
+    let mem = MemVfs::new();
+    let vfs = FaultVfs::new(Arc::new(mem.clone()));
+    let store = PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &tiny()).unwrap();
+    for i in 0..20u32 {
+        store.put(&i.to_be_bytes(), &value(i)).unwrap();
+    }
+    vfs.fail(FaultOp::Write, ErrorKind::Other);
+    let mut first_error = None;
+    for i in 20..40u32 {
+        if let Err(e) = store.put(&i.to_be_bytes(), &value(i)) {
+            first_error = Some(e);
+            break;
+        }
+    }
+    let err = first_error.expect("a write-back must fail with a four-frame pool");
+    assert!(
+        matches!(err, Error::Io { .. } | Error::Poisoned { .. }),
+        "{err}"
+    );
+    let err = store.put(b"later", b"x").unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert!(err.to_string().contains("reopen"), "{err}");
+    for i in 0..20u32 {
+        match store.get(&i.to_be_bytes()) {
+            Ok(Some(v)) => assert_eq!(v, value(i), "key {i}"),
+            Ok(None) => panic!("key {i} vanished"),
+            Err(e) => assert!(
+                matches!(e, Error::Poisoned { .. } | Error::Io { .. }),
+                "{e}"
+            ),
+        }
+    }
+    assert!(matches!(store.close(), Err(Error::Poisoned { .. })));
+    assert!(
+        matches!(store.close(), Err(Error::Poisoned { .. })),
+        "a retried close must not succeed"
+    );
+    drop(store);
+    vfs.heal();
+    let err = PagedStore::open_with_vfs(Arc::new(mem), Path::new(DIR), &tiny()).unwrap_err();
+    assert!(matches!(err, Error::Unclean { .. }), "{err}");
+}
+
+#[test]
+fn failed_fsync_at_close_poisons_instead_of_retrying() {
+    let mem = MemVfs::new();
+    let vfs = FaultVfs::new(Arc::new(mem.clone()));
+    let store = PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &tiny()).unwrap();
+    store.put(b"a", b"1").unwrap();
+    vfs.fail(FaultOp::Sync, ErrorKind::Other);
+    let err = store.close().unwrap_err();
+    assert!(err.to_string().contains("fsync"), "{err}");
+    vfs.heal();
+    assert!(matches!(store.close(), Err(Error::Poisoned { .. })));
+    assert!(matches!(store.put(b"b", b"2"), Err(Error::Poisoned { .. })));
+    assert_eq!(
+        store.get(b"a").unwrap().unwrap(),
+        b"1",
+        "reads keep working"
+    );
+}
+
+#[test]
+fn full_disk_on_a_new_segment_is_a_clear_error_and_nothing_is_lost() {
+    let mem = MemVfs::new();
+    let vfs = FaultVfs::new(Arc::new(mem.clone()));
+    let store =
+        PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &Config::default())
+            .unwrap();
+    store.put(b"small", b"tiny value").unwrap();
+    vfs.fail(FaultOp::Write, ErrorKind::StorageFull);
+    // A page image needs a segment of the one-page class: it cannot be made.
+    let err = store.put(b"page", &[7u8; 8192]).unwrap_err();
+    assert!(matches!(err, Error::StorageFull { .. }), "{err}");
+    assert!(err.to_string().contains("no space"), "{err}");
+    vfs.heal();
+    store.put(b"page", &[7u8; 8192]).unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store =
+        PagedStore::open_with_vfs(Arc::new(mem), Path::new(DIR), &Config::default()).unwrap();
+    assert_eq!(store.get(b"small").unwrap().unwrap(), b"tiny value");
+    assert_eq!(store.get(b"page").unwrap().unwrap(), vec![7u8; 8192]);
+}
+
+#[test]
+fn failed_read_is_an_error_and_the_next_read_retries() {
+    let mem = MemVfs::new();
+    let vfs = FaultVfs::new(Arc::new(mem.clone()));
+    {
+        let store =
+            PagedStore::open_with_vfs(Arc::new(mem.clone()), Path::new(DIR), &tiny()).unwrap();
+        store.put(b"k", &value(3)).unwrap();
+        store.close().unwrap();
+    }
+    let store = PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &tiny()).unwrap();
+    vfs.fail(FaultOp::Read, ErrorKind::Other);
+    assert!(matches!(store.get(b"k"), Err(Error::Io { .. })));
+    vfs.heal();
+    assert_eq!(store.get(b"k").unwrap().unwrap(), value(3));
+    assert_eq!(store.pool().pinned(), 0);
+    store.close().unwrap();
+}
