@@ -59,8 +59,6 @@ pub struct Config {
     pub max_batch_ops: usize,
     /// Most key and value bytes in one write batch.
     pub max_batch_bytes: usize,
-    /// Number of index shards (a power of two).
-    pub index_shards: usize,
 }
 
 impl Default for Config {
@@ -74,7 +72,6 @@ impl Default for Config {
             max_value_bytes: SEGMENT_BYTES - page_bytes,
             max_batch_ops: 100_000,
             max_batch_bytes: 64 * 1024 * 1024,
-            index_shards: 64,
         }
     }
 }
@@ -111,7 +108,6 @@ impl Config {
             "max_value_bytes" => self.max_value_bytes = parse_usize("max_value_bytes", value)?,
             "max_batch_ops" => self.max_batch_ops = parse_usize("max_batch_ops", value)?,
             "max_batch_bytes" => self.max_batch_bytes = parse_usize("max_batch_bytes", value)?,
-            "index_shards" => self.index_shards = parse_usize("index_shards", value)?,
             _ => {
                 return Err(Error::InvalidConfig {
                     field: "options",
@@ -154,12 +150,6 @@ impl Config {
             return invalid(
                 "max_batch_ops",
                 "batch limits must be at least 1".to_string(),
-            );
-        }
-        if !self.index_shards.is_power_of_two() || self.index_shards > 1 << 16 {
-            return invalid(
-                "index_shards",
-                format!("{} is not a power of two in 1..=65536", self.index_shards),
             );
         }
         Ok(())

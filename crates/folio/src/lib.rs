@@ -31,6 +31,7 @@ pub mod index;
 pub mod io;
 pub mod kv;
 mod registry;
+mod sparse;
 pub mod store;
 
 pub use check::{check, check_with_vfs, CheckReport};

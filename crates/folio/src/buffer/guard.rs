@@ -1,71 +1,40 @@
-//! RAII page guards: a guard holds a pin and a latch on one frame and
-//! releases the latch, then the pin, when dropped.
+//! RAII page guards. A guard holds its frame's latch, which is also what
+//! keeps the frame from being evicted; dropping the guard releases both.
 
 use std::ops::{Deref, DerefMut};
 
 use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 
-use super::pool::{BufferPool, FrameData};
-use super::FrameId;
+use super::pool::FrameData;
 
-/// Shared access to a pinned page.
+/// Shared access to a page held in the pool.
 #[derive(Debug)]
 pub struct PageReadGuard<'a> {
-    pub(super) pool: &'a BufferPool,
-    pub(super) frame: FrameId,
-    pub(super) data: Option<RwLockReadGuard<'a, FrameData>>,
+    pub(super) data: RwLockReadGuard<'a, FrameData>,
 }
 
-/// Exclusive access to a pinned page; the page is marked dirty.
+/// Exclusive access to a page held in the pool; the page is dirty.
 #[derive(Debug)]
 pub struct PageWriteGuard<'a> {
-    pub(super) pool: &'a BufferPool,
-    pub(super) frame: FrameId,
-    pub(super) data: Option<RwLockWriteGuard<'a, FrameData>>,
+    pub(super) data: RwLockWriteGuard<'a, FrameData>,
 }
 
 impl Deref for PageReadGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self
-            .data
-            .as_ref()
-            .expect("guard holds its latch until dropped")
-            .bytes
+        &self.data.bytes
     }
 }
 
 impl Deref for PageWriteGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self
-            .data
-            .as_ref()
-            .expect("guard holds its latch until dropped")
-            .bytes
+        &self.data.bytes
     }
 }
 
 impl DerefMut for PageWriteGuard<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self
-            .data
-            .as_mut()
-            .expect("guard holds its latch until dropped")
-            .bytes
-    }
-}
-
-impl Drop for PageReadGuard<'_> {
-    fn drop(&mut self) {
-        self.data.take();
-        self.pool.unpin(self.frame);
-    }
-}
-
-impl Drop for PageWriteGuard<'_> {
-    fn drop(&mut self) {
-        self.data.take();
-        self.pool.unpin(self.frame);
+        &mut self.data.bytes
     }
 }

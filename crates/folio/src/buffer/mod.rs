@@ -2,20 +2,22 @@
 //! segment files, with a pluggable [`Replacer`].
 //!
 //! Invariants (kept by `pool.rs`):
-//! - A frame is mapped from at most one page address, and a page address to
-//!   at most one frame. A frame's content label equals its mapped address
-//!   only when its bytes are that page's current bytes.
-//! - A pin is taken only while holding the page-table shard lock of the
-//!   frame's page; a frame is unmapped (evicted) only under that shard's write
-//!   lock, when its pin count is zero and it is clean. So a pinned frame
-//!   keeps its page, and an evicted page is never newer in memory than on disk.
-//! - A dirty frame is written back while still mapped; only clean frames are
-//!   evicted.
-//! - Guards release the latch before the pin.
+//! - The page table maps a page to at most one frame, and a frame's
+//!   `mapped` field names the page mapped to it; both change together, only
+//!   while the frame's write latch is held.
+//! - A frame's content label is `Some(page)` only when its bytes are that
+//!   page's current bytes, and then `page` is the frame's mapped page.
+//! - The latch is the pin: a frame is evicted only when its latch can be
+//!   taken for writing without waiting (no guard holds it), and only when it
+//!   is clean. A dirty frame is written back while still mapped, so a page is
+//!   never newer in memory than on disk once it leaves the pool.
+//! - The hit path takes no lock but the frame latch; a reader that finds a
+//!   frame recycled for another page (label mismatch) looks the page up again.
 
 mod guard;
 mod pool;
 pub mod replacer;
+mod table;
 
 pub use guard::{PageReadGuard, PageWriteGuard};
 pub use pool::{BufferPool, PoolStats};

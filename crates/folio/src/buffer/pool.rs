@@ -1,33 +1,74 @@
-//! [`BufferPool`]: frames, the page table, pins, latches and eviction.
+//! [`BufferPool`]: frames, the page table, latches and eviction.
 //!
-//! The page table is sharded (a read-write lock per shard), so hits on
-//! different pages share no lock. A hit: shard read lock, pin, unlock, tell
-//! the replacer, take the frame latch. A miss takes a spare frame or evicts a
-//! victim (see the invariants in `buffer/mod.rs`), maps the page, and loads it
-//! under the frame's write latch; other threads asking for the same page find
-//! the mapping and wait on that latch.
+//! A frame's latch is also its pin: every guard holds the latch for exactly
+//! as long as it uses the page, and a frame is evicted only when its latch
+//! can be taken for writing without waiting. So a cached read does three
+//! things to memory shared with other cores: an atomic load in the lock-free
+//! page table, and the latch's acquire and release on the frame's own cache
+//! line. No global or sharded lock is on the hit path.
+//!
+//! Because the lookup takes no lock, a reader can find a frame that is being
+//! recycled for another page: after latching, it checks the frame's content
+//! label and retries the lookup when the label is not its page.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use hashbrown::HashMap;
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 use super::guard::{PageReadGuard, PageWriteGuard};
 use super::replacer::Replacer;
+use super::table::PageTable;
 use super::{FrameId, PageDevice};
 use crate::counter::StripedCounter;
-use crate::disk::PageAddr;
+use crate::disk::{PageAddr, SEGMENT_BYTES};
 use crate::error::{Error, Result};
 
-const TABLE_SHARDS: usize = 64;
-/// How long a miss waits by default for a frame to be unpinned before giving
+/// How long a miss waits by default for a frame to be released before giving
 /// up with `BufferPoolExhausted`.
 pub const DEFAULT_FRAME_WAIT: Duration = Duration::from_secs(5);
 
 /// Rounds of spinning, then yielding, before a waiting miss sleeps.
 const SPIN_AND_YIELD_ROUNDS: u32 = 128;
+
+/// The bytes of a frame and what they are.
+///
+/// Invariant: `label.is_some()` implies `label == mapped`. Both change only
+/// under the frame's write latch.
+#[derive(Debug)]
+pub(crate) struct FrameData {
+    /// The page the page table maps to this frame, if any.
+    mapped: Option<PageAddr>,
+    /// The page whose current bytes `bytes` holds, or `None`.
+    label: Option<PageAddr>,
+    pub(crate) bytes: Box<[u8]>,
+}
+
+#[derive(Debug)]
+#[repr(align(64))]
+struct Frame {
+    /// Held by every guard; held for writing by loads and evictions.
+    latch: RwLock<FrameData>,
+    /// Set under the write latch by writers; cleared under the read latch
+    /// after a successful write-back.
+    dirty: AtomicBool,
+}
+
+/// Counters of a buffer pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Pages found in a frame.
+    pub hits: u64,
+    /// Pages read from the device.
+    pub misses: u64,
+    /// Pages evicted.
+    pub evictions: u64,
+    /// Dirty pages written back.
+    pub writebacks: u64,
+    /// Frames in the pool.
+    pub frames: u64,
+}
 
 /// Spins, then yields, then sleeps, until `max_wait` has passed.
 struct Backoff {
@@ -58,57 +99,13 @@ impl Backoff {
     }
 }
 
-/// The bytes of a frame and which page they are.
-#[derive(Debug)]
-pub(crate) struct FrameData {
-    /// The page whose current bytes `bytes` holds, or `None`.
-    pub(crate) label: Option<PageAddr>,
-    pub(crate) bytes: Box<[u8]>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FrameState {
-    /// On the spare list or being claimed: reachable by one thread only.
-    Spare,
-    /// Mapped from this page in the page table.
-    Owned(PageAddr),
-}
-
-#[derive(Debug)]
-struct Frame {
-    pin: AtomicU32,
-    dirty: AtomicBool,
-    state: Mutex<FrameState>,
-    latch: RwLock<FrameData>,
-}
-
-/// Counters of a buffer pool.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    /// Pages found in a frame.
-    pub hits: u64,
-    /// Pages read from the device.
-    pub misses: u64,
-    /// Pages evicted.
-    pub evictions: u64,
-    /// Dirty pages written back.
-    pub writebacks: u64,
-    /// Frames in the pool.
-    pub frames: u64,
-}
-
-enum Claim {
-    Taken,
-    Dirty(PageAddr),
-    Busy,
-}
-
 /// A buffer pool over a [`PageDevice`].
 #[derive(Debug)]
 pub struct BufferPool {
     page_bytes: usize,
     frames: Box<[Frame]>,
-    table: Box<[RwLock<HashMap<PageAddr, FrameId>>]>,
+    table: PageTable,
+    /// Frames mapped from no page and tracked by no replacer.
     spare: Mutex<Vec<FrameId>>,
     replacer: Box<dyn Replacer>,
     device: Arc<dyn PageDevice>,
@@ -130,13 +127,12 @@ impl BufferPool {
     ) -> Self {
         let frames: Box<[Frame]> = (0..frames)
             .map(|_| Frame {
-                pin: AtomicU32::new(0),
-                dirty: AtomicBool::new(false),
-                state: Mutex::new(FrameState::Spare),
                 latch: RwLock::new(FrameData {
+                    mapped: None,
                     label: None,
                     bytes: vec![0u8; page_bytes].into_boxed_slice(),
                 }),
+                dirty: AtomicBool::new(false),
             })
             .collect();
         let spare = (0..frames.len())
@@ -146,9 +142,7 @@ impl BufferPool {
         BufferPool {
             page_bytes,
             frames,
-            table: (0..TABLE_SHARDS)
-                .map(|_| RwLock::new(HashMap::new()))
-                .collect(),
+            table: PageTable::new(SEGMENT_BYTES / page_bytes),
             spare: Mutex::new(spare),
             replacer,
             device,
@@ -161,7 +155,7 @@ impl BufferPool {
         }
     }
 
-    /// Sets how long a miss waits for an unpinned frame (default
+    /// Sets how long a miss waits for a free frame (default
     /// [`DEFAULT_FRAME_WAIT`]).
     pub fn set_frame_wait(&mut self, wait: Duration) {
         self.frame_wait = wait;
@@ -172,84 +166,47 @@ impl BufferPool {
         self.page_bytes
     }
 
-    /// Pins page `addr` for reading, loading it on a miss.
+    /// Latches page `addr` for reading, loading it on a miss.
     pub fn fetch_page(&self, addr: PageAddr) -> Result<PageReadGuard<'_>> {
-        let f = self.pin_or_install(addr)?;
-        let frame = self.frame(f);
-        let data = frame.latch.read();
-        if data.label == Some(addr) {
-            self.hits.incr();
-            return Ok(PageReadGuard {
-                pool: self,
-                frame: f,
-                data: Some(data),
-            });
+        if let Some(guard) = self.try_hit(addr) {
+            return Ok(guard);
         }
-        drop(data);
-        let mut data = frame.latch.write();
-        if let Err(e) = self.load_if_needed(addr, &mut data) {
-            drop(data);
-            self.unpin(f);
-            return Err(e);
-        }
-        let data = RwLockWriteGuard::downgrade(data);
+        let (_, mut data) = self.latch_for_write(addr)?;
+        self.load_if_needed(addr, &mut data)?;
         Ok(PageReadGuard {
-            pool: self,
-            frame: f,
-            data: Some(data),
+            data: RwLockWriteGuard::downgrade(data),
         })
     }
 
-    /// Pins page `addr` for writing, loading it on a miss; marks it dirty.
+    /// Latches page `addr` for writing, loading it on a miss; marks it dirty.
     pub fn fetch_page_mut(&self, addr: PageAddr) -> Result<PageWriteGuard<'_>> {
-        let f = self.pin_or_install(addr)?;
-        let frame = self.frame(f);
-        let mut data = frame.latch.write();
-        if let Err(e) = self.load_if_needed(addr, &mut data) {
-            drop(data);
-            self.unpin(f);
-            return Err(e);
-        }
-        frame.dirty.store(true, Ordering::Release);
-        Ok(PageWriteGuard {
-            pool: self,
-            frame: f,
-            data: Some(data),
-        })
+        let (f, mut data) = self.latch_for_write(addr)?;
+        self.load_if_needed(addr, &mut data)?;
+        self.frame(f).dirty.store(true, Ordering::Release);
+        Ok(PageWriteGuard { data })
     }
 
-    /// Pins page `addr` for writing without reading it from the device: the
-    /// caller will overwrite all of it, or the page has never been written.
-    /// A page not in the pool starts as zeros; a resident one keeps its bytes.
+    /// Latches page `addr` for writing without reading it from the device:
+    /// the caller will overwrite all of it, or the page has never been
+    /// written. A page not in the pool starts as zeros; a resident one keeps
+    /// its bytes. Marks it dirty.
     pub fn new_page(&self, addr: PageAddr) -> Result<PageWriteGuard<'_>> {
-        let f = self.pin_or_install(addr)?;
-        let frame = self.frame(f);
-        let mut data = frame.latch.write();
+        let (f, mut data) = self.latch_for_write(addr)?;
         if data.label != Some(addr) {
             data.bytes.fill(0);
             data.label = Some(addr);
         }
-        frame.dirty.store(true, Ordering::Release);
-        Ok(PageWriteGuard {
-            pool: self,
-            frame: f,
-            data: Some(data),
-        })
+        self.frame(f).dirty.store(true, Ordering::Release);
+        Ok(PageWriteGuard { data })
     }
 
     /// Writes back every dirty page. Pages dirtied during the call may stay
     /// dirty.
     pub fn flush_all(&self) -> Result<()> {
-        for (i, frame) in self.frames.iter().enumerate() {
-            if !frame.dirty.load(Ordering::Acquire) {
-                continue;
-            }
-            // Copy the state out: the guard must not live into write_back,
-            // which takes a page-table lock (lock order: shard, then state).
-            let state = *frame.state.lock();
-            if let FrameState::Owned(addr) = state {
-                let f = FrameId(u32::try_from(i).expect("frame ids fit u32"));
-                self.write_back(f, addr)?;
+        for frame in self.frames.iter() {
+            if frame.dirty.load(Ordering::Acquire) {
+                let data = frame.latch.read();
+                self.write_back(frame, &data)?;
             }
         }
         Ok(())
@@ -266,8 +223,8 @@ impl BufferPool {
         }
     }
 
-    /// The first write-back failure, if any: the pool's pages may no longer
-    /// reach the disk, so the store must refuse writes.
+    /// The first failure that left pages possibly not on disk, if any: the
+    /// store must refuse writes.
     pub fn poisoned(&self) -> Option<&str> {
         self.poison.get().map(String::as_str)
     }
@@ -279,12 +236,9 @@ impl BufferPool {
         let _ = self.poison.set(cause.to_string());
     }
 
-    /// Sum of all pin counts (zero whenever no guard is alive).
+    /// Number of frames latched right now (zero whenever no guard is alive).
     pub fn pinned(&self) -> u64 {
-        self.frames
-            .iter()
-            .map(|f| u64::from(f.pin.load(Ordering::Acquire)))
-            .sum()
+        self.frames.iter().filter(|f| f.latch.is_locked()).count() as u64
     }
 
     /// Number of dirty frames.
@@ -295,19 +249,43 @@ impl BufferPool {
             .count()
     }
 
-    pub(super) fn unpin(&self, f: FrameId) {
-        let before = self.frame(f).pin.fetch_sub(1, Ordering::AcqRel);
-        debug_assert!(before > 0, "unpin of unpinned frame {f:?}");
-    }
-
     fn frame(&self, f: FrameId) -> &Frame {
         &self.frames[f.0 as usize]
     }
 
-    fn shard(&self, addr: PageAddr) -> &RwLock<HashMap<PageAddr, FrameId>> {
-        let key = (u64::from(addr.segment.0) << 32) | u64::from(addr.page.0);
-        let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-        &self.table[mixed as usize % TABLE_SHARDS]
+    /// The hit path: no lock but the frame's latch.
+    fn try_hit(&self, addr: PageAddr) -> Option<PageReadGuard<'_>> {
+        let f = self.table.get(addr)?;
+        let data = self.frame(f).latch.read();
+        if data.label != Some(addr) {
+            return None; // not loaded yet, or recycled for another page
+        }
+        self.hits.incr();
+        self.replacer.record_access(f);
+        Some(PageReadGuard { data })
+    }
+
+    /// The frame mapped from `addr`, write-latched; maps one on a miss.
+    fn latch_for_write(
+        &self,
+        addr: PageAddr,
+    ) -> Result<(FrameId, RwLockWriteGuard<'_, FrameData>)> {
+        loop {
+            match self.table.get(addr) {
+                Some(f) => {
+                    let data = self.frame(f).latch.write();
+                    if data.mapped == Some(addr) {
+                        self.replacer.record_access(f);
+                        return Ok((f, data));
+                    }
+                }
+                None => {
+                    if let Some(found) = self.install(addr)? {
+                        return Ok(found);
+                    }
+                }
+            }
+        }
     }
 
     fn load_if_needed(&self, addr: PageAddr, data: &mut FrameData) -> Result<()> {
@@ -322,35 +300,30 @@ impl BufferPool {
         Ok(())
     }
 
-    /// Returns a frame mapped from `addr` and pinned once for the caller.
-    fn pin_or_install(&self, addr: PageAddr) -> Result<FrameId> {
-        if let Some(&f) = self.shard(addr).read().get(&addr) {
-            self.frame(f).pin.fetch_add(1, Ordering::AcqRel);
-            self.replacer.record_access(f);
-            return Ok(f);
+    /// Maps a free frame from `addr`; `None` when another thread mapped the
+    /// page first (the caller looks it up again).
+    fn install(
+        &self,
+        addr: PageAddr,
+    ) -> Result<Option<(FrameId, RwLockWriteGuard<'_, FrameData>)>> {
+        let (f, mut data) = self.take_frame()?;
+        match self.table.try_insert(addr, f) {
+            Ok(Ok(())) => {
+                data.mapped = Some(addr);
+                self.replacer.record_access(f);
+                Ok(Some((f, data)))
+            }
+            lost_or_failed => {
+                drop(data);
+                self.spare.lock().push(f);
+                lost_or_failed.map(|_| None)
+            }
         }
-        let spare = self.take_frame()?;
-        let mut shard = self.shard(addr).write();
-        if let Some(&f) = shard.get(&addr) {
-            self.frame(f).pin.fetch_add(1, Ordering::AcqRel);
-            drop(shard);
-            self.spare.lock().push(spare);
-            self.replacer.record_access(f);
-            return Ok(f);
-        }
-        let frame = self.frame(spare);
-        debug_assert_eq!(frame.pin.load(Ordering::Acquire), 0);
-        shard.insert(addr, spare);
-        *frame.state.lock() = FrameState::Owned(addr);
-        frame.pin.fetch_add(1, Ordering::AcqRel);
-        drop(shard);
-        self.replacer.record_access(spare);
-        Ok(spare)
     }
 
-    /// A frame in the `Spare` state, unpinned and unmapped, owned by the
-    /// caller. Waits up to `frame_wait` while every frame is pinned.
-    fn take_frame(&self) -> Result<FrameId> {
+    /// A frame mapped from no page, write-latched by the caller. Waits up
+    /// to `frame_wait` while every frame is in use.
+    fn take_frame(&self) -> Result<(FrameId, RwLockWriteGuard<'_, FrameData>)> {
         let mut waited = Backoff {
             rounds: 0,
             max_wait: self.frame_wait,
@@ -358,29 +331,27 @@ impl BufferPool {
         };
         loop {
             if let Some(f) = self.spare.lock().pop() {
-                return Ok(f);
+                // A reader that looked the frame up before it was unmapped
+                // may still hold the latch for a moment.
+                return Ok((f, self.frame(f).latch.write()));
             }
             // Once a write-back has failed, dirty frames cannot be cleaned:
             // leave them be and evict clean ones, so reads keep working.
             let poisoned = self.poisoned().is_some();
             let evictable = |f: FrameId| {
                 let frame = self.frame(f);
-                frame.pin.load(Ordering::Acquire) == 0
-                    && !(poisoned && frame.dirty.load(Ordering::Acquire))
+                let in_use = frame.latch.is_locked();
+                let stuck = poisoned && frame.dirty.load(Ordering::Acquire);
+                !in_use && !stuck
             };
             if let Some(f) = self.replacer.victim(&evictable) {
-                match self.try_claim(f) {
-                    Claim::Taken => return Ok(f),
-                    Claim::Dirty(addr) => {
-                        if let Err(e) = self.write_back(f, addr) {
-                            tracing::error!(error = %e, "page write-back failed; the store refuses writes");
-                        }
-                    }
-                    Claim::Busy => {}
+                if let Some(data) = self.try_evict(f) {
+                    return Ok((f, data));
                 }
+                continue;
             }
             if poisoned && waited.rounds >= SPIN_AND_YIELD_ROUNDS {
-                // Every unpinned frame is dirty and cannot be written back.
+                // Every idle frame is dirty and cannot be written back.
                 let cause = self.poisoned().unwrap_or_default().to_string();
                 return Err(Error::Poisoned { cause });
             }
@@ -392,55 +363,44 @@ impl BufferPool {
         }
     }
 
-    /// Unmaps frame `f` if it is mapped, clean and unpinned.
-    fn try_claim(&self, f: FrameId) -> Claim {
+    /// Unmaps frame `f` if it is mapped, no one holds it and it is clean;
+    /// writes it back (and leaves it mapped) if it is dirty.
+    fn try_evict(&self, f: FrameId) -> Option<RwLockWriteGuard<'_, FrameData>> {
         let frame = self.frame(f);
-        let FrameState::Owned(addr) = *frame.state.lock() else {
-            return Claim::Busy;
-        };
-        let mut shard = self.shard(addr).write();
-        let mut state = frame.state.lock();
-        if *state != FrameState::Owned(addr) || frame.pin.load(Ordering::Acquire) != 0 {
-            return Claim::Busy;
-        }
+        let mut data = frame.latch.try_write()?;
+        // The replacer's view is read without the latch: the victim may have
+        // been evicted by another thread meanwhile and be on the spare list
+        // or about to be mapped again. Only a mapped frame can be evicted.
+        let addr = data.mapped?;
         if frame.dirty.load(Ordering::Acquire) {
-            return Claim::Dirty(addr);
+            let data = RwLockWriteGuard::downgrade(data);
+            if let Err(e) = self.write_back(frame, &data) {
+                tracing::error!(error = %e, "page write-back failed; the store refuses writes");
+            }
+            return None;
         }
-        // Unpinned means no guard and no loader holds the latch.
-        let Some(mut data) = frame.latch.try_write() else {
-            return Claim::Busy;
-        };
+        let removed = self.table.remove(addr, f);
+        assert!(
+            removed,
+            "frame {f:?} is mapped from {addr:?} but the page table disagrees"
+        );
+        data.mapped = None;
         data.label = None;
-        shard.remove(&addr);
-        *state = FrameState::Spare;
-        drop((data, state, shard));
         self.replacer.remove(f);
         self.evictions.incr();
-        Claim::Taken
+        Some(data)
     }
 
-    /// Writes frame `f` back if it still holds `addr` and is dirty.
-    fn write_back(&self, f: FrameId, addr: PageAddr) -> Result<()> {
-        let frame = self.frame(f);
-        {
-            let shard = self.shard(addr).read();
-            if shard.get(&addr) != Some(&f) {
-                return Ok(());
-            }
-            frame.pin.fetch_add(1, Ordering::AcqRel);
-        }
-        let result = self.write_back_pinned(frame, addr);
-        self.unpin(f);
-        result
-    }
-
-    fn write_back_pinned(&self, frame: &Frame, addr: PageAddr) -> Result<()> {
-        // The read latch keeps writers out, so the bytes written are the
-        // bytes that are dirty. The flag is cleared only after the write
-        // succeeded: a concurrent flush that sees it set writes the page
-        // again rather than assuming an in-flight write has landed.
-        let data = frame.latch.read();
-        if data.label != Some(addr) || !frame.dirty.load(Ordering::Acquire) {
+    /// Writes `data` back if `frame` is dirty. The caller holds the latch
+    /// (read or write), so the bytes written are the bytes that are dirty.
+    /// The flag is cleared only after the write succeeded: a concurrent flush
+    /// that sees it set writes the page again instead of assuming an
+    /// in-flight write has landed.
+    fn write_back(&self, frame: &Frame, data: &FrameData) -> Result<()> {
+        let Some(addr) = data.label else {
+            return Ok(());
+        };
+        if !frame.dirty.load(Ordering::Acquire) {
             return Ok(());
         }
         if let Err(e) = self.device.write_page(addr, &data.bytes) {
@@ -459,6 +419,7 @@ mod tests {
     use crate::buffer::replacer::new_replacer;
     use crate::config::ReplacerKind;
     use crate::disk::{PageNo, SegmentId};
+    use std::collections::HashMap;
 
     /// A device that remembers pages in a map and counts reads and writes.
     #[derive(Debug, Default)]
@@ -502,13 +463,29 @@ mod tests {
         let (pool, _) = pool(4, ReplacerKind::Clock);
         let a = pool.fetch_page(page(1)).unwrap();
         let b = pool.fetch_page(page(1)).unwrap();
-        assert_eq!(pool.pinned(), 2);
+        let c = pool.fetch_page(page(2)).unwrap();
+        assert_eq!(pool.pinned(), 2, "two frames held");
         drop(a);
-        assert_eq!(pool.pinned(), 1);
+        assert_eq!(pool.pinned(), 2, "page 1 is still held by b");
         drop(b);
+        assert_eq!(pool.pinned(), 1);
+        drop(c);
         assert_eq!(pool.pinned(), 0);
         let s = pool.stats();
-        assert_eq!((s.misses, s.hits), (1, 1));
+        assert_eq!((s.misses, s.hits), (2, 1));
+    }
+
+    #[test]
+    fn a_held_page_is_never_evicted() {
+        let (pool, _) = pool(2, ReplacerKind::Clock);
+        let held = pool.fetch_page(page(1)).unwrap();
+        for n in 2..20 {
+            pool.new_page(page(n)).unwrap().fill(1);
+        }
+        assert!(held.iter().all(|&b| b == 0));
+        drop(held);
+        assert!(pool.fetch_page(page(1)).unwrap().iter().all(|&b| b == 0));
+        assert!(pool.fetch_page(page(7)).unwrap().iter().all(|&b| b == 1));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! of a new segment. Freed slots go back on their class's free list.
 //!
 //! Locks: one mutex per class (allocation and free of that class) and one
-//! read-write lock on the segment table (read on every page I/O, written only
-//! when a segment is created). Order: class mutex, then segment table.
+//! mutex serialising segment creation. Order: class mutex, then creation.
+//! The segment table itself is a [`SparseArray`]: segments are only ever
+//! added, and finding one for a page I/O writes no shared memory.
 
 #[cfg(debug_assertions)]
 use std::collections::HashSet;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use super::segment::SegmentHeader;
 use super::{
@@ -25,7 +26,9 @@ use super::{
 };
 use crate::buffer::PageDevice;
 use crate::error::{Error, Result};
+use crate::index::SlotReclaimer;
 use crate::io::{read_full, Vfs, VfsFile};
+use crate::sparse::SparseArray;
 
 /// Most segments a store may have (16 TiB of 16 MiB segments).
 pub const MAX_SEGMENTS: u32 = 1 << 20;
@@ -79,8 +82,12 @@ pub struct DiskManager {
     page_bytes: usize,
     classes: SizeClasses,
     class_state: Box<[Mutex<ClassState>]>,
-    /// Indexed by segment id; ids are dense from 0.
-    segments: RwLock<Vec<Arc<Segment>>>,
+    /// Indexed by segment id; ids are dense from 0 to `segment_count`.
+    segments: SparseArray<Segment>,
+    /// Segments created; set after the segment's cell.
+    segment_count: AtomicU32,
+    /// Held while a segment is created.
+    creating: Mutex<()>,
 }
 
 impl DiskManager {
@@ -94,7 +101,9 @@ impl DiskManager {
             page_bytes,
             classes,
             class_state,
-            segments: RwLock::new(Vec::new()),
+            segments: SparseArray::new(MAX_SEGMENTS as usize),
+            segment_count: AtomicU32::new(0),
+            creating: Mutex::new(()),
         }
     }
 
@@ -173,16 +182,20 @@ impl DiskManager {
 
     /// What a checkpoint must record about every segment.
     pub fn segment_metas(&self) -> Vec<SegmentMeta> {
-        self.segments
-            .read()
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SegmentMeta {
-                id: SegmentId(u32::try_from(i).expect("segment ids fit u32")),
+        self.all_segments()
+            .map(|(id, s)| SegmentMeta {
+                id,
                 class: s.class,
                 fresh: s.fresh.load(Ordering::Acquire),
             })
             .collect()
+    }
+
+    fn all_segments(&self) -> impl Iterator<Item = (SegmentId, &Segment)> {
+        (0..self.segment_count.load(Ordering::Acquire)).filter_map(|id| {
+            let segment = self.segments.get(id as usize)?;
+            Some((SegmentId(id), segment))
+        })
     }
 
     /// Hands out a slot for a value of `len` bytes (`len >= 1`).
@@ -296,8 +309,7 @@ impl DiskManager {
 
     /// Makes every segment file's data durable.
     pub fn sync_all(&self) -> Result<()> {
-        let segments: Vec<_> = self.segments.read().clone();
-        for segment in segments {
+        for (_, segment) in self.all_segments() {
             segment.file.sync_data()?;
         }
         Ok(())
@@ -305,12 +317,13 @@ impl DiskManager {
 
     /// Number of segments and their total bytes on disk.
     pub fn usage(&self) -> Result<(u64, u64)> {
-        let segments = self.segments.read();
+        let mut count = 0;
         let mut bytes = 0;
-        for s in segments.iter() {
+        for (_, s) in self.all_segments() {
+            count += 1;
             bytes += s.file.size()?;
         }
-        Ok((segments.len() as u64, bytes))
+        Ok((count, bytes))
     }
 
     /// Slots on all free lists.
@@ -327,11 +340,9 @@ impl DiskManager {
             .ok_or_else(|| self.corrupt(format!("unknown size class {}", id.0)))
     }
 
-    fn segment(&self, id: SegmentId) -> Result<Arc<Segment>> {
+    fn segment(&self, id: SegmentId) -> Result<&Segment> {
         self.segments
-            .read()
             .get(id.0 as usize)
-            .cloned()
             .ok_or_else(|| self.corrupt(format!("no segment {}", id.0)))
     }
 
@@ -349,8 +360,8 @@ impl DiskManager {
     }
 
     fn create_segment(&self, class_id: ClassId, class: &SizeClass) -> Result<SegmentId> {
-        let mut segments = self.segments.write();
-        let id = u32::try_from(segments.len()).expect("segment count fits u32");
+        let _creating = self.creating.lock();
+        let id = self.segment_count.load(Ordering::Acquire);
         if id >= MAX_SEGMENTS {
             return Err(Error::StorageFull {
                 op: "create a segment (limit of 1048576 segments reached) in",
@@ -367,11 +378,14 @@ impl DiskManager {
         file.write_all_at(&page0, 0)?;
         file.sync_data()?;
         self.vfs.sync_dir(&self.dir)?;
-        segments.push(Arc::new(Segment {
-            class: class_id,
-            file,
-            fresh: AtomicU32::new(0),
-        }));
+        self.add_segment(
+            id,
+            Segment {
+                class: class_id,
+                file,
+                fresh: AtomicU32::new(0),
+            },
+        );
         Ok(id)
     }
 
@@ -389,12 +403,34 @@ impl DiskManager {
                 format!("segment header {header:?} disagrees with the checkpoint ({meta:?})"),
             ));
         }
-        self.segments.write().push(Arc::new(Segment {
-            class: meta.class,
-            file,
-            fresh: AtomicU32::new(meta.fresh),
-        }));
+        let _creating = self.creating.lock();
+        self.add_segment(
+            meta.id,
+            Segment {
+                class: meta.class,
+                file,
+                fresh: AtomicU32::new(meta.fresh),
+            },
+        );
         Ok(())
+    }
+
+    /// Publishes segment `id`, the next one; the caller holds `creating`.
+    fn add_segment(&self, id: SegmentId, segment: Segment) {
+        debug_assert_eq!(id.0, self.segment_count.load(Ordering::Acquire));
+        let mut segment = Some(segment);
+        self.segments
+            .get_or_init(id.0 as usize, || segment.take().expect("initialised once"));
+        assert!(segment.is_none(), "segment {} created twice", id.0);
+        self.segment_count.store(id.0 + 1, Ordering::Release);
+    }
+}
+
+impl SlotReclaimer for DiskManager {
+    fn reclaim(&self, slot: SlotAddr) {
+        if let Err(e) = self.free(slot) {
+            tracing::warn!(error = %e, ?slot, "a slot could not be freed; it stays unused until the next open");
+        }
     }
 }
 

@@ -1,19 +1,24 @@
 //! Index layer: a concurrent hash map from key to the value's location and
 //! metadata. It never touches the disk.
 //!
-//! Keys are hashed once with xxh3 under a per-process random seed (clients
-//! cannot precompute colliding keys); the high bits pick the shard, the hash
-//! itself places the key in the shard's table. Each shard is a read-write
-//! lock, so readers never take a global lock and never block each other.
+//! The map is `papaya`'s lock-free hash table with a randomly seeded
+//! foldhash (clients cannot precompute colliding keys). A lookup takes no
+//! lock and writes no shared memory: readers on different cores do not
+//! contend, whatever keys they read.
 //!
-//! Reclamation rule (with the store): a reader holds its key's shard read
-//! lock while it copies the value out of the buffer pool, and a writer frees
-//! an old slot only after replacing the entry under the shard write lock. So a
-//! freed slot is never reused while a reader can still reach it.
+//! Reclamation: each value owns its slot through a [`SlotLease`], and the
+//! lease gives the slot back to its [`SlotReclaimer`] when it is dropped. The
+//! map drops a replaced or removed value only once every reader that pinned
+//! the map before the change has unpinned it ([`IndexGuard`]). So a slot is
+//! reused only when no reader can still reach it — with no lock on the read
+//! path and nothing for writers to remember.
 
-use hashbrown::HashTable;
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use xxhash_rust::xxh3::xxh3_64_with_seed;
+use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+use smallvec::SmallVec;
 
 use crate::disk::SlotAddr;
 
@@ -28,89 +33,129 @@ pub struct Entry {
     pub checksum: u64,
 }
 
-type Table = HashTable<(Box<[u8]>, Entry)>;
-
-/// The index of one store.
-#[derive(Debug)]
-pub struct Index {
-    seed: u64,
-    shard_bits: u32,
-    shards: Box<[RwLock<Table>]>,
+/// Takes back slots that no reader can reach any more.
+///
+/// Contract: `reclaim(slot)` is called exactly once per slot handed to a
+/// [`SlotLease`], after the last reader of the entry holding it is gone; the
+/// implementation makes the slot available for reuse. It must not panic and
+/// must not call back into the index.
+pub trait SlotReclaimer: Send + Sync + fmt::Debug {
+    /// `slot` is free.
+    fn reclaim(&self, slot: SlotAddr);
 }
 
-/// Write access to several shards at once, for atomic batches. Holds the
-/// write locks of the shards it was built for, taken in ascending order.
-pub struct WriteSet<'a> {
-    index: &'a Index,
-    guards: Vec<(usize, RwLockWriteGuard<'a, Table>)>,
+/// Ownership of a slot: dropping the lease reclaims the slot.
+struct SlotLease {
+    slot: SlotAddr,
+    reclaimer: Arc<dyn SlotReclaimer>,
+}
+
+impl Drop for SlotLease {
+    fn drop(&mut self) {
+        self.reclaimer.reclaim(self.slot);
+    }
+}
+
+/// An index value: the entry, and the lease on its slot (none for the empty
+/// value).
+pub struct Located {
+    entry: Entry,
+    _lease: Option<SlotLease>,
+}
+
+impl fmt::Debug for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.entry.fmt(f)
+    }
+}
+
+impl Located {
+    /// The entry.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+}
+
+/// Keys up to this many bytes are stored inside the map's entry, saving a
+/// heap allocation and a dependent cache miss per lookup. It covers the page
+/// store's keys (a 20-byte PostgreSQL buffer tag plus an 8-byte LSN).
+pub const INLINE_KEY_BYTES: usize = 32;
+
+/// A key as the index stores it.
+type Key = SmallVec<[u8; INLINE_KEY_BYTES]>;
+
+type Map = papaya::HashMap<Key, Located, RandomState>;
+
+/// The index of one store.
+pub struct Index {
+    map: Map,
+    reclaimer: Arc<dyn SlotReclaimer>,
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index").field("keys", &self.len()).finish()
+    }
+}
+
+/// A pinned view of the index: entries read through it, and their slots,
+/// stay valid until it is dropped.
+pub struct IndexGuard<'a> {
+    map: papaya::HashMapRef<'a, Key, Located, RandomState, papaya::LocalGuard<'a>>,
+}
+
+impl IndexGuard<'_> {
+    /// The entry of `key`, if present.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key).map(Located::entry)
+    }
 }
 
 impl Index {
-    /// An empty index with `shards` shards (a power of two).
-    pub fn new(shards: usize) -> Self {
-        assert!(
-            shards.is_power_of_two(),
-            "shard count must be a power of two"
-        );
+    /// An empty index whose leases give slots back to `reclaimer`.
+    pub fn new(reclaimer: Arc<dyn SlotReclaimer>) -> Self {
         Index {
-            seed: rand::random(),
-            shard_bits: shards.trailing_zeros(),
-            shards: (0..shards).map(|_| RwLock::new(HashTable::new())).collect(),
+            map: papaya::HashMap::builder()
+                .hasher(RandomState::default())
+                .build(),
+            reclaimer,
         }
     }
 
-    /// The seeded hash of `key`.
-    pub fn hash(&self, key: &[u8]) -> u64 {
-        xxh3_64_with_seed(key, self.seed)
-    }
-
-    fn shard_of(&self, hash: u64) -> usize {
-        if self.shard_bits == 0 {
-            0
-        } else {
-            // hashbrown uses the low bits and the top 7; take the next ones.
-            usize::try_from((hash >> (57 - self.shard_bits)) & ((1 << self.shard_bits) - 1))
-                .expect("shard index fits usize")
+    /// Wraps `entry` into an index value that owns its slot: dropping the
+    /// value (unused, replaced or removed) reclaims the slot.
+    pub fn located(&self, entry: Entry) -> Located {
+        let lease = entry.slot.map(|slot| SlotLease {
+            slot,
+            reclaimer: self.reclaimer.clone(),
+        });
+        Located {
+            entry,
+            _lease: lease,
         }
     }
 
-    /// Runs `f` with the entry of `key` while holding its shard's read lock.
-    pub fn with_entry<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
-        let hash = self.hash(key);
-        let shard = self.shards[self.shard_of(hash)].read();
-        let entry = shard.find(hash, |(k, _)| **k == *key).map(|(_, e)| e);
-        f(entry)
-    }
-
-    /// Sets (`Some`) or removes (`None`) the entry of `key`; returns the
-    /// previous entry.
-    pub fn replace(&self, key: &[u8], entry: Option<Entry>) -> Option<Entry> {
-        let hash = self.hash(key);
-        let mut shard = self.shards[self.shard_of(hash)].write();
-        replace_in(&mut shard, self.seed, hash, key, entry)
-    }
-
-    /// Locks the shards of all `keys` for writing.
-    pub fn write_set<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> WriteSet<'_> {
-        let mut ids: Vec<usize> = keys
-            .into_iter()
-            .map(|k| self.shard_of(self.hash(k)))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let guards = ids
-            .into_iter()
-            .map(|i| (i, self.shards[i].write()))
-            .collect();
-        WriteSet {
-            index: self,
-            guards,
+    /// Pins the index for reading.
+    pub fn pin(&self) -> IndexGuard<'_> {
+        IndexGuard {
+            map: self.map.pin(),
         }
     }
 
-    /// Number of keys.
+    /// Sets the value of `key`; returns whether a value was replaced. The
+    /// replaced value's slot is reclaimed once its readers are gone.
+    pub fn insert(&self, key: &[u8], value: Located) -> bool {
+        self.map.pin().insert(Key::from_slice(key), value).is_some()
+    }
+
+    /// Removes `key`; returns whether it was present.
+    pub fn remove(&self, key: &[u8]) -> bool {
+        self.map.pin().remove(key).is_some()
+    }
+
+    /// Number of keys (exact when no write is in flight).
     pub fn len(&self) -> u64 {
-        self.shards.iter().map(|s| s.read().len() as u64).sum()
+        self.map.len() as u64
     }
 
     /// True when the index holds no key.
@@ -118,117 +163,107 @@ impl Index {
         self.len() == 0
     }
 
-    /// Number of shards.
-    pub fn shard_count(&self) -> usize {
-        self.shards.len()
-    }
-
-    /// A copy of the keys of shard `shard`, taken under its read lock.
-    pub fn shard_keys(&self, shard: usize) -> Vec<Box<[u8]>> {
-        self.shards[shard]
-            .read()
-            .iter()
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
-    /// Visits every entry under the shards' read locks (for checkpoints;
-    /// the visitor must not touch the index).
-    pub fn for_each_entry(&self, mut visit: impl FnMut(&[u8], &Entry)) {
-        for shard in self.shards.iter() {
-            let shard: RwLockReadGuard<'_, Table> = shard.read();
-            for (k, e) in shard.iter() {
-                visit(k, e);
+    /// Visits every key until the visitor breaks. The visitor may use the
+    /// store (the index is pinned, not locked).
+    pub fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
+        for (key, _) in self.map.pin().iter() {
+            if visit(key).is_break() {
+                return;
             }
         }
     }
-}
 
-impl WriteSet<'_> {
-    /// Sets or removes the entry of `key`, whose shard must be locked by this
-    /// set; returns the previous entry.
-    pub fn replace(&mut self, key: &[u8], entry: Option<Entry>) -> Option<Entry> {
-        let hash = self.index.hash(key);
-        let shard = self.index.shard_of(hash);
-        let pos = self
-            .guards
-            .binary_search_by_key(&shard, |(i, _)| *i)
-            .expect("write set holds the shard of every key it was built for");
-        replace_in(&mut self.guards[pos].1, self.index.seed, hash, key, entry)
-    }
-}
-
-fn replace_in(
-    table: &mut Table,
-    seed: u64,
-    hash: u64,
-    key: &[u8],
-    entry: Option<Entry>,
-) -> Option<Entry> {
-    let rehash = |(k, _): &(Box<[u8]>, Entry)| xxh3_64_with_seed(k, seed);
-    match (table.find_entry(hash, |(k, _)| **k == *key), entry) {
-        (Ok(mut slot), Some(new)) => Some(std::mem::replace(&mut slot.get_mut().1, new)),
-        (Ok(slot), None) => Some(slot.remove().0 .1),
-        (Err(_), Some(new)) => {
-            table.insert_unique(hash, (key.into(), new), rehash);
-            None
+    /// Visits every entry (for checkpoints).
+    pub fn for_each_entry(&self, mut visit: impl FnMut(&[u8], &Entry)) {
+        for (key, value) in self.map.pin().iter() {
+            visit(key, &value.entry);
         }
-        (Err(_), None) => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::{SegmentId, SlotNo};
+    use parking_lot::Mutex;
 
-    fn entry(len: u32) -> Entry {
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<SlotAddr>>);
+
+    impl SlotReclaimer for Recorder {
+        fn reclaim(&self, slot: SlotAddr) {
+            self.0.lock().push(slot);
+        }
+    }
+
+    fn entry(slot: u32) -> Entry {
         Entry {
-            slot: None,
-            len,
+            slot: Some(SlotAddr {
+                segment: SegmentId(0),
+                slot: SlotNo(slot),
+            }),
+            len: 1,
             checksum: 0,
         }
     }
 
     #[test]
     fn insert_replace_remove() {
-        let ix = Index::new(4);
-        assert_eq!(ix.replace(b"a", Some(entry(1))), None);
-        assert_eq!(ix.replace(b"a", Some(entry(2))), Some(entry(1)));
-        assert_eq!(ix.with_entry(b"a", |e| e.copied()), Some(entry(2)));
+        let rec = Arc::new(Recorder::default());
+        let ix = Index::new(rec.clone());
+        assert!(!ix.insert(b"a", ix.located(entry(1))));
+        assert!(ix.insert(b"a", ix.located(entry(2))));
+        assert_eq!(ix.pin().get(b"a"), Some(&entry(2)));
         assert_eq!(ix.len(), 1);
-        assert_eq!(ix.replace(b"a", None), Some(entry(2)));
-        assert_eq!(ix.replace(b"a", None), None);
+        assert!(ix.remove(b"a"));
+        assert!(!ix.remove(b"a"));
         assert!(ix.is_empty());
+        drop(ix);
+        let mut freed = rec.0.lock().clone();
+        freed.sort();
+        assert_eq!(freed, vec![entry(1).slot.unwrap(), entry(2).slot.unwrap()]);
     }
 
     #[test]
-    fn write_set_spans_shards() {
-        let ix = Index::new(8);
-        let keys: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().to_vec()).collect();
-        {
-            let mut set = ix.write_set(keys.iter().map(|k| k.as_slice()));
-            for k in &keys {
-                set.replace(k, Some(entry(3)));
-            }
-        }
-        assert_eq!(ix.len(), 100);
-        let seen: usize = (0..ix.shard_count()).map(|i| ix.shard_keys(i).len()).sum();
-        assert_eq!(seen, 100);
+    fn a_pinned_reader_delays_reclamation() {
+        let rec = Arc::new(Recorder::default());
+        let ix = Index::new(rec.clone());
+        ix.insert(b"k", ix.located(entry(7)));
+        let reader = ix.pin();
+        let seen = *reader.get(b"k").unwrap();
+        ix.insert(b"k", ix.located(entry(8)));
+        ix.remove(b"k");
+        assert!(
+            !rec.0.lock().contains(&seen.slot.unwrap()),
+            "slot 7 was reclaimed while a reader could still see it"
+        );
+        drop(reader);
+        drop(ix);
+        assert!(rec.0.lock().contains(&seen.slot.unwrap()));
     }
 
     #[test]
-    fn many_keys_spread_over_shards() {
-        let ix = Index::new(16);
+    fn many_keys() {
+        let ix = Index::new(Arc::new(Recorder::default()));
         for i in 0..10_000u32 {
-            ix.replace(&i.to_be_bytes(), Some(entry(i)));
-        }
-        let sizes: Vec<usize> = ix.shards.iter().map(|s| s.read().len()).collect();
-        assert!(sizes.iter().all(|&n| n > 400), "{sizes:?}");
-        for i in 0..10_000u32 {
-            assert_eq!(
-                ix.with_entry(&i.to_be_bytes(), |e| e.map(|e| e.len)),
-                Some(i)
+            ix.insert(
+                &i.to_be_bytes(),
+                ix.located(Entry {
+                    slot: None,
+                    len: i,
+                    checksum: 0,
+                }),
             );
+        }
+        let mut seen = 0;
+        ix.for_each_key(&mut |_| {
+            seen += 1;
+            ControlFlow::Continue(())
+        });
+        assert_eq!(seen, 10_000);
+        let guard = ix.pin();
+        for i in 0..10_000u32 {
+            assert_eq!(guard.get(&i.to_be_bytes()).map(|e| e.len), Some(i));
         }
     }
 }

@@ -3,10 +3,13 @@
 //!
 //! A value lives in one slot (none for the empty value); the index maps its
 //! key to the slot, the length and an xxh3-64 checksum. Writes never change a
-//! slot a reader can reach: a put fills a fresh or freed slot, swaps the index
-//! entry under the shard write lock, then frees the old slot. Reads hold the
-//! key's shard read lock while copying the value (see `index` for why that
-//! makes slot reuse safe) and verify the checksum.
+//! slot a reader can reach: a put fills a fresh or freed slot and swaps the
+//! index entry; the old slot is reclaimed when the last reader that could see
+//! it unpins the index (see `index`). Reads verify the checksum.
+//!
+//! Every operation holds the gate shared, close holds it exclusively; a
+//! write batch holds it exclusively while it swaps its entries, so no get
+//! sees part of a batch.
 //!
 //! Lifecycle: open marks the superblock "not clean"; close writes back every
 //! dirty page, syncs the segments, writes a checkpoint (the index and the
@@ -39,7 +42,7 @@ use crate::config::Config;
 use crate::disk::{Allocation, DiskManager};
 use crate::error::{Error, Result};
 use crate::gate::{Gate, SharedGuard};
-use crate::index::{Entry, Index};
+use crate::index::{Entry, Index, Located};
 use crate::io::{DirLock, Vfs, VfsFile};
 use crate::kv::{BatchOp, KvStore, Stats, WriteBatch};
 
@@ -116,35 +119,44 @@ impl PagedStore {
     /// Admits a writer: as [`Self::read_gate`], and the store not poisoned.
     fn write_gate(&self) -> Result<SharedGuard<'_>> {
         let gate = self.read_gate()?;
-        if let Some(cause) = self.pool.poisoned() {
-            return Err(Error::Poisoned {
-                cause: cause.to_string(),
-            });
-        }
+        self.check_writable()?;
         Ok(gate)
     }
 
-    /// Writes `value` into a new slot and returns its index entry.
-    fn store_value(&self, value: &[u8]) -> Result<Entry> {
+    /// Open and not poisoned; the caller holds the gate.
+    fn check_writable(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        match self.pool.poisoned() {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `value` into a new slot and returns its index value, which
+    /// owns the slot: if anything fails before it is in the index, dropping
+    /// it frees the slot.
+    fn store_value(&self, value: &[u8]) -> Result<Located> {
         let checksum = xxh3_64(value);
         let len = u32::try_from(value.len()).expect("values are under 16 MiB");
         if value.is_empty() {
-            return Ok(Entry {
+            return Ok(self.index.located(Entry {
                 slot: None,
                 len,
                 checksum,
-            });
+            }));
         }
         let alloc = self.disk.allocate(value.len())?;
-        if let Err(e) = self.write_slot(alloc, value) {
-            self.free_quietly(alloc.slot);
-            return Err(e);
-        }
-        Ok(Entry {
+        let located = self.index.located(Entry {
             slot: Some(alloc.slot),
             len,
             checksum,
-        })
+        });
+        self.write_slot(alloc, value)?;
+        Ok(located)
     }
 
     fn write_slot(&self, alloc: Allocation, value: &[u8]) -> Result<()> {
@@ -197,24 +209,6 @@ impl PagedStore {
         self.disk.sync_all().inspect_err(|e| self.pool.poison(e))
     }
 
-    /// Frees a slot on an error path, keeping the original error: a slot
-    /// that cannot be freed is only leaked until the next open.
-    fn free_quietly(&self, slot: crate::disk::SlotAddr) {
-        if let Err(e) = self.disk.free(slot) {
-            tracing::warn!(error = %e, ?slot, "could not free a slot after a failed write");
-        }
-    }
-
-    /// Frees the slots of replaced or removed entries.
-    fn release(&self, old: impl IntoIterator<Item = Entry>) -> Result<()> {
-        for entry in old {
-            if let Some(slot) = entry.slot {
-                self.disk.free(slot)?;
-            }
-        }
-        Ok(())
-    }
-
     fn check_batch(&self, batch: &WriteBatch) -> Result<()> {
         if batch.len() > self.config.max_batch_ops {
             return Err(Error::BatchTooLarge {
@@ -240,28 +234,17 @@ impl PagedStore {
         Ok(())
     }
 
-    /// Writes every put's value into a slot; on failure frees what it wrote.
-    fn stage_batch<'b>(&self, batch: &'b WriteBatch) -> Result<Vec<(&'b [u8], Option<Entry>)>> {
-        let mut staged = Vec::with_capacity(batch.len());
-        for op in batch.ops() {
-            let entry = match op {
-                BatchOp::Put { value, .. } => match self.store_value(value) {
-                    Ok(entry) => Some(entry),
-                    Err(e) => {
-                        for slot in staged
-                            .iter()
-                            .filter_map(|(_, e): &(&[u8], Option<Entry>)| e.and_then(|e| e.slot))
-                        {
-                            self.free_quietly(slot);
-                        }
-                        return Err(e);
-                    }
-                },
-                BatchOp::Delete { .. } => None,
-            };
-            staged.push((op.key(), entry));
-        }
-        Ok(staged)
+    /// Writes every put's value into a slot. On failure the values staged
+    /// so far are dropped, which frees their slots.
+    fn stage_batch<'b>(&self, batch: &'b WriteBatch) -> Result<Vec<(&'b [u8], Option<Located>)>> {
+        batch
+            .ops()
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put { key, value } => Ok((key.as_slice(), Some(self.store_value(value)?))),
+                BatchOp::Delete { key } => Ok((key.as_slice(), None)),
+            })
+            .collect()
     }
 }
 
@@ -274,41 +257,44 @@ impl KvStore for PagedStore {
         self.check_key(key)?;
         self.check_value(value)?;
         let _gate = self.write_gate()?;
-        let entry = self.store_value(value)?;
-        let old = self.index.replace(key, Some(entry));
-        self.release(old)
+        let located = self.store_value(value)?;
+        self.index.insert(key, located);
+        Ok(())
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.check_key(key)?;
         let _gate = self.read_gate()?;
-        self.index.with_entry(key, |entry| match entry {
+        // The pin keeps the entry's slot from being reused while we copy.
+        let index = self.index.pin();
+        match index.get(key) {
             None => Ok(None),
             Some(entry) => self.read_value(entry).map(Some),
-        })
+        }
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
         self.check_key(key)?;
         let _gate = self.write_gate()?;
-        let old = self.index.replace(key, None);
-        let existed = old.is_some();
-        self.release(old)?;
-        Ok(existed)
+        Ok(self.index.remove(key))
     }
 
     fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
         self.check_batch(batch)?;
-        let _gate = self.write_gate()?;
-        let staged = self.stage_batch(batch)?;
-        let mut replaced = Vec::new();
-        {
-            let mut set = self.index.write_set(staged.iter().map(|(k, _)| *k));
-            for (key, entry) in staged {
-                replaced.extend(set.replace(key, entry));
-            }
+        let staged = {
+            let _gate = self.write_gate()?;
+            self.stage_batch(batch)?
+        };
+        // Swap every entry while no get runs: readers see all or nothing.
+        let _gate = self.gate.exclusive();
+        self.check_writable()?;
+        for (key, value) in staged {
+            match value {
+                Some(located) => self.index.insert(key, located),
+                None => self.index.remove(key),
+            };
         }
-        self.release(replaced)
+        Ok(())
     }
 
     fn flush(&self) -> Result<()> {
@@ -323,19 +309,9 @@ impl KvStore for PagedStore {
     }
 
     fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
-        for shard in 0..self.index.shard_count() {
-            // The gate is held while a shard's keys are copied, not while
-            // they are visited: the visitor may call back into the store.
-            let keys = {
-                let _gate = self.read_gate()?;
-                self.index.shard_keys(shard)
-            };
-            for key in keys {
-                if visit(&key).is_break() {
-                    return Ok(());
-                }
-            }
-        }
+        // The gate is not held while visiting: the visitor may use the store.
+        drop(self.read_gate()?);
+        self.index.for_each_key(visit);
         Ok(())
     }
 

@@ -38,7 +38,7 @@ impl PagedStore {
         adopt_page_size(&mut config, superblock.page_bytes)?;
 
         let disk = Arc::new(DiskManager::new(vfs.clone(), dir, config.page_bytes));
-        let index = Index::new(config.index_shards);
+        let index = Index::new(disk.clone());
         if superblock.checkpoint != 0 {
             let cp = load_checkpoint(&*vfs, dir, &superblock, &config)?;
             restore(&disk, &index, cp, dir)?;
@@ -87,7 +87,6 @@ impl PagedStore {
             u32::try_from(self.config.page_bytes).expect("page size fits u32"),
             generation,
             &self.disk.segment_metas(),
-            self.index.len(),
             |visit| self.index.for_each_entry(|k, e| visit(k, e)),
         );
         write_file_atomic(
@@ -236,7 +235,7 @@ fn restore(disk: &DiskManager, index: &Index, cp: Checkpoint, dir: &Path) -> Res
         .filter_map(|(_, e)| e.slot.map(|s| (s, e.len as usize)));
     disk.restore(&cp.segments, used)?;
     for (key, entry) in cp.entries {
-        if index.replace(&key, Some(entry)).is_some() {
+        if index.insert(&key, index.located(entry)) {
             return Err(Error::corruption(
                 dir.join(checkpoint_file_name(cp.generation)),
                 None,

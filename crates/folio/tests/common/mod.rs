@@ -44,7 +44,6 @@ pub fn configs() -> Vec<(&'static str, Config)> {
     let mut small_pages = Config::default();
     small_pages.page_bytes = 4096;
     small_pages.cache_bytes = 16 * 4096;
-    small_pages.index_shards = 4;
     vec![
         ("tiny-pool-lru", tiny(ReplacerKind::Lru)),
         ("tiny-pool-clock", tiny(ReplacerKind::Clock)),
