@@ -4,7 +4,7 @@
 //! [`KvStore`]; [`open`] picks one by name. The native engine,
 //! [`PagedStore`], has three layers:
 //!
-//! 1. [`index`]: a sharded concurrent hash map from key to value location;
+//! 1. [`index`]: a lock-free concurrent hash map from key to value location;
 //! 2. [`buffer`]: a buffer pool of page frames with a pluggable replacer;
 //! 3. [`disk`]: segment files of 16 MiB holding slots of one size class,
 //!    with free lists;

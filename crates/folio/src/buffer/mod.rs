@@ -13,6 +13,10 @@
 //!   never newer in memory than on disk once it leaves the pool.
 //! - The hit path takes no lock but the frame latch; a reader that finds a
 //!   frame recycled for another page (label mismatch) looks the page up again.
+//! - A thread holds at most one frame latch (one guard) at a time: the
+//!   engine copies a value page by page, releasing each page before the next.
+//!   (Two held latches could deadlock with a lookup blocked on a recycled
+//!   frame.)
 
 mod guard;
 mod pool;

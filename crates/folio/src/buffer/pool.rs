@@ -5,7 +5,12 @@
 //! can be taken for writing without waiting. So a cached read does three
 //! things to memory shared with other cores: an atomic load in the lock-free
 //! page table, and the latch's acquire and release on the frame's own cache
-//! line. No global or sharded lock is on the hit path.
+//! line. No global or sharded lock is on the hit path with the CLOCK
+//! replacer (LRU takes its list mutex on every access, by its nature).
+//!
+//! Callers hold at most one guard per thread at a time. A lookup may block
+//! on the latch of a frame that is being recycled for another page; with two
+//! guards held, two threads could each wait for the other's frame.
 //!
 //! Because the lookup takes no lock, a reader can find a frame that is being
 //! recycled for another page: after latching, it checks the frame's content
@@ -330,7 +335,10 @@ impl BufferPool {
             deadline: None,
         };
         loop {
-            if let Some(f) = self.spare.lock().pop() {
+            // Pop first: the spare list's lock must not be held while the
+            // latch is awaited.
+            let spare = self.spare.lock().pop();
+            if let Some(f) = spare {
                 // A reader that looked the frame up before it was unmapped
                 // may still hold the latch for a moment.
                 return Ok((f, self.frame(f).latch.write()));
@@ -460,6 +468,9 @@ mod tests {
 
     #[test]
     fn guards_pin_and_unpin() {
+        // One thread holding several guards is fine when no other thread
+        // competes for the frames (the engine itself never does this).
+
         let (pool, _) = pool(4, ReplacerKind::Clock);
         let a = pool.fetch_page(page(1)).unwrap();
         let b = pool.fetch_page(page(1)).unwrap();

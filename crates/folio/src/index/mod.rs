@@ -8,10 +8,11 @@
 //!
 //! Reclamation: each value owns its slot through a [`SlotLease`], and the
 //! lease gives the slot back to its [`SlotReclaimer`] when it is dropped. The
-//! map drops a replaced or removed value only once every reader that pinned
-//! the map before the change has unpinned it ([`IndexGuard`]). So a slot is
-//! reused only when no reader can still reach it — with no lock on the read
-//! path and nothing for writers to remember.
+//! map drops a replaced or removed value at the earliest once every reader
+//! that was pinned when it was retired has unpinned ([`IndexGuard`]); papaya
+//! retires values in batches of 32 per thread, so a few freed slots wait a
+//! little longer. So a slot is reused only when no reader can still reach it
+//! — with no lock on the read path and nothing for writers to remember.
 
 use std::fmt;
 use std::ops::ControlFlow;
@@ -163,11 +164,15 @@ impl Index {
         self.len() == 0
     }
 
-    /// Visits every key until the visitor breaks. The visitor may use the
-    /// store (the index is pinned, not locked).
+    /// Visits every key until the visitor breaks. The keys are copied out
+    /// first and the index unpinned before the first visit: a visitor that
+    /// rewrites keys must not hold back the reclamation of the slots it
+    /// frees (a pinned scan would keep every replaced value alive to its
+    /// end, doubling the space a scan-and-rewrite needs).
     pub fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        for (key, _) in self.map.pin().iter() {
-            if visit(key).is_break() {
+        let keys: Vec<Key> = self.map.pin().keys().cloned().collect();
+        for key in keys {
+            if visit(&key).is_break() {
                 return;
             }
         }
