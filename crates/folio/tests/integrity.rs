@@ -222,3 +222,33 @@ fn page_size_is_fixed_at_creation() {
     assert_eq!(store.config().page_bytes, 4096);
     assert_eq!(store.get(b"p").unwrap().unwrap(), vec![3u8; 4096]);
 }
+
+/// A page image verified once while cached is verified again when its page
+/// is evicted and read back: damage on disk is still caught.
+#[test]
+fn a_page_image_is_reverified_after_eviction() {
+    let place = Place::memory();
+    let Place::Memory(vfs) = &place else {
+        unreachable!()
+    };
+    let mut config = Config::default();
+    config.cache_bytes = 4 * 8192;
+    let store = place.open(&config);
+    store.put(b"img", &[9u8; 8192]).unwrap();
+    assert_eq!(store.get(b"img").unwrap().unwrap(), vec![9u8; 8192]);
+    assert_eq!(
+        store.get(b"img").unwrap().unwrap(),
+        vec![9u8; 8192],
+        "verified, cached"
+    );
+    for i in 0..16u32 {
+        store.put(&i.to_be_bytes(), &[1u8; 8192]).unwrap();
+    }
+    store.flush().unwrap();
+    // "img" was the first one-page value: segment 0, data page 1.
+    let seg = place.dir().join("segment-00000000.folio");
+    vfs.with_file_bytes(&seg, |b| b[8192 + 100] ^= 0x08)
+        .unwrap();
+    let err = store.get(b"img").unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+}

@@ -2,6 +2,7 @@
 //! keeps the frame from being evicted; dropping the guard releases both.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
 
 use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 
@@ -17,6 +18,21 @@ pub struct PageReadGuard<'a> {
 #[derive(Debug)]
 pub struct PageWriteGuard<'a> {
     pub(super) data: RwLockWriteGuard<'a, FrameData>,
+}
+
+impl PageReadGuard<'_> {
+    /// The checksum this page's bytes were verified against as one whole
+    /// value since they last changed, or 0.
+    pub fn verified_checksum(&self) -> u64 {
+        self.data.verified.load(Ordering::Acquire)
+    }
+
+    /// Records that these bytes, as one whole value, match `checksum`. The
+    /// caller must have checked exactly this page's bytes while holding this
+    /// guard.
+    pub fn mark_verified(&self, checksum: u64) {
+        self.data.verified.store(checksum, Ordering::Release);
+    }
 }
 
 impl Deref for PageReadGuard<'_> {

@@ -16,7 +16,7 @@
 //! recycled for another page: after latching, it checks the frame's content
 //! label and retries the lookup when the label is not its page.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -39,14 +39,18 @@ const SPIN_AND_YIELD_ROUNDS: u32 = 128;
 
 /// The bytes of a frame and what they are.
 ///
-/// Invariant: `label.is_some()` implies `label == mapped`. Both change only
-/// under the frame's write latch.
+/// Invariants: `label.is_some()` implies `label == mapped`; both change
+/// only under the frame's write latch. `verified` is zero or the checksum of
+/// a value that fills exactly these bytes' page and was checked against them;
+/// it is set under the read latch and cleared under the write latch whenever
+/// the bytes may change (load, write guard, eviction).
 #[derive(Debug)]
 pub(crate) struct FrameData {
     /// The page the page table maps to this frame, if any.
     mapped: Option<PageAddr>,
     /// The page whose current bytes `bytes` holds, or `None`.
     label: Option<PageAddr>,
+    pub(crate) verified: AtomicU64,
     pub(crate) bytes: Box<[u8]>,
 }
 
@@ -135,6 +139,7 @@ impl BufferPool {
                 latch: RwLock::new(FrameData {
                     mapped: None,
                     label: None,
+                    verified: AtomicU64::new(0),
                     bytes: vec![0u8; page_bytes].into_boxed_slice(),
                 }),
                 dirty: AtomicBool::new(false),
@@ -187,6 +192,7 @@ impl BufferPool {
     pub fn fetch_page_mut(&self, addr: PageAddr) -> Result<PageWriteGuard<'_>> {
         let (f, mut data) = self.latch_for_write(addr)?;
         self.load_if_needed(addr, &mut data)?;
+        *data.verified.get_mut() = 0;
         self.frame(f).dirty.store(true, Ordering::Release);
         Ok(PageWriteGuard { data })
     }
@@ -201,6 +207,7 @@ impl BufferPool {
             data.bytes.fill(0);
             data.label = Some(addr);
         }
+        *data.verified.get_mut() = 0;
         self.frame(f).dirty.store(true, Ordering::Release);
         Ok(PageWriteGuard { data })
     }
@@ -300,6 +307,7 @@ impl BufferPool {
         }
         self.misses.incr();
         data.label = None;
+        *data.verified.get_mut() = 0;
         self.device.read_page(addr, &mut data.bytes)?;
         data.label = Some(addr);
         Ok(())
@@ -394,6 +402,7 @@ impl BufferPool {
         );
         data.mapped = None;
         data.label = None;
+        *data.verified.get_mut() = 0;
         self.replacer.remove(f);
         self.evictions.incr();
         Some(data)
@@ -484,6 +493,38 @@ mod tests {
         assert_eq!(pool.pinned(), 0);
         let s = pool.stats();
         assert_eq!((s.misses, s.hits), (2, 1));
+    }
+
+    #[test]
+    fn verified_mark_is_cleared_whenever_the_bytes_may_change() {
+        let (pool, _) = pool(2, ReplacerKind::Clock);
+        pool.new_page(page(1)).unwrap().fill(5);
+        {
+            let g = pool.fetch_page(page(1)).unwrap();
+            assert_eq!(g.verified_checksum(), 0);
+            g.mark_verified(42);
+        }
+        assert_eq!(pool.fetch_page(page(1)).unwrap().verified_checksum(), 42);
+        pool.fetch_page_mut(page(1)).unwrap()[0] = 6;
+        assert_eq!(
+            pool.fetch_page(page(1)).unwrap().verified_checksum(),
+            0,
+            "write guard"
+        );
+        pool.fetch_page(page(1)).unwrap().mark_verified(43);
+        pool.new_page(page(1)).unwrap();
+        assert_eq!(
+            pool.fetch_page(page(1)).unwrap().verified_checksum(),
+            0,
+            "new page"
+        );
+        pool.fetch_page(page(1)).unwrap().mark_verified(44);
+        for n in 2..6 {
+            pool.new_page(page(n)).unwrap();
+        }
+        let reloaded = pool.fetch_page(page(1)).unwrap();
+        assert_eq!(reloaded.verified_checksum(), 0, "eviction and reload");
+        assert_eq!(reloaded[0], 6);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use superblock::{Superblock, SUPERBLOCK_FILE};
 
 use crate::buffer::BufferPool;
 use crate::config::Config;
-use crate::disk::{Allocation, DiskManager};
+use crate::disk::{Allocation, DiskManager, Extent, SlotAddr};
 use crate::error::{Error, Result};
 use crate::gate::{Gate, SharedGuard};
 use crate::index::{Entry, Index, Located};
@@ -183,22 +183,48 @@ impl PagedStore {
             return Ok(Vec::new());
         };
         let len = entry.len as usize;
+        let extents = self.disk.extents(slot, len)?;
+        if let [ext] = extents[..] {
+            if ext.whole_page {
+                return self.read_page_value(entry, slot, ext);
+            }
+        }
         let mut out = Vec::with_capacity(len);
-        for ext in self.disk.extents(slot, len)? {
+        for ext in extents {
             let page = self.pool.fetch_page(ext.page)?;
             out.extend_from_slice(&page[ext.offset..ext.offset + ext.len]);
         }
         if xxh3_64(&out) != entry.checksum {
-            return Err(Error::corruption(
-                self.disk.segment_path(slot.segment),
-                Some(self.disk.slot_offset(slot)?),
-                format!(
-                    "value checksum mismatch ({len} bytes in slot {})",
-                    slot.slot.0
-                ),
-            ));
+            return Err(self.checksum_mismatch(slot, len));
         }
         Ok(out)
+    }
+
+    /// A value that is the only one on its page (a page image): verified
+    /// once after the page is loaded, not on every read. The frame keeps the
+    /// checksum it was verified against until its bytes change.
+    fn read_page_value(&self, entry: &Entry, slot: SlotAddr, ext: Extent) -> Result<Vec<u8>> {
+        let page = self.pool.fetch_page(ext.page)?;
+        let bytes = &page[ext.offset..ext.offset + ext.len];
+        if page.verified_checksum() != entry.checksum || entry.checksum == 0 {
+            if xxh3_64(bytes) != entry.checksum {
+                return Err(self.checksum_mismatch(slot, bytes.len()));
+            }
+            page.mark_verified(entry.checksum);
+        }
+        Ok(bytes.to_vec())
+    }
+
+    fn checksum_mismatch(&self, slot: SlotAddr, len: usize) -> Error {
+        let offset = self.disk.slot_offset(slot).ok();
+        Error::corruption(
+            self.disk.segment_path(slot.segment),
+            offset,
+            format!(
+                "value checksum mismatch ({len} bytes in slot {})",
+                slot.slot.0
+            ),
+        )
     }
 
     /// Fsyncs every segment. A failed fsync poisons the store: the kernel
