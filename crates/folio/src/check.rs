@@ -4,7 +4,7 @@
 //! every value. It writes nothing to the store's files (it takes the
 //! directory lock, so it refuses an open store).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -13,8 +13,8 @@ use crate::buffer::PageDevice;
 use crate::config::MIN_PAGE_BYTES;
 use crate::disk::DiskManager;
 use crate::error::{Error, Result};
-use crate::io::{read_file, FileVfs, Vfs};
-use crate::store::{checkpoint_file_name, Checkpoint, Superblock, SUPERBLOCK_FILE};
+use crate::io::{FileVfs, Vfs};
+use crate::store::{Checkpoint, Superblock, SUPERBLOCK_FILE};
 
 /// What `check` found.
 #[derive(Debug, Default)]
@@ -69,7 +69,7 @@ pub fn check_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<CheckReport> {
     if sb.checkpoint == 0 {
         return Ok(report);
     }
-    let cp = match read_checkpoint(&*vfs, dir, &sb) {
+    let cp = match crate::store::load_checkpoint(&*vfs, dir, &sb) {
         Ok(cp) => cp,
         Err(e) => return Ok(report.with_problem(e)),
     };
@@ -101,19 +101,6 @@ impl CheckReport {
         self.problems.push(e.to_string());
         self
     }
-}
-
-fn read_checkpoint(vfs: &dyn Vfs, dir: &Path, sb: &Superblock) -> Result<Checkpoint> {
-    let path: PathBuf = dir.join(checkpoint_file_name(sb.checkpoint));
-    let cp = crate::store::decode_checkpoint(&read_file(vfs, &path)?, &path)?;
-    if cp.generation != sb.checkpoint || cp.page_bytes != sb.page_bytes {
-        return Err(Error::corruption(
-            &path,
-            Some(0),
-            "checkpoint disagrees with the superblock",
-        ));
-    }
-    Ok(cp)
 }
 
 fn report_duplicate_keys(cp: &Checkpoint, report: &mut CheckReport) {

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::superblock::Superblock;
 use crate::disk::{ClassId, SegmentId, SegmentMeta, SlotAddr, SlotNo};
 use crate::error::{Error, Result};
 use crate::index::Entry;
+use crate::io::{read_file, Vfs};
 
 /// Magic at the start of a checkpoint file.
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"FOLIOCKP";
@@ -74,6 +76,25 @@ pub fn encode(
     let crc = crc32c::crc32c(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     b
+}
+
+/// Reads, decodes and verifies the checkpoint the superblock `sb` names in
+/// `dir`, and checks that it agrees with the superblock.
+pub fn load(vfs: &dyn Vfs, dir: &Path, sb: &Superblock) -> Result<Checkpoint> {
+    let path = dir.join(checkpoint_file_name(sb.checkpoint));
+    let bytes = read_file(vfs, &path)?;
+    let cp = decode(&bytes, &path, crate::config::KEY_BYTES_CEILING)?;
+    if cp.generation != sb.checkpoint || cp.page_bytes != sb.page_bytes {
+        return Err(Error::corruption(
+            &path,
+            Some(0),
+            format!(
+                "checkpoint says generation {} page size {}, the superblock {} and {}",
+                cp.generation, cp.page_bytes, sb.checkpoint, sb.page_bytes
+            ),
+        ));
+    }
+    Ok(cp)
 }
 
 /// A bounds-checked reader that reports the offset of what it cannot read.

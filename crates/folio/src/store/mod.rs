@@ -29,12 +29,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use xxhash_rust::xxh3::xxh3_64;
 
-pub use checkpoint::{checkpoint_file_name, Checkpoint};
+pub use checkpoint::{checkpoint_file_name, load as load_checkpoint, Checkpoint};
 
-/// Decodes a checkpoint file's bytes (for offline checks).
-pub fn decode_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    checkpoint::decode(bytes, path, crate::config::KEY_BYTES_CEILING)
-}
 pub use superblock::{Superblock, SUPERBLOCK_FILE};
 
 use crate::buffer::BufferPool;

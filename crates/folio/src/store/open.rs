@@ -16,7 +16,7 @@ use crate::disk::DiskManager;
 use crate::error::{Error, Result};
 use crate::gate::Gate;
 use crate::index::Index;
-use crate::io::{read_file, write_file_atomic, Vfs, VfsFile};
+use crate::io::{write_file_atomic, Vfs, VfsFile};
 
 /// File-name prefixes of the files a store owns (besides the superblock and
 /// the lock file).
@@ -199,19 +199,7 @@ fn load_checkpoint(
     sb: &Superblock,
     config: &Config,
 ) -> Result<Checkpoint> {
-    let path = dir.join(checkpoint_file_name(sb.checkpoint));
-    let bytes = read_file(vfs, &path)?;
-    let cp = checkpoint::decode(&bytes, &path, crate::config::KEY_BYTES_CEILING)?;
-    if cp.generation != sb.checkpoint || cp.page_bytes != sb.page_bytes {
-        return Err(Error::corruption(
-            &path,
-            Some(0),
-            format!(
-                "checkpoint says generation {} page size {}, the superblock {} and {}",
-                cp.generation, cp.page_bytes, sb.checkpoint, sb.page_bytes
-            ),
-        ));
-    }
+    let cp = checkpoint::load(vfs, dir, sb)?;
     if let Some((key, _)) = cp
         .entries
         .iter()

@@ -3,15 +3,16 @@
 //! # Contract
 //!
 //! What the pool (the caller) guarantees:
-//! - `record_access(f)` is called each time frame `f` is pinned for a page,
+//! - `record_access(f)` is called each time frame `f` is latched for a page,
 //!   on a hit or after a load; `f < frames`.
 //! - `remove(f)` is called when `f` stops holding a page (it was evicted).
 //! - `victim` gets a predicate telling which frames may be evicted right now
-//!   (unpinned). The answer can change as soon as the predicate returns: the
-//!   pool re-checks under its own locks and calls `victim` again if the frame
-//!   was taken in the meantime.
-//! - Calls may come from any thread at any time; the pool never holds a
-//!   page-table lock while calling `victim`.
+//!   (not latched). The answer can change as soon as the predicate returns:
+//!   the pool re-checks under the frame's latch and calls `victim` again if
+//!   the frame was taken in the meantime. The predicate never blocks.
+//! - Calls may come from any thread at any time. `record_access` and
+//!   `remove` are called while the frame's latch is held; `victim` is called
+//!   with no latch held.
 //!
 //! What an implementation must do:
 //! - `victim` returns a frame that is tracked (accessed and not removed since)
@@ -33,7 +34,7 @@ use crate::config::ReplacerKind;
 
 /// A buffer-pool replacement policy. See the module docs for the contract.
 pub trait Replacer: Send + Sync + std::fmt::Debug {
-    /// Frame `frame` was pinned for a page.
+    /// Frame `frame` was latched (pinned) for a page.
     fn record_access(&self, frame: FrameId);
     /// Picks an evictable frame, or `None` when no tracked frame is one.
     fn victim(&self, evictable: &dyn Fn(FrameId) -> bool) -> Option<FrameId>;
