@@ -33,6 +33,7 @@ pub mod kv;
 mod registry;
 mod sparse;
 pub mod store;
+pub mod wal;
 
 pub use check::{check, check_with_vfs, CheckReport};
 pub use config::{Config, ReplacerKind};

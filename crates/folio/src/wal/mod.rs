@@ -1,0 +1,50 @@
+//! Write-ahead log: one log-writer thread with group commit, and recovery.
+//!
+//! Writers hand records to [`Wal::append`]; the single writer thread takes
+//! everything waiting, writes it with one `write` and (in `Sync` mode) one
+//! `fdatasync`, then acknowledges all of it — the single-writer / singular
+//! update queue pattern. Records are numbered by LSN, 1, 2, 3, ... across
+//! files; a record is the unit of atomicity (a write batch is one record).
+//!
+//! Files are `wal-<seq:08x>.log`, preallocated to `file_bytes`; a new file
+//! is created (and the directory fsynced) when one is full, after the full
+//! one was fsynced. A log opened after recovery never appends to an old file:
+//! a torn one is truncated at the cut and fsynced, and writing goes on in a
+//! new file.
+//!
+//! Invariants: `synced <= written < next_lsn`; an append returns only after
+//! its record is written (`Buffered`) or fsynced (`Sync`); after the first
+//! failed write or fsync every append fails (`Error::Poisoned`) — no fsync
+//! is ever retried.
+//!
+//! Not yet wired into the store: that, checkpoints and crash tests are the
+//! next steps of the durability issue.
+
+mod reader;
+mod record;
+mod writer;
+
+pub use reader::{parse_wal_name, recover, scan_file, FileScan, Recovery, ScanEnd};
+pub use record::{Record, RecordKind, HEADER_BYTES, MAX_PAYLOAD_BYTES};
+pub use writer::{SyncMode, Wal, WalOptions, WalStats};
+
+/// File-name prefix of WAL files.
+pub const WAL_FILE_PREFIX: &str = "wal-";
+/// File-name suffix of WAL files.
+pub const WAL_FILE_SUFFIX: &str = ".log";
+
+/// A log sequence number: the position of a record in the log, from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Lsn(pub u64);
+
+impl Lsn {
+    /// The LSN after this one.
+    pub fn next(self) -> Lsn {
+        Lsn(self.0 + 1)
+    }
+}
+
+/// The file name of WAL file `seq`.
+pub fn wal_file_name(seq: u32) -> String {
+    format!("{WAL_FILE_PREFIX}{seq:08x}{WAL_FILE_SUFFIX}")
+}

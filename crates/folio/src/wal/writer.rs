@@ -1,0 +1,393 @@
+//! [`Wal`]: the append side — a queue, one writer thread, group commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::reader::Recovery;
+use super::record::{encode, RecordKind, HEADER_BYTES, MAX_PAYLOAD_BYTES};
+use super::{wal_file_name, Lsn};
+use crate::error::{Error, Result};
+use crate::io::{Vfs, VfsFile};
+
+/// When an append returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncMode {
+    /// After the fdatasync that covers the record.
+    Sync,
+    /// After the write; the writer fdatasyncs every `interval`.
+    Buffered {
+        /// Time between fsyncs.
+        interval: Duration,
+    },
+}
+
+/// How a [`Wal`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalOptions {
+    /// When appends return.
+    pub sync: SyncMode,
+    /// Size each WAL file is preallocated to; a file is full beyond it.
+    pub file_bytes: u64,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            sync: SyncMode::Sync,
+            file_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Counters of a WAL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Records appended.
+    pub records: u64,
+    /// `write` calls (one per group).
+    pub writes: u64,
+    /// fdatasync calls.
+    pub fsyncs: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Highest LSN written.
+    pub written: Lsn,
+    /// Highest LSN made durable.
+    pub synced: Lsn,
+}
+
+struct Pending {
+    lsn: Lsn,
+    kind: RecordKind,
+    payload: Vec<u8>,
+}
+
+struct State {
+    queue: Vec<Pending>,
+    next_lsn: Lsn,
+    stats: WalStats,
+    sync_requested: bool,
+    failed: Option<String>,
+    closing: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// The writer waits here for work.
+    work: Condvar,
+    /// Appenders wait here for their LSN.
+    done: Condvar,
+    options: WalOptions,
+}
+
+/// An open write-ahead log.
+pub struct Wal {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal").field("stats", &self.stats()).finish()
+    }
+}
+
+/// The writer thread's own state: the file it appends to.
+struct Tail {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    seq: u32,
+    file: Arc<dyn VfsFile>,
+    offset: u64,
+}
+
+impl Wal {
+    /// Opens the log in `dir` after `recovery` (from [`super::recover`]):
+    /// seals a torn file at its cut, makes every recovered record durable,
+    /// and starts a new file. Starts the writer thread.
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        recovery: &Recovery,
+        options: WalOptions,
+    ) -> Result<Wal> {
+        for (_, path, valid_bytes) in &recovery.files {
+            let file = vfs.open(path, false)?;
+            if recovery.torn.as_ref().is_some_and(|(p, ..)| p == path) {
+                file.set_len(*valid_bytes)?;
+            }
+            file.sync_data()?;
+        }
+        let seq = recovery.files.last().map_or(0, |(seq, ..)| seq + 1);
+        let tail = Tail::create(vfs, dir, seq, options.file_bytes)?;
+        let durable = Lsn(recovery.next_lsn.0 - 1);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: Vec::new(),
+                next_lsn: recovery.next_lsn,
+                stats: WalStats {
+                    written: durable,
+                    synced: durable,
+                    ..WalStats::default()
+                },
+                sync_requested: false,
+                failed: None,
+                closing: false,
+            }),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            options,
+        });
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("folio-wal".into())
+            .spawn(move || worker.run(tail))
+            .map_err(|e| Error::io("spawn the WAL writer for", dir, e))?;
+        Ok(Wal {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Appends a record; returns its LSN once it is written (`Buffered`) or
+    /// durable (`Sync`).
+    pub fn append(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(Error::BatchTooLarge {
+                what: format!("a WAL record of {} bytes", payload.len()),
+                max: MAX_PAYLOAD_BYTES,
+                field: "max_batch_bytes",
+            });
+        }
+        let mut state = self.shared.state.lock();
+        refuse(&state)?;
+        let lsn = state.next_lsn;
+        state.next_lsn = lsn.next();
+        state.queue.push(Pending { lsn, kind, payload });
+        self.shared.work.notify_one();
+        let sync = self.shared.options.sync == SyncMode::Sync;
+        loop {
+            let reached = if sync {
+                state.stats.synced
+            } else {
+                state.stats.written
+            };
+            if reached >= lsn {
+                return Ok(lsn);
+            }
+            if let Some(cause) = &state.failed {
+                return Err(Error::Poisoned {
+                    cause: cause.clone(),
+                });
+            }
+            self.shared.done.wait(&mut state);
+        }
+    }
+
+    /// Waits until every record up to `lsn` is durable, asking the writer
+    /// for an fsync now if need be (the WAL rule, and `flush`).
+    pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        let mut state = self.shared.state.lock();
+        while state.stats.synced < lsn {
+            if let Some(cause) = &state.failed {
+                return Err(Error::Poisoned {
+                    cause: cause.clone(),
+                });
+            }
+            state.sync_requested = true;
+            self.shared.work.notify_one();
+            self.shared.done.wait(&mut state);
+        }
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable.
+    pub fn flush(&self) -> Result<()> {
+        let last = Lsn(self.shared.state.lock().next_lsn.0 - 1);
+        self.wait_durable(last)
+    }
+
+    /// The LSN the next append will get.
+    pub fn next_lsn(&self) -> Lsn {
+        self.shared.state.lock().next_lsn
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> WalStats {
+        self.shared.state.lock().stats
+    }
+
+    /// Writes and fsyncs everything pending, then stops the writer thread.
+    pub fn close(&self) -> Result<()> {
+        let flushed = self.flush();
+        {
+            let mut state = self.shared.state.lock();
+            state.closing = true;
+            self.shared.work.notify_one();
+        }
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = thread.join();
+        }
+        flushed
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!(error = %e, "closing the WAL on drop failed");
+        }
+    }
+}
+
+fn refuse(state: &State) -> Result<()> {
+    if let Some(cause) = &state.failed {
+        return Err(Error::Poisoned {
+            cause: cause.clone(),
+        });
+    }
+    if state.closing {
+        return Err(Error::Closed);
+    }
+    Ok(())
+}
+
+impl Shared {
+    /// The writer thread: take every waiting record, write them in one
+    /// call, fsync as the mode says, acknowledge them all; repeat.
+    fn run(&self, mut tail: Tail) {
+        let mut last_sync = Instant::now();
+        loop {
+            let Some((batch, synced, fsync)) = self.next_batch(&mut last_sync) else {
+                return;
+            };
+            match tail.write_batch(&batch, synced, fsync, self.options.file_bytes) {
+                Ok((bytes, fsyncs)) => self.acknowledge(&batch, bytes, fsyncs, fsync),
+                Err(e) => {
+                    tracing::error!(error = %e, "WAL write failed; the log refuses appends until reopened");
+                    let mut state = self.state.lock();
+                    state.failed = Some(e.to_string());
+                    self.done.notify_all();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits for work: returns the records to write, the LSN known durable
+    /// when they are written, and whether to fsync after them; `None` when
+    /// closing and nothing is left.
+    fn next_batch(&self, last_sync: &mut Instant) -> Option<(Vec<Pending>, Lsn, bool)> {
+        let mut state = self.state.lock();
+        loop {
+            let unsynced = state.stats.written > state.stats.synced;
+            let (fsync_due, wait) = match self.options.sync {
+                SyncMode::Sync => (true, None),
+                SyncMode::Buffered { interval } => {
+                    let elapsed = last_sync.elapsed();
+                    (
+                        elapsed >= interval || state.sync_requested || state.closing,
+                        interval.checked_sub(elapsed),
+                    )
+                }
+            };
+            if !state.queue.is_empty() || (unsynced && fsync_due) {
+                if fsync_due {
+                    *last_sync = Instant::now();
+                    state.sync_requested = false;
+                }
+                return Some((
+                    std::mem::take(&mut state.queue),
+                    state.stats.synced,
+                    fsync_due,
+                ));
+            }
+            if state.closing {
+                return None;
+            }
+            match wait {
+                Some(timeout) if unsynced => {
+                    self.work.wait_for(&mut state, timeout);
+                }
+                _ => self.work.wait(&mut state),
+            }
+        }
+    }
+
+    fn acknowledge(&self, batch: &[Pending], bytes: u64, fsyncs: u64, fsynced: bool) {
+        let mut state = self.state.lock();
+        let stats = &mut state.stats;
+        if let Some(last) = batch.last() {
+            stats.written = last.lsn;
+            stats.writes += 1;
+        }
+        stats.records += batch.len() as u64;
+        stats.bytes += bytes;
+        stats.fsyncs += fsyncs;
+        if fsynced {
+            stats.synced = stats.written;
+        }
+        self.done.notify_all();
+    }
+}
+
+impl Tail {
+    fn create(vfs: Arc<dyn Vfs>, dir: &Path, seq: u32, file_bytes: u64) -> Result<Tail> {
+        let path = dir.join(wal_file_name(seq));
+        let file = vfs.open(&path, true)?;
+        file.set_len(0)?;
+        file.set_len(file_bytes)?;
+        file.sync_data()?;
+        vfs.sync_dir(dir)?;
+        Ok(Tail {
+            vfs,
+            dir: dir.to_path_buf(),
+            seq,
+            file,
+            offset: 0,
+        })
+    }
+
+    /// Writes `batch` (rotating to a new file first if it does not fit),
+    /// then fsyncs if asked; returns the bytes written and fsyncs done.
+    fn write_batch(
+        &mut self,
+        batch: &[Pending],
+        synced: Lsn,
+        fsync: bool,
+        file_bytes: u64,
+    ) -> Result<(u64, u64)> {
+        let size: u64 = batch
+            .iter()
+            .map(|p| (HEADER_BYTES + p.payload.len()) as u64)
+            .sum();
+        let mut fsyncs = 0;
+        let mut synced = synced;
+        if !batch.is_empty() && self.offset > 0 && self.offset + size > file_bytes {
+            // The full file is made durable before the next one is started,
+            // so damage in a non-final file is never mistaken for a tail.
+            self.file.sync_data()?;
+            fsyncs += 1;
+            synced = batch[0].lsn.0.checked_sub(1).map_or(synced, Lsn);
+            *self = Tail::create(self.vfs.clone(), &self.dir, self.seq + 1, file_bytes)?;
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        for p in batch {
+            encode(&mut buf, p.lsn, synced, self.seq, p.kind, &p.payload);
+        }
+        if !buf.is_empty() {
+            self.file.write_all_at(&buf, self.offset)?;
+            self.offset += buf.len() as u64;
+        }
+        if fsync {
+            self.file.sync_data()?;
+            fsyncs += 1;
+        }
+        Ok((buf.len() as u64, fsyncs))
+    }
+}

@@ -1,0 +1,269 @@
+//! The write-ahead log on its own: append and recover, group commit, the
+//! durability modes, rotation, a torn tail sealed and written past, and a
+//! failed fsync poisoning the log.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use folio::io::{DirLock, FaultOp, FaultVfs, MemVfs, Vfs, VfsFile};
+use folio::wal::{recover, Lsn, RecordKind, SyncMode, Wal, WalOptions};
+use folio::{Error, Result};
+use parking_lot::{Condvar, Mutex};
+
+const DIR: &str = "/wal";
+
+fn mem() -> MemVfs {
+    let vfs = MemVfs::new();
+    vfs.create_dir_all(Path::new(DIR)).unwrap();
+    vfs
+}
+
+/// Small files: tests need not allocate 64 MiB each.
+fn small() -> WalOptions {
+    WalOptions {
+        sync: SyncMode::Sync,
+        file_bytes: 1 << 20,
+    }
+}
+
+fn open(vfs: Arc<dyn Vfs>, options: WalOptions) -> Wal {
+    let recovery = recover(&*vfs, Path::new(DIR), Lsn(0)).unwrap();
+    Wal::open(vfs, Path::new(DIR), &recovery, options).unwrap()
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    vec![u8::try_from(i % 251).unwrap(); usize::try_from(i % 300).unwrap()]
+}
+
+#[test]
+fn appended_records_are_recovered_in_order() {
+    let vfs = mem();
+    let wal = open(Arc::new(vfs.clone()), small());
+    for i in 1..=100u64 {
+        let kind = [RecordKind::Put, RecordKind::Delete, RecordKind::Batch]
+            [usize::try_from(i % 3).unwrap()];
+        assert_eq!(wal.append(kind, payload(i)).unwrap(), Lsn(i));
+    }
+    wal.close().unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    assert_eq!(r.records.len(), 100);
+    assert_eq!(r.next_lsn, Lsn(101));
+    assert!(r.torn.is_none());
+    for (i, rec) in r.records.iter().enumerate() {
+        assert_eq!(rec.payload, payload(i as u64 + 1));
+    }
+    // Records at or below a checkpoint's LSN are not returned.
+    assert_eq!(
+        recover(&vfs, Path::new(DIR), Lsn(60))
+            .unwrap()
+            .records
+            .len(),
+        40
+    );
+}
+
+/// A file system whose fsyncs wait while `hold` is set.
+#[derive(Debug, Clone)]
+struct HeldSync {
+    inner: MemVfs,
+    hold: Arc<(Mutex<bool>, Condvar)>,
+}
+
+#[derive(Debug)]
+struct HeldFile {
+    inner: Arc<dyn VfsFile>,
+    hold: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl VfsFile for HeldFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        self.inner.write_all_at(buf, offset)
+    }
+    fn sync_data(&self) -> Result<()> {
+        let (held, cond) = &*self.hold;
+        let mut held = held.lock();
+        while *held {
+            cond.wait(&mut held);
+        }
+        self.inner.sync_data()
+    }
+    fn size(&self) -> Result<u64> {
+        self.inner.size()
+    }
+    fn set_len(&self, len: u64) -> Result<()> {
+        self.inner.set_len(len)
+    }
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+}
+
+impl Vfs for HeldSync {
+    fn create_dir_all(&self, dir: &Path) -> Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>> {
+        Ok(Arc::new(HeldFile {
+            inner: self.inner.open(path, create)?,
+            hold: self.hold.clone(),
+        }))
+    }
+    fn exists(&self, path: &Path) -> Result<bool> {
+        self.inner.exists(path)
+    }
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn list(&self, dir: &Path) -> Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn lock_dir(&self, dir: &Path) -> Result<Box<dyn DirLock>> {
+        self.inner.lock_dir(dir)
+    }
+}
+
+#[test]
+fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
+    let vfs = HeldSync {
+        inner: mem(),
+        hold: Arc::new((Mutex::new(false), Condvar::new())),
+    };
+    let wal = Arc::new(open(Arc::new(vfs.clone()), small()));
+    let base = wal.stats();
+    *vfs.hold.0.lock() = true;
+    std::thread::scope(|s| {
+        let first = s.spawn(|| wal.append(RecordKind::Put, b"first".to_vec()).unwrap());
+        // The writer now sits in the first record's fsync; ten more queue.
+        while wal.next_lsn() < Lsn(2) {
+            std::thread::yield_now();
+        }
+        let appenders: Vec<_> = (0..10u64)
+            .map(|i| {
+                let wal = wal.clone();
+                s.spawn(move || wal.append(RecordKind::Put, payload(i)).unwrap())
+            })
+            .collect();
+        while wal.next_lsn() < Lsn(12) {
+            std::thread::yield_now();
+        }
+        *vfs.hold.0.lock() = false;
+        vfs.hold.1.notify_all();
+        assert_eq!(first.join().unwrap(), Lsn(1));
+        for a in appenders {
+            a.join().unwrap();
+        }
+    });
+    let stats = wal.stats();
+    assert_eq!(stats.records - base.records, 11);
+    assert_eq!(
+        stats.writes - base.writes,
+        2,
+        "one write for the first record, one for the ten"
+    );
+    assert_eq!(stats.fsyncs - base.fsyncs, 2, "one fsync each");
+    assert_eq!(stats.synced, Lsn(11));
+}
+
+#[test]
+fn buffered_appends_return_before_the_fsync_and_flush_makes_them_durable() {
+    let vfs = mem();
+    let options = WalOptions {
+        sync: SyncMode::Buffered {
+            interval: Duration::from_secs(3600),
+        },
+        ..small()
+    };
+    let wal = open(Arc::new(vfs.clone()), options);
+    let lsn = wal.append(RecordKind::Put, b"x".to_vec()).unwrap();
+    let stats = wal.stats();
+    assert_eq!(stats.written, lsn);
+    assert!(stats.synced < lsn, "not yet durable: {stats:?}");
+    wal.flush().unwrap();
+    assert_eq!(wal.stats().synced, lsn);
+    wal.close().unwrap();
+}
+
+#[test]
+fn full_files_rotate_and_recovery_reads_across_them() {
+    let vfs = mem();
+    let wal = open(
+        Arc::new(vfs.clone()),
+        WalOptions {
+            sync: SyncMode::Sync,
+            file_bytes: 4096,
+        },
+    );
+    for i in 1..=200u64 {
+        wal.append(RecordKind::Put, payload(i)).unwrap();
+    }
+    wal.close().unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    assert!(r.files.len() > 5, "{} files", r.files.len());
+    assert_eq!(r.records.len(), 200);
+    assert!(r
+        .records
+        .iter()
+        .enumerate()
+        .all(|(i, rec)| rec.lsn == Lsn(i as u64 + 1)));
+}
+
+#[test]
+fn a_torn_tail_is_cut_sealed_and_written_past() {
+    let vfs = mem();
+    let wal = open(Arc::new(vfs.clone()), small());
+    for i in 1..=10u64 {
+        wal.append(RecordKind::Put, payload(i + 100)).unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+    // Tear record 10: zero its second half, as a crash mid-write would.
+    let first = Path::new(DIR).join(folio::wal::wal_file_name(0));
+    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    let end = r.files[0].2;
+    let tear_from = usize::try_from(end).unwrap() - 40;
+    vfs.with_file_bytes(&first, |b| {
+        b[tear_from..usize::try_from(end).unwrap()].fill(0)
+    })
+    .unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    assert_eq!(r.records.len(), 9);
+    assert!(r.torn.is_some());
+    assert_eq!(r.next_lsn, Lsn(10));
+    let wal = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), &r, small()).unwrap();
+    assert_eq!(
+        wal.append(RecordKind::Put, b"new ten".to_vec()).unwrap(),
+        Lsn(10)
+    );
+    wal.close().unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    assert!(r.torn.is_none(), "the torn file was sealed at the cut");
+    assert_eq!(r.records.len(), 10);
+    assert_eq!(r.records[9].payload, b"new ten");
+}
+
+#[test]
+fn a_failed_fsync_poisons_the_log() {
+    let vfs = FaultVfs::new(Arc::new(mem()));
+    let wal = open(Arc::new(vfs.clone()), small());
+    wal.append(RecordKind::Put, b"ok".to_vec()).unwrap();
+    vfs.fail(FaultOp::Sync, std::io::ErrorKind::Other);
+    let err = wal.append(RecordKind::Put, b"lost".to_vec()).unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    vfs.heal();
+    let err = wal.append(RecordKind::Put, b"later".to_vec()).unwrap_err();
+    assert!(
+        matches!(err, Error::Poisoned { .. }),
+        "never retried: {err}"
+    );
+    assert!(err.to_string().contains("fsync"), "{err}");
+}
