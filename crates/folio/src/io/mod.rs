@@ -3,7 +3,8 @@
 //!
 //! Implementations: [`FileVfs`] (the operating system's files) and
 //! [`MemVfs`] (in memory, for tests and for stores that need no disk), and
-//! [`FaultVfs`] (wraps another and fails chosen operations, for tests).
+//! [`FaultVfs`] (wraps another and fails chosen operations, for tests), and
+//! [`CrashVfs`] (keeps unsynced data apart, to build crash states).
 //!
 //! Contract of an implementation:
 //! - `read_at` fills as much of `buf` as the file holds from `offset` and
@@ -15,6 +16,7 @@
 //! - Errors carry the operation and the path (`Error::Io`), ENOSPC becomes
 //!   `Error::StorageFull`.
 
+mod crash;
 mod fault;
 mod file;
 mod memory;
@@ -23,6 +25,7 @@ use std::fmt::Debug;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use crash::{CrashPolicy, CrashVfs, SECTOR_BYTES};
 pub use fault::{FaultOp, FaultVfs};
 pub use file::FileVfs;
 pub use memory::MemVfs;
