@@ -59,6 +59,9 @@ impl SegmentHeader {
         if crc != crc32c::crc32c(&b[..28]) {
             return Err(bad("checksum mismatch"));
         }
+        if b[22..24] != [0, 0] {
+            return Err(bad("reserved bytes are not zero"));
+        }
         let format = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
         if format != SEGMENT_FORMAT {
             return Err(Error::UnsupportedFormat {

@@ -192,7 +192,9 @@ pub fn decode(bytes: &[u8], path: &Path, max_key_bytes: usize) -> Result<Checkpo
     for _ in 0..segment_count {
         let id = SegmentId(c.u32("segment id")?);
         let class = ClassId(c.u16("segment class")?);
-        c.u16("reserved")?;
+        if c.u16("reserved")? != 0 {
+            return Err(c.error("reserved bytes are not zero".to_string()));
+        }
         let fresh = c.u32("segment fresh mark")?;
         cp.segments.push(SegmentMeta { id, class, fresh });
     }

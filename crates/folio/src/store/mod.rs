@@ -31,6 +31,13 @@ use xxhash_rust::xxh3::xxh3_64;
 
 pub use checkpoint::{checkpoint_file_name, load as load_checkpoint, Checkpoint};
 
+/// Decodes and verifies the bytes of a checkpoint file read from `path`
+/// (for tools and fuzzing; the store reads checkpoints with
+/// [`load_checkpoint`]).
+pub fn decode_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    checkpoint::decode(bytes, path, crate::config::KEY_BYTES_CEILING)
+}
+
 pub use superblock::{Superblock, SUPERBLOCK_FILE};
 
 use crate::buffer::BufferPool;

@@ -56,7 +56,7 @@ impl Superblock {
             return Ok(None);
         }
         let crc = u32::from_le_bytes(b[36..40].try_into().expect("4 bytes"));
-        if crc != crc32c::crc32c(&b[..36]) || b[32] > 1 {
+        if crc != crc32c::crc32c(&b[..36]) || b[32] > 1 || b[33..36] != [0, 0, 0] {
             return Ok(None);
         }
         let format = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
