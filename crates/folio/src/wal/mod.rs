@@ -20,6 +20,7 @@
 //! Not yet wired into the store: that, checkpoints and crash tests are the
 //! next steps of the durability issue.
 
+pub mod payload;
 mod reader;
 mod record;
 mod writer;
