@@ -65,52 +65,37 @@ fn pick(t: u64, i: u64) -> u64 {
     (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ t.wrapping_mul(0xD1B5_4A32_D192_ED03)) % KEYS
 }
 
-fn bench_get(c: &mut Criterion) {
-    let mut group = c.benchmark_group("get_cached");
+/// Runs `op(store, len, thread, iteration)` on a loaded store for every
+/// value size and for one and two threads, as the group `name`.
+fn bench_op(c: &mut Criterion, name: &str, op: &(dyn Fn(&PagedStore, usize, u64, u64) + Sync)) {
+    let mut group = c.benchmark_group(name);
     for len in [100usize, 8192] {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = loaded_store(dir.path(), len);
         for threads in [1u64, 2] {
             group.throughput(Throughput::Elements(threads));
-            group.bench_function(
-                BenchmarkId::new(format!("{len}B"), format!("{threads}t")),
-                |b| {
-                    b.iter_custom(|iters| {
-                        timed(threads, iters, &|t, i| {
-                            let v = store.get(&key(pick(t, i))).expect("get").expect("present");
-                            black_box(v);
-                        })
-                    })
-                },
-            );
+            let id = BenchmarkId::new(format!("{len}B"), format!("{threads}t"));
+            group.bench_function(id, |b| {
+                b.iter_custom(|iters| timed(threads, iters, &|t, i| op(&store, len, t, i)))
+            });
         }
         store.close().expect("close");
     }
     group.finish();
 }
 
+fn bench_get(c: &mut Criterion) {
+    bench_op(c, "get_cached", &|store, _, t, i| {
+        black_box(store.get(&key(pick(t, i))).expect("get").expect("present"));
+    });
+}
+
 fn bench_put(c: &mut Criterion) {
-    let mut group = c.benchmark_group("put_overwrite");
-    for len in [100usize, 8192] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = loaded_store(dir.path(), len);
-        let value = vec![0xCDu8; len];
-        for threads in [1u64, 2] {
-            group.throughput(Throughput::Elements(threads));
-            group.bench_function(
-                BenchmarkId::new(format!("{len}B"), format!("{threads}t")),
-                |b| {
-                    b.iter_custom(|iters| {
-                        timed(threads, iters, &|t, i| {
-                            store.put(&key(pick(t, i)), &value).expect("put")
-                        })
-                    })
-                },
-            );
-        }
-        store.close().expect("close");
-    }
-    group.finish();
+    let values = [vec![0xCDu8; 100], vec![0xCDu8; 8192]];
+    bench_op(c, "put_overwrite", &|store, len, t, i| {
+        let value = if len == 100 { &values[0] } else { &values[1] };
+        store.put(&key(pick(t, i)), value).expect("put");
+    });
 }
 
 criterion_group! {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::buffer::PageDevice;
-use crate::config::MIN_PAGE_BYTES;
 use crate::disk::DiskManager;
 use crate::error::{Error, Result};
 use crate::io::{FileVfs, Vfs};
@@ -74,12 +73,7 @@ pub fn check_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<CheckReport> {
         Err(e) => return Ok(report.with_problem(e)),
     };
     let page_bytes = sb.page_bytes as usize;
-    let config = crate::Config {
-        page_bytes,
-        max_value_bytes: crate::Config::value_ceiling(page_bytes.max(MIN_PAGE_BYTES)),
-        ..crate::Config::default()
-    };
-    if let Err(e) = config.validate() {
+    if let Err(e) = crate::config::check_page_bytes(page_bytes) {
         return Ok(report.with_problem(Error::corruption(&sb_path, Some(12), e.to_string())));
     }
     report_duplicate_keys(&cp, &mut report);

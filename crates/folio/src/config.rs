@@ -121,12 +121,7 @@ impl Config {
     /// Checks every field against its allowed range.
     pub fn validate(&self) -> Result<()> {
         let p = self.page_bytes;
-        if !(MIN_PAGE_BYTES..=MAX_PAGE_BYTES).contains(&p) || !p.is_power_of_two() {
-            return invalid(
-                "page_bytes",
-                format!("{p} is not a power of two in {MIN_PAGE_BYTES}..={MAX_PAGE_BYTES}"),
-            );
-        }
+        check_page_bytes(p)?;
         if self.max_key_bytes > KEY_BYTES_CEILING {
             return invalid(
                 "max_key_bytes",
@@ -154,6 +149,17 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Checks a page size: a power of two in [`MIN_PAGE_BYTES`]..=[`MAX_PAGE_BYTES`].
+pub fn check_page_bytes(p: usize) -> Result<()> {
+    if !(MIN_PAGE_BYTES..=MAX_PAGE_BYTES).contains(&p) || !p.is_power_of_two() {
+        return invalid(
+            "page_bytes",
+            format!("{p} is not a power of two in {MIN_PAGE_BYTES}..={MAX_PAGE_BYTES}"),
+        );
+    }
+    Ok(())
 }
 
 fn parse_usize(field: &'static str, value: &str) -> Result<usize> {

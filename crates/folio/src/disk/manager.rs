@@ -30,6 +30,10 @@ use crate::index::SlotReclaimer;
 use crate::io::{read_full, Vfs, VfsFile};
 use crate::sparse::SparseArray;
 
+/// The page pieces of one value: almost always one, so kept inline (a get
+/// allocates nothing for them).
+pub type Extents = smallvec::SmallVec<[Extent; 1]>;
+
 /// Most segments a store may have (16 TiB of 16 MiB segments).
 pub const MAX_SEGMENTS: u32 = 1 << 20;
 
@@ -255,7 +259,7 @@ impl DiskManager {
     }
 
     /// The pieces of the value of `len` bytes stored in `slot`, page by page.
-    pub fn extents(&self, slot: SlotAddr, len: usize) -> Result<Vec<Extent>> {
+    pub fn extents(&self, slot: SlotAddr, len: usize) -> Result<Extents> {
         let class = *self.class(self.segment(slot.segment)?.class)?;
         if len > class.slot_bytes as usize {
             return Err(self.corrupt(format!("value of {len} bytes does not fit slot {slot:?}")));
@@ -266,7 +270,7 @@ impl DiskManager {
             SlotShape::SubPage { per_page } => {
                 let page_no = first_data_page + slot.slot.0 / per_page;
                 let offset = (slot.slot.0 % per_page) as usize * class.slot_bytes as usize;
-                vec![Extent {
+                smallvec::smallvec![Extent {
                     page: PageAddr {
                         segment: slot.segment,
                         page: PageNo(page_no),

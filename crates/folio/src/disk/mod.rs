@@ -15,7 +15,7 @@ mod manager;
 mod segment;
 
 pub use class::{ClassId, SizeClass, SizeClasses, SlotShape};
-pub use manager::{Allocation, DiskManager, SegmentMeta, MAX_SEGMENTS};
+pub use manager::{Allocation, DiskManager, Extents, SegmentMeta, MAX_SEGMENTS};
 pub use segment::{segment_file_name, SegmentHeader};
 
 /// Bytes in a segment file, header page included.
