@@ -16,7 +16,7 @@ use folio::io::FileVfs;
 use folio::wal::{recover, Lsn, RecordKind, Wal, WalOptions};
 
 fn run(dir: &Path, threads: usize, secs: u64) -> (f64, f64) {
-    let recovery = recover(&FileVfs, dir, Lsn(0)).expect("recover");
+    let recovery = recover(&FileVfs, dir, Lsn(0), 0).expect("recover");
     let wal = Arc::new(
         Wal::open(Arc::new(FileVfs), dir, &recovery, WalOptions::default()).expect("open"),
     );

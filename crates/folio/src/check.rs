@@ -1,7 +1,9 @@
 //! Offline verification of a closed store (`folio check`): the superblock,
-//! the checkpoint, every segment header, the slot accounting (no slot used
-//! twice, none out of range), that no key appears twice, and the checksum of
-//! every value. It writes nothing to the store's files (it takes the
+//! the checkpoint, the WAL after it (every record's checksum and sequence;
+//! a closed store has nothing left to replay), every segment header, the
+//! slot accounting (no slot used twice, none out of range, so the free
+//! lists derived from it hold no slot in use), that no key appears twice,
+//! and the checksum of every value. It writes nothing to the store's files (it takes the
 //! directory lock, so it refuses an open store).
 
 use std::path::Path;
@@ -13,7 +15,9 @@ use crate::buffer::PageDevice;
 use crate::disk::DiskManager;
 use crate::error::{Error, Result};
 use crate::io::{FileVfs, Vfs};
+use crate::reuse::ReuseClock;
 use crate::store::{Checkpoint, Superblock, SUPERBLOCK_FILE};
+use crate::wal::{self, Lsn};
 
 /// What `check` found.
 #[derive(Debug, Default)]
@@ -24,6 +28,8 @@ pub struct CheckReport {
     pub bytes_checked: u64,
     /// Segment files verified.
     pub segments: u64,
+    /// WAL files read.
+    pub wal_files: u64,
     /// Every problem found, one line each.
     pub problems: Vec<String>,
 }
@@ -66,18 +72,25 @@ pub fn check_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<CheckReport> {
         ));
     }
     if sb.checkpoint == 0 {
+        verify_wal(&*vfs, dir, 0, 0, &mut report);
         return Ok(report);
     }
     let cp = match crate::store::load_checkpoint(&*vfs, dir, &sb) {
         Ok(cp) => cp,
         Err(e) => return Ok(report.with_problem(e)),
     };
+    verify_wal(&*vfs, dir, cp.lsn, cp.wal_seq, &mut report);
     let page_bytes = sb.page_bytes as usize;
     if let Err(e) = crate::config::check_page_bytes(page_bytes) {
         return Ok(report.with_problem(Error::corruption(&sb_path, Some(12), e.to_string())));
     }
     report_duplicate_keys(&cp, &mut report);
-    let disk = DiskManager::new(vfs.clone(), dir, page_bytes);
+    let disk = DiskManager::new(
+        vfs.clone(),
+        dir,
+        page_bytes,
+        Arc::new(ReuseClock::immediate()),
+    );
     let used = cp
         .entries
         .iter()
@@ -88,6 +101,32 @@ pub fn check_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<CheckReport> {
     report.segments = cp.segments.len() as u64;
     verify_values(&disk, &cp, &mut report);
     Ok(report)
+}
+
+/// Reads the WAL after the checkpoint: damage is a problem, and so is any
+/// record left to replay (a closed store has none) or a torn tail.
+fn verify_wal(vfs: &dyn Vfs, dir: &Path, lsn: u64, first_seq: u32, report: &mut CheckReport) {
+    match wal::recover(vfs, dir, Lsn(lsn), first_seq) {
+        Err(e) => report.problems.push(e.to_string()),
+        Ok(r) => {
+            report.wal_files = r.files.len() as u64;
+            if !r.records.is_empty() {
+                report.problems.push(format!(
+                    "the WAL holds {} records after the checkpoint (LSN {}..={}): \
+                     open the store to replay them",
+                    r.records.len(),
+                    r.records[0].lsn.0,
+                    r.next_lsn.0 - 1
+                ));
+            }
+            if let Some((path, offset, why)) = r.torn {
+                report.problems.push(format!(
+                    "{}: torn WAL tail at offset {offset} ({why})",
+                    path.display()
+                ));
+            }
+        }
+    }
 }
 
 impl CheckReport {

@@ -38,6 +38,50 @@ impl ReplacerKind {
     }
 }
 
+/// When a write returns, and what a crash may take away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// A write returns after the WAL fsync that covers it: a crash loses
+    /// nothing acknowledged. Concurrent writers share fsyncs (group commit).
+    #[default]
+    Sync,
+    /// A write returns once it is in the WAL file (the OS page cache); the
+    /// WAL is fsynced every `sync_interval_ms`. A process crash loses
+    /// nothing; a power loss may lose the last interval.
+    Buffered,
+    /// No WAL: a crash goes back to the last checkpoint (taken on `flush`,
+    /// on close and periodically).
+    None,
+}
+
+impl Durability {
+    /// Parses `"sync"`, `"buffered"` or `"none"`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "sync" => Ok(Durability::Sync),
+            "buffered" => Ok(Durability::Buffered),
+            "none" => Ok(Durability::None),
+            other => Err(Error::InvalidConfig {
+                field: "durability",
+                reason: format!("{other:?} is not one of: sync, buffered, none"),
+            }),
+        }
+    }
+
+    /// The name `parse` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Sync => "sync",
+            Durability::Buffered => "buffered",
+            Durability::None => "none",
+        }
+    }
+}
+
+/// Smallest WAL file.
+pub const MIN_WAL_FILE_BYTES: u64 = 64 * 1024;
+
 /// Configuration of a store. Defaults suit page images of 8 KiB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -59,6 +103,18 @@ pub struct Config {
     pub max_batch_ops: usize,
     /// Most key and value bytes in one write batch.
     pub max_batch_bytes: usize,
+    /// When writes return; see [`Durability`].
+    pub durability: Durability,
+    /// With `Durability::Buffered`, time between WAL fsyncs.
+    pub sync_interval_ms: u64,
+    /// Size of each WAL file (preallocated, then recycled).
+    pub wal_file_bytes: u64,
+    /// A checkpoint starts once this many bytes were logged (or, without a
+    /// WAL, written) since the last one. Bounds recovery time.
+    pub checkpoint_wal_bytes: u64,
+    /// A checkpoint starts at least this often while there are writes;
+    /// 0 turns the timer off.
+    pub checkpoint_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -72,6 +128,11 @@ impl Default for Config {
             max_value_bytes: SEGMENT_BYTES - page_bytes,
             max_batch_ops: 100_000,
             max_batch_bytes: 64 * 1024 * 1024,
+            durability: Durability::default(),
+            sync_interval_ms: 1000,
+            wal_file_bytes: 16 * 1024 * 1024,
+            checkpoint_wal_bytes: 256 * 1024 * 1024,
+            checkpoint_interval_ms: 300_000,
         }
     }
 }
@@ -108,6 +169,15 @@ impl Config {
             "max_value_bytes" => self.max_value_bytes = parse_usize("max_value_bytes", value)?,
             "max_batch_ops" => self.max_batch_ops = parse_usize("max_batch_ops", value)?,
             "max_batch_bytes" => self.max_batch_bytes = parse_usize("max_batch_bytes", value)?,
+            "durability" => self.durability = Durability::parse(value)?,
+            "sync_interval_ms" => self.sync_interval_ms = parse_u64("sync_interval_ms", value)?,
+            "wal_file_bytes" => self.wal_file_bytes = parse_u64("wal_file_bytes", value)?,
+            "checkpoint_wal_bytes" => {
+                self.checkpoint_wal_bytes = parse_u64("checkpoint_wal_bytes", value)?;
+            }
+            "checkpoint_interval_ms" => {
+                self.checkpoint_interval_ms = parse_u64("checkpoint_interval_ms", value)?;
+            }
             _ => {
                 return Err(Error::InvalidConfig {
                     field: "options",
@@ -147,6 +217,33 @@ impl Config {
                 "batch limits must be at least 1".to_string(),
             );
         }
+        self.validate_wal()
+    }
+
+    fn validate_wal(&self) -> Result<()> {
+        let max_record = crate::wal::MAX_PAYLOAD_BYTES as u64;
+        if !(MIN_WAL_FILE_BYTES..=max_record * 4).contains(&self.wal_file_bytes) {
+            return invalid(
+                "wal_file_bytes",
+                format!(
+                    "{} is outside {MIN_WAL_FILE_BYTES}..={}",
+                    self.wal_file_bytes,
+                    max_record * 4
+                ),
+            );
+        }
+        if self.sync_interval_ms == 0 || self.sync_interval_ms > 3_600_000 {
+            return invalid(
+                "sync_interval_ms",
+                format!("{} is outside 1..=3600000", self.sync_interval_ms),
+            );
+        }
+        if self.checkpoint_wal_bytes == 0 {
+            return invalid(
+                "checkpoint_wal_bytes",
+                "must be at least 1".to_string(),
+            );
+        }
         Ok(())
     }
 }
@@ -163,6 +260,13 @@ pub fn check_page_bytes(p: usize) -> Result<()> {
 }
 
 fn parse_usize(field: &'static str, value: &str) -> Result<usize> {
+    value.trim().parse().map_err(|_| Error::InvalidConfig {
+        field,
+        reason: format!("{value:?} is not a non-negative integer"),
+    })
+}
+
+fn parse_u64(field: &'static str, value: &str) -> Result<u64> {
     value.trim().parse().map_err(|_| Error::InvalidConfig {
         field,
         reason: format!("{value:?} is not a non-negative integer"),
@@ -205,5 +309,12 @@ mod tests {
         let err = c.set("colour", "blue").unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
         assert!(c.set("page_size", "abc").is_err());
+        c.set("durability", "Buffered").unwrap();
+        assert_eq!(c.durability, Durability::Buffered);
+        let err = c.set("durability", "maybe").unwrap_err().to_string();
+        assert!(err.contains("sync, buffered, none"), "{err}");
+        c.set("wal_file_bytes", "100").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("wal_file_bytes"), "{err}");
     }
 }

@@ -40,6 +40,13 @@ impl StripedCounter {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.stripes[stripe_of_thread()]
+            .0
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
     /// The current total.
     pub fn get(&self) -> u64 {
         self.stripes

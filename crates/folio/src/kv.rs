@@ -173,6 +173,17 @@ pub struct Stats {
     pub segments: u64,
     /// Bytes of all data files on disk.
     pub data_file_bytes: u64,
-    /// Slots on the free lists.
+    /// Freed slots: on the free lists, or waiting for the write that freed
+    /// them to be durable.
     pub free_slots: u64,
+    /// WAL records appended since open.
+    pub wal_records: u64,
+    /// WAL bytes written since open.
+    pub wal_bytes: u64,
+    /// WAL fsyncs since open.
+    pub wal_fsyncs: u64,
+    /// Highest durable LSN.
+    pub wal_lsn: u64,
+    /// Checkpoints taken since open.
+    pub checkpoints: u64,
 }

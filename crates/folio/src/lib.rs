@@ -31,12 +31,13 @@ pub mod index;
 pub mod io;
 pub mod kv;
 mod registry;
+mod reuse;
 mod sparse;
 pub mod store;
 pub mod wal;
 
 pub use check::{check, check_with_vfs, CheckReport};
-pub use config::{Config, ReplacerKind};
+pub use config::{Config, Durability, ReplacerKind};
 pub use error::{Error, Result};
 pub use kv::{BatchOp, KvStore, Stats, WriteBatch};
 pub use registry::{open, remove_store, ENGINES};

@@ -119,7 +119,7 @@ fn damaged_checkpoint_or_superblock_refuses_to_open() {
 }
 
 #[test]
-fn a_store_that_was_not_closed_is_refused_clearly() {
+fn a_store_that_was_not_closed_is_recovered_from_its_wal() {
     let place = Place::disk();
     let copy = tempfile::tempdir().unwrap();
     let store = place.open(&Config::default());
@@ -131,9 +131,17 @@ fn a_store_that_was_not_closed_is_refused_clearly() {
         fs::copy(&p, copy.path().join(p.file_name().unwrap())).unwrap();
     }
     store.close().unwrap();
-    let err = PagedStore::open(copy.path(), &Config::default()).unwrap_err();
-    assert!(matches!(err, Error::Unclean { .. }), "{err}");
-    assert!(err.to_string().contains("not closed cleanly"), "{err}");
+    let report = folio::check(copy.path()).unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.contains("not closed cleanly")),
+        "{:?}",
+        report.problems
+    );
+    let recovered = PagedStore::open(copy.path(), &Config::default()).unwrap();
+    assert_eq!(recovered.get(b"a").unwrap(), Some(b"1".to_vec()));
+    recovered.close().unwrap();
+    let report = folio::check(copy.path()).unwrap();
+    assert!(report.is_sound(), "{:?}", report.problems);
 }
 
 #[test]

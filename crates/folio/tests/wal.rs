@@ -28,7 +28,7 @@ fn small() -> WalOptions {
 }
 
 fn open(vfs: Arc<dyn Vfs>, options: WalOptions) -> Wal {
-    let recovery = recover(&*vfs, Path::new(DIR), Lsn(0)).unwrap();
+    let recovery = recover(&*vfs, Path::new(DIR), Lsn(0), 0).unwrap();
     Wal::open(vfs, Path::new(DIR), &recovery, options).unwrap()
 }
 
@@ -46,7 +46,7 @@ fn appended_records_are_recovered_in_order() {
         assert_eq!(wal.append(kind, payload(i)).unwrap(), Lsn(i));
     }
     wal.close().unwrap();
-    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
     assert_eq!(r.records.len(), 100);
     assert_eq!(r.next_lsn, Lsn(101));
     assert!(r.torn.is_none());
@@ -55,7 +55,7 @@ fn appended_records_are_recovered_in_order() {
     }
     // Records at or below a checkpoint's LSN are not returned.
     assert_eq!(
-        recover(&vfs, Path::new(DIR), Lsn(60))
+        recover(&vfs, Path::new(DIR), Lsn(60), 0)
             .unwrap()
             .records
             .len(),
@@ -207,7 +207,7 @@ fn full_files_rotate_and_recovery_reads_across_them() {
         wal.append(RecordKind::Put, payload(i)).unwrap();
     }
     wal.close().unwrap();
-    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
     assert!(r.files.len() > 5, "{} files", r.files.len());
     assert_eq!(r.records.len(), 200);
     assert!(r
@@ -228,14 +228,14 @@ fn a_torn_tail_is_cut_sealed_and_written_past() {
     drop(wal);
     // Tear record 10: zero its second half, as a crash mid-write would.
     let first = Path::new(DIR).join(folio::wal::wal_file_name(0));
-    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
     let end = r.files[0].2;
     let tear_from = usize::try_from(end).unwrap() - 40;
     vfs.with_file_bytes(&first, |b| {
         b[tear_from..usize::try_from(end).unwrap()].fill(0)
     })
     .unwrap();
-    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
     assert_eq!(r.records.len(), 9);
     assert!(r.torn.is_some());
     assert_eq!(r.next_lsn, Lsn(10));
@@ -245,7 +245,7 @@ fn a_torn_tail_is_cut_sealed_and_written_past() {
         Lsn(10)
     );
     wal.close().unwrap();
-    let r = recover(&vfs, Path::new(DIR), Lsn(0)).unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
     assert!(r.torn.is_none(), "the torn file was sealed at the cut");
     assert_eq!(r.records.len(), 10);
     assert_eq!(r.records[9].payload, b"new ten");

@@ -30,7 +30,7 @@ fn payload(lsn: u64) -> Vec<u8> {
 }
 
 fn open(vfs: &CrashVfs, options: WalOptions) -> Wal {
-    let recovery = recover(vfs, Path::new(DIR), Lsn(0)).expect("recover");
+    let recovery = recover(vfs, Path::new(DIR), Lsn(0), 0).expect("recover");
     Wal::open(Arc::new(vfs.clone()), Path::new(DIR), &recovery, options).expect("open")
 }
 
@@ -63,7 +63,7 @@ struct Seen {
 
 /// Checks a crash state and writes one more record past it.
 fn check(state: &CrashVfs, durable: u64, attempted: u64, what: &str) -> Seen {
-    let r = recover(state, Path::new(DIR), Lsn(0)).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let r = recover(state, Path::new(DIR), Lsn(0), 0).unwrap_or_else(|e| panic!("{what}: {e}"));
     let n = r.records.len() as u64;
     assert!(
         n >= durable,
@@ -95,7 +95,7 @@ fn check(state: &CrashVfs, durable: u64, attempted: u64, what: &str) -> Seen {
         "{what}"
     );
     wal.close().unwrap();
-    let again = recover(state, Path::new(DIR), Lsn(0))
+    let again = recover(state, Path::new(DIR), Lsn(0), 0)
         .unwrap_or_else(|e| panic!("{what}, after reopen: {e}"));
     assert_eq!(again.records.len() as u64, n + 1, "{what}: after reopen");
     Seen {

@@ -245,7 +245,11 @@ impl BufferPool {
     /// write-back or fsync): the store must refuse writes from now on. The
     /// first cause is kept.
     pub fn poison(&self, cause: &Error) {
-        let _ = self.poison.set(cause.to_string());
+        let text = match cause {
+            Error::Poisoned { cause } => cause.clone(),
+            other => other.to_string(),
+        };
+        let _ = self.poison.set(text);
     }
 
     /// Number of frames latched right now (zero whenever no guard is alive).

@@ -4,7 +4,9 @@
 //! Allocation for a value of `len` bytes picks the smallest class that holds
 //! it, then takes, in order: a slot from the class's free list, the next
 //! never-used ("fresh") slot of the class's newest segment, or the first slot
-//! of a new segment. Freed slots go back on their class's free list.
+//! of a new segment. A freed slot waits in its class's limbo until the
+//! operation that freed it is durable (see [`crate::reuse`]), then moves to
+//! the free list.
 //!
 //! Locks: one mutex per class (allocation and free of that class) and one
 //! mutex serialising segment creation. Order: class mutex, then creation.
@@ -13,6 +15,7 @@
 
 #[cfg(debug_assertions)]
 use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use crate::buffer::PageDevice;
 use crate::error::{Error, Result};
 use crate::index::SlotReclaimer;
 use crate::io::{read_full, Vfs, VfsFile};
+use crate::reuse::ReuseClock;
 use crate::sparse::SparseArray;
 
 /// The page pieces of one value: almost always one, so kept inline (a get
@@ -71,9 +75,12 @@ struct Segment {
 #[derive(Debug, Default)]
 struct ClassState {
     free: Vec<SlotAddr>,
+    /// Freed slots waiting for their stamp to become durable, oldest first.
+    limbo: VecDeque<(u64, SlotAddr)>,
     /// The segment new fresh slots come from, if it has any left.
     filling: Option<SegmentId>,
-    /// Debug bookkeeping: the same slots as `free`, to catch double frees.
+    /// Debug bookkeeping: the slots of `free` and `limbo`, to catch double
+    /// frees.
     #[cfg(debug_assertions)]
     free_set: HashSet<SlotAddr>,
 }
@@ -92,11 +99,14 @@ pub struct DiskManager {
     segment_count: AtomicU32,
     /// Held while a segment is created.
     creating: Mutex<()>,
+    /// Says when a freed slot may be reused.
+    clock: Arc<ReuseClock>,
 }
 
 impl DiskManager {
-    /// A disk manager over `dir`, with no segments yet.
-    pub fn new(vfs: Arc<dyn Vfs>, dir: &Path, page_bytes: usize) -> Self {
+    /// A disk manager over `dir`, with no segments yet; freed slots are
+    /// reused once `clock` says their stamp is durable.
+    pub fn new(vfs: Arc<dyn Vfs>, dir: &Path, page_bytes: usize, clock: Arc<ReuseClock>) -> Self {
         let classes = SizeClasses::new(page_bytes, SEGMENT_BYTES);
         let class_state = (0..classes.len()).map(|_| Mutex::default()).collect();
         DiskManager {
@@ -108,6 +118,7 @@ impl DiskManager {
             segments: SparseArray::new(MAX_SEGMENTS as usize),
             segment_count: AtomicU32::new(0),
             creating: Mutex::new(()),
+            clock,
         }
     }
 
@@ -213,6 +224,7 @@ impl DiskManager {
             })?;
         let class = *self.class(class_id)?;
         let mut state = self.class_state[usize::from(class_id.0)].lock();
+        self.release_ripe(&mut state);
         if let Some(slot) = state.free.pop() {
             #[cfg(debug_assertions)]
             assert!(
@@ -249,13 +261,33 @@ impl DiskManager {
         })
     }
 
-    /// Returns `slot` to its class's free list. The caller guarantees no
-    /// reader can still reach the slot and it is not already free.
+    /// Returns `slot` to its class: to the free list when the clock says
+    /// everything issued so far is durable, else to limbo until it is. The
+    /// caller guarantees no reader can still reach the slot and it is not
+    /// already free.
     pub fn free(&self, slot: SlotAddr) -> Result<()> {
         let class = self.segment(slot.segment)?.class;
+        let stamp = self.clock.stamp();
         let mut state = self.class_state[usize::from(class.0)].lock();
-        push_free(&mut state, slot);
+        #[cfg(debug_assertions)]
+        assert!(state.free_set.insert(slot), "double free of {slot:?}");
+        if self.clock.is_durable(stamp) && state.limbo.is_empty() {
+            state.free.push(slot);
+        } else {
+            state.limbo.push_back((stamp, slot));
+        }
         Ok(())
+    }
+
+    /// Moves the limbo slots whose stamp is durable to the free list.
+    fn release_ripe(&self, state: &mut ClassState) {
+        while let Some(&(stamp, slot)) = state.limbo.front() {
+            if !self.clock.is_durable(stamp) {
+                break;
+            }
+            state.limbo.pop_front();
+            state.free.push(slot);
+        }
     }
 
     /// The pieces of the value of `len` bytes stored in `slot`, page by page.
@@ -330,11 +362,14 @@ impl DiskManager {
         Ok((count, bytes))
     }
 
-    /// Slots on all free lists.
+    /// Freed slots: on the free lists or waiting in limbo.
     pub fn free_slots(&self) -> u64 {
         self.class_state
             .iter()
-            .map(|s| s.lock().free.len() as u64)
+            .map(|s| {
+                let s = s.lock();
+                (s.free.len() + s.limbo.len()) as u64
+            })
             .sum()
     }
 
@@ -478,7 +513,12 @@ mod tests {
     fn manager() -> DiskManager {
         let vfs = MemVfs::new();
         vfs.create_dir_all(Path::new("/s")).unwrap();
-        DiskManager::new(Arc::new(vfs), Path::new("/s"), 8192)
+        DiskManager::new(
+            Arc::new(vfs),
+            Path::new("/s"),
+            8192,
+            Arc::new(ReuseClock::immediate()),
+        )
     }
 
     #[test]
@@ -497,6 +537,21 @@ mod tests {
     }
 
     #[test]
+    fn a_freed_slot_waits_for_its_stamp_to_be_durable() {
+        let vfs = MemVfs::new();
+        vfs.create_dir_all(Path::new("/s")).unwrap();
+        let clock = Arc::new(ReuseClock::default());
+        let dm = DiskManager::new(Arc::new(vfs), Path::new("/s"), 8192, clock.clone());
+        let a = dm.allocate(100).unwrap().slot;
+        clock.issue(3); // the operation freeing `a` has LSN 3, not yet durable
+        dm.free(a).unwrap();
+        assert_eq!(dm.free_slots(), 1);
+        assert_ne!(dm.allocate(100).unwrap().slot, a, "reused before durable");
+        clock.make_durable(3);
+        assert_eq!(dm.allocate(100).unwrap().slot, a);
+    }
+
+    #[test]
     fn a_full_segment_opens_a_new_one() {
         let dm = manager();
         let per_segment = 2047; // one-page slots in a 16 MiB segment of 8 KiB pages
@@ -511,12 +566,12 @@ mod tests {
         let dm = manager();
         let slots: Vec<_> = (0..4).map(|_| dm.allocate(8192).unwrap().slot).collect();
         let metas = dm.segment_metas();
-        let reopened = DiskManager::new(dm.vfs.clone(), &dm.dir, 8192);
+        let reopened = DiskManager::new(dm.vfs.clone(), &dm.dir, 8192, dm.clock.clone());
         reopened
             .restore(&metas, [(slots[0], 8192), (slots[2], 10)])
             .unwrap();
         assert_eq!(reopened.free_slots(), 2);
-        let fresh = DiskManager::new(dm.vfs.clone(), &dm.dir, 8192);
+        let fresh = DiskManager::new(dm.vfs.clone(), &dm.dir, 8192, dm.clock.clone());
         let err = fresh
             .restore(&metas, [(slots[1], 1), (slots[1], 1)])
             .unwrap_err();

@@ -2,8 +2,10 @@
 //! demand, for tests of error paths (EIO, ENOSPC, failed fsync).
 //!
 //! A fault names the operations it hits and the error they return, and is
-//! either persistent (every matching call fails until `heal`) or armed to
-//! fail only the n-th matching call from now.
+//! either persistent (every matching call from the n-th on fails until
+//! `heal`) or armed to fail only the n-th matching call from now. A failing
+//! write can be made short: it writes the first half of its buffer, then
+//! fails, as a write cut by a full disk does.
 
 use std::io;
 use std::path::Path;
@@ -25,6 +27,8 @@ pub enum FaultOp {
     Write,
     /// `VfsFile::sync_data` and `Vfs::sync_dir`.
     Sync,
+    /// `Vfs::open`, `Vfs::rename` and `Vfs::remove_file`.
+    Open,
     /// Every operation.
     Any,
 }
@@ -33,14 +37,17 @@ pub enum FaultOp {
 struct Fault {
     op: FaultOp,
     kind: io::ErrorKind,
-    /// Matching calls to let through before failing; `None` = fail all.
-    skip: Option<u64>,
+    /// Matching calls to let through before failing.
+    skip: u64,
+    /// Fail every matching call after `skip`, not just one.
+    persistent: bool,
 }
 
 #[derive(Debug, Default)]
 struct Plan {
     fault: Mutex<Option<Fault>>,
     injected: AtomicU64,
+    short_writes: std::sync::atomic::AtomicBool,
 }
 
 impl Plan {
@@ -53,19 +60,19 @@ impl Plan {
             return Ok(());
         }
         let kind = fault.kind;
-        match fault.skip {
-            Some(0) => *guard = None,
-            Some(n) => {
-                fault.skip = Some(n - 1);
-                return Ok(());
-            }
-            None => {}
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return Ok(());
+        }
+        if !fault.persistent {
+            *guard = None;
         }
         self.injected.fetch_add(1, Ordering::Relaxed);
         let name = match op {
             FaultOp::Read => "read",
             FaultOp::Write => "write",
             FaultOp::Sync => "fsync",
+            FaultOp::Open => "open",
             FaultOp::Any => "io",
         };
         Err(Error::io(
@@ -100,11 +107,23 @@ impl FaultVfs {
 
     /// Every later `op` call fails with `kind` until [`Self::heal`].
     pub fn fail(&self, op: FaultOp, kind: io::ErrorKind) {
+        self.fail_from(op, 0, kind);
+    }
+
+    /// Lets `skip` matching calls through, then fails every later one with
+    /// `kind` until [`Self::heal`].
+    pub fn fail_from(&self, op: FaultOp, skip: u64, kind: io::ErrorKind) {
         *self.plan.fault.lock() = Some(Fault {
             op,
             kind,
-            skip: None,
+            skip,
+            persistent: true,
         });
+    }
+
+    /// With `short`, a failing write first writes half its buffer.
+    pub fn set_short_writes(&self, short: bool) {
+        self.plan.short_writes.store(short, Ordering::Relaxed);
     }
 
     /// Lets `skip` matching calls through, fails the next one with `kind`,
@@ -113,7 +132,8 @@ impl FaultVfs {
         *self.plan.fault.lock() = Some(Fault {
             op,
             kind,
-            skip: Some(skip),
+            skip,
+            persistent: false,
         });
     }
 
@@ -134,7 +154,12 @@ impl VfsFile for FaultFile {
         self.inner.read_at(buf, offset)
     }
     fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.plan.check(FaultOp::Write, self.inner.path())?;
+        if let Err(e) = self.plan.check(FaultOp::Write, self.inner.path()) {
+            if self.plan.short_writes.load(Ordering::Relaxed) && buf.len() > 1 {
+                self.inner.write_all_at(&buf[..buf.len() / 2], offset)?;
+            }
+            return Err(e);
+        }
         self.inner.write_all_at(buf, offset)
     }
     fn sync_data(&self) -> Result<()> {
@@ -158,6 +183,7 @@ impl Vfs for FaultVfs {
         self.inner.create_dir_all(dir)
     }
     fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>> {
+        self.plan.check(FaultOp::Open, path)?;
         let inner = self.inner.open(path, create)?;
         Ok(Arc::new(FaultFile {
             inner,
@@ -168,10 +194,11 @@ impl Vfs for FaultVfs {
         self.inner.exists(path)
     }
     fn remove_file(&self, path: &Path) -> Result<()> {
+        self.plan.check(FaultOp::Open, path)?;
         self.inner.remove_file(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        self.plan.check(FaultOp::Write, from)?;
+        self.plan.check(FaultOp::Open, from)?;
         self.inner.rename(from, to)
     }
     fn list(&self, dir: &Path) -> Result<Vec<String>> {
@@ -207,5 +234,15 @@ mod tests {
         assert!(f.write_all_at(b"c", 0).is_err());
         f.write_all_at(b"d", 0).unwrap();
         assert_eq!(vfs.injected(), 2);
+        vfs.set_short_writes(true);
+        vfs.fail_from(FaultOp::Write, 1, io::ErrorKind::StorageFull);
+        f.write_all_at(b"ok", 0).unwrap();
+        assert!(f.write_all_at(b"wxyz", 0).is_err());
+        let mut buf = [0u8; 4];
+        f.read_at(&mut buf, 0).unwrap();
+        assert_eq!(&buf[..2], b"wx", "a short write lands its first half");
+        assert!(f.write_all_at(b"again", 8).is_err(), "persistent");
+        vfs.heal();
+        f.write_all_at(b"fine", 8).unwrap();
     }
 }

@@ -13,7 +13,7 @@ use crate::io::{read_file, Vfs};
 /// Magic at the start of a checkpoint file.
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"FOLIOCKP";
 /// Format version of checkpoint files.
-pub const CHECKPOINT_FORMAT: u32 = 1;
+pub const CHECKPOINT_FORMAT: u32 = 2;
 
 /// The file name of checkpoint generation `generation`.
 pub fn checkpoint_file_name(generation: u64) -> String {
@@ -27,55 +27,81 @@ pub struct Checkpoint {
     pub page_bytes: u32,
     /// The checkpoint's generation (also in its file name).
     pub generation: u64,
+    /// Every WAL record up to this LSN is reflected in the checkpoint;
+    /// recovery replays the records after it.
+    pub lsn: u64,
+    /// The first WAL file recovery reads; earlier files are retired.
+    pub wal_seq: u32,
     /// Every segment, in id order.
     pub segments: Vec<SegmentMeta>,
     /// Every key with its entry.
     pub entries: Vec<(Box<[u8]>, Entry)>,
 }
 
-/// Encodes a checkpoint from its parts.
+/// What a checkpoint says besides its segments and entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointHeader {
+    /// Page size of the store.
+    pub page_bytes: u32,
+    /// The checkpoint's generation.
+    pub generation: u64,
+    /// LSN the checkpoint reflects.
+    pub lsn: u64,
+    /// First WAL file to read at recovery.
+    pub wal_seq: u32,
+}
+
+/// Encodes a checkpoint from its parts. The segment table is taken after
+/// the entries were visited, so its fresh marks and segments cover every
+/// slot an entry names even while writers allocate.
 pub fn encode(
-    page_bytes: u32,
-    generation: u64,
-    segments: &[SegmentMeta],
+    header: CheckpointHeader,
     for_each_entry: impl FnOnce(&mut dyn FnMut(&[u8], &Entry)),
+    segments: impl FnOnce() -> Vec<SegmentMeta>,
 ) -> Vec<u8> {
-    let mut b = Vec::new();
+    let mut entries = Vec::new();
+    let mut written = 0u64;
+    for_each_entry(&mut |key, e| {
+        written += 1;
+        encode_entry(&mut entries, key, e);
+    });
+    let segments = segments();
+    let mut b = Vec::with_capacity(64 + 12 * segments.len() + entries.len());
     b.extend_from_slice(&CHECKPOINT_MAGIC);
     b.extend_from_slice(&CHECKPOINT_FORMAT.to_le_bytes());
-    b.extend_from_slice(&page_bytes.to_le_bytes());
-    b.extend_from_slice(&generation.to_le_bytes());
+    b.extend_from_slice(&header.page_bytes.to_le_bytes());
+    b.extend_from_slice(&header.generation.to_le_bytes());
+    b.extend_from_slice(&header.lsn.to_le_bytes());
+    b.extend_from_slice(&header.wal_seq.to_le_bytes());
     let segment_count = u32::try_from(segments.len()).expect("segment count fits u32");
     b.extend_from_slice(&segment_count.to_le_bytes());
-    let entry_count_at = b.len();
-    b.extend_from_slice(&0u64.to_le_bytes()); // patched once counted
-    for s in segments {
+    b.extend_from_slice(&written.to_le_bytes());
+    for s in &segments {
         b.extend_from_slice(&s.id.0.to_le_bytes());
         b.extend_from_slice(&s.class.0.to_le_bytes());
         b.extend_from_slice(&0u16.to_le_bytes());
         b.extend_from_slice(&s.fresh.to_le_bytes());
     }
-    let mut written = 0u64;
-    for_each_entry(&mut |key, e| {
-        written += 1;
-        let key_len = u32::try_from(key.len()).expect("keys are under 64 KiB");
-        b.extend_from_slice(&key_len.to_le_bytes());
-        b.extend_from_slice(key);
-        b.extend_from_slice(&e.len.to_le_bytes());
-        b.extend_from_slice(&e.checksum.to_le_bytes());
-        match e.slot {
-            None => b.push(0),
-            Some(slot) => {
-                b.push(1);
-                b.extend_from_slice(&slot.segment.0.to_le_bytes());
-                b.extend_from_slice(&slot.slot.0.to_le_bytes());
-            }
-        }
-    });
-    b[entry_count_at..entry_count_at + 8].copy_from_slice(&written.to_le_bytes());
+    b.extend_from_slice(&entries);
     let crc = crc32c::crc32c(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     b
+}
+
+fn encode_entry(b: &mut Vec<u8>, key: &[u8], e: &Entry) {
+    let key_len = u32::try_from(key.len()).expect("keys are under 64 KiB");
+    b.extend_from_slice(&key_len.to_le_bytes());
+    b.extend_from_slice(key);
+    b.extend_from_slice(&e.len.to_le_bytes());
+    b.extend_from_slice(&e.checksum.to_le_bytes());
+    match e.slot {
+        None => b.push(0),
+        Some(slot) => {
+            b.push(1);
+            b.extend_from_slice(&slot.segment.0.to_le_bytes());
+            b.extend_from_slice(&slot.slot.0.to_le_bytes());
+        }
+    }
 }
 
 /// Reads, decodes and verifies the checkpoint the superblock `sb` names in
@@ -182,11 +208,15 @@ pub fn decode(bytes: &[u8], path: &Path, max_key_bytes: usize) -> Result<Checkpo
     }
     let page_bytes = c.u32("page size")?;
     let generation = c.u64("generation")?;
+    let lsn = c.u64("checkpoint LSN")?;
+    let wal_seq = c.u32("first WAL file")?;
     let segment_count = c.u32("segment count")?;
     let entry_count = c.u64("entry count")?;
     let mut cp = Checkpoint {
         page_bytes,
         generation,
+        lsn,
+        wal_seq,
         ..Checkpoint::default()
     };
     for _ in 0..segment_count {
@@ -265,17 +295,27 @@ mod tests {
                 },
             ),
         ];
-        encode(8192, 4, &segments, |visit| {
-            for (k, e) in &entries {
-                visit(k, e);
-            }
-        })
+        let header = CheckpointHeader {
+            page_bytes: 8192,
+            generation: 4,
+            lsn: 77,
+            wal_seq: 3,
+        };
+        encode(
+            header,
+            |visit| {
+                for (k, e) in &entries {
+                    visit(k, e);
+                }
+            },
+            || segments.to_vec(),
+        )
     }
 
     #[test]
     fn round_trip() {
         let cp = decode(&sample(), Path::new("c"), 4096).unwrap();
-        assert_eq!(cp.generation, 4);
+        assert_eq!((cp.generation, cp.lsn, cp.wal_seq), (4, 77, 3));
         assert_eq!(cp.segments.len(), 1);
         assert_eq!(cp.entries.len(), 2);
         assert_eq!(&*cp.entries[0].0, b"k1");

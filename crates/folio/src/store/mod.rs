@@ -1,23 +1,56 @@
 //! The native engine, "paged": the index, the buffer pool and the disk
-//! manager behind [`KvStore`].
+//! manager behind [`KvStore`], made durable by a write-ahead log and
+//! checkpoints.
 //!
 //! A value lives in one slot (none for the empty value); the index maps its
 //! key to the slot, the length and an xxh3-64 checksum. Writes never change a
 //! slot a reader can reach: a put fills a fresh or freed slot and swaps the
 //! index entry; the old slot is reclaimed when the last reader that could see
-//! it unpins the index (see `index`). Reads verify the checksum.
+//! it unpins the index (see `index`), and reused only once the write that
+//! freed it is durable (see `reuse`). Reads verify the checksum.
 //!
-//! Every operation holds the gate shared, close holds it exclusively; a
-//! write batch holds it exclusively while it swaps its entries, so no get
-//! sees part of a batch.
+//! # A write
 //!
-//! Lifecycle: open marks the superblock "not clean"; close writes back every
-//! dirty page, syncs the segments, writes a checkpoint (the index and the
-//! segment table), then a clean superblock naming it. Until the WAL exists, a
-//! store that was not closed cleanly is refused at open (`Error::Unclean`).
+//! 1. the value is copied into a slot (buffer-pool pages);
+//! 2. the key's stripe lock is taken (`keylocks`);
+//! 3. the WAL record (key and value) is appended; in `sync` mode this
+//!    returns after the group-commit fsync that covers it;
+//! 4. the index entry is swapped — only now can a reader see the value, so
+//!    a get never returns a value a crash could take away (in `sync` mode);
+//! 5. the stripe is released.
+//!
+//! # Durable state and recovery
+//!
+//! The durable state is the last checkpoint (the whole index and the
+//! segment table, at LSN `c`) plus the WAL after `c`. Open loads the
+//! checkpoint named by the superblock, replays the WAL after `c` (cutting a
+//! torn tail, refusing damage in the durable log), and goes on. Nothing a
+//! checkpoint names is ever overwritten before a newer checkpoint or the
+//! durable WAL makes it unneeded, so page write-back needs no ordering
+//! against the WAL, and a torn page write damages only bytes nobody needs.
+//!
+//! # Locks
+//!
+//! - `ops` gate: every write holds it shared for its duration; close holds
+//!   it exclusively.
+//! - `view` gate: every read holds it shared; a batch holds it exclusively
+//!   while it swaps its entries (no get sees part of a batch), and close.
+//! - key stripes: see step 2 above.
+//! - `snapshot`: a checkpoint without a WAL holds it exclusively while it
+//!   copies the index, and swaps take it shared: with nothing to replay
+//!   over it, that copy must be the state of one instant. Batches take it
+//!   shared in every mode, so a copy holds all of a batch or none of it.
+//! - `lifecycle` mutex: one checkpoint (or close) at a time.
+//!
+//! Order: `ops` → key stripes → `snapshot` → `view` → `lifecycle`.
 
 mod checkpoint;
+mod checkpointer;
+mod keylocks;
 mod open;
+mod values;
+mod write;
+
 pub(crate) use open::DATA_FILE_PREFIXES;
 mod superblock;
 
@@ -25,11 +58,11 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-use parking_lot::Mutex;
-use xxhash_rust::xxh3::xxh3_64;
+use parking_lot::{Mutex, RwLock};
 
-pub use checkpoint::{checkpoint_file_name, load as load_checkpoint, Checkpoint};
+pub use checkpoint::{checkpoint_file_name, load as load_checkpoint, Checkpoint, CheckpointHeader};
 
 /// Decodes and verifies the bytes of a checkpoint file read from `path`
 /// (for tools and fuzzing; the store reads checkpoints with
@@ -42,36 +75,74 @@ pub use superblock::{Superblock, SUPERBLOCK_FILE};
 
 use crate::buffer::BufferPool;
 use crate::config::Config;
-use crate::disk::{Allocation, DiskManager, Extent, SlotAddr};
+use crate::counter::StripedCounter;
+use crate::disk::DiskManager;
 use crate::error::{Error, Result};
 use crate::gate::{Gate, SharedGuard};
-use crate::index::{Entry, Index, Located};
+use crate::index::Index;
 use crate::io::{DirLock, Vfs, VfsFile};
-use crate::kv::{BatchOp, KvStore, Stats, WriteBatch};
+use crate::kv::{KvStore, Stats, WriteBatch};
+use crate::reuse::ReuseClock;
+use crate::wal::Wal;
+use checkpointer::Checkpointer;
+use keylocks::KeyLocks;
 
 /// Registry name of this engine.
 pub const ENGINE_NAME: &str = "paged";
 
 /// The native three-layer engine.
-#[derive(Debug)]
 pub struct PagedStore {
+    inner: Arc<Inner>,
+    checkpointer: Mutex<Option<Checkpointer>>,
+}
+
+impl std::fmt::Debug for PagedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PagedStore")
+            .field("dir", &self.inner.dir)
+            .field("durability", &self.inner.config.durability)
+            .field("keys", &self.inner.index.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store's state, shared with the background checkpointer.
+struct Inner {
     dir: PathBuf,
     vfs: Arc<dyn Vfs>,
     config: Config,
     index: Index,
     pool: BufferPool,
     disk: Arc<DiskManager>,
+    /// `None` with `Durability::None`.
+    wal: Option<Wal>,
+    /// When freed slots may be reused: LSNs with a WAL, checkpoint epochs
+    /// without.
+    clock: Arc<ReuseClock>,
     superblock_file: Arc<dyn VfsFile>,
     lifecycle: Mutex<Lifecycle>,
-    /// Every operation holds it shared; close holds it exclusively.
-    gate: Gate,
+    ops: Gate,
+    view: Gate,
+    snapshot: RwLock<()>,
+    keys: KeyLocks,
+    /// Bytes logged (or, without a WAL, written) since open.
+    logged_bytes: StripedCounter,
     closed: AtomicBool,
 }
 
+/// What only a checkpoint or close changes.
 #[derive(Debug)]
 struct Lifecycle {
     superblock: Superblock,
     lock: Option<Box<dyn DirLock>>,
+    /// Without a WAL: the LSN and first WAL file the next checkpoint
+    /// records (what the last one or recovery reached).
+    base_lsn: u64,
+    base_wal_seq: u32,
+    /// `logged_bytes` when the last checkpoint started.
+    logged_at_checkpoint: u64,
+    checkpoint_started: Instant,
+    checkpoints: u64,
 }
 
 impl PagedStore {
@@ -82,51 +153,43 @@ impl PagedStore {
 
     /// The buffer pool (for tests and monitoring).
     pub fn pool(&self) -> &BufferPool {
-        &self.pool
+        &self.inner.pool
     }
 
     /// The configuration in force (page size as found on disk).
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.inner.config
     }
 
-    fn check_key(&self, key: &[u8]) -> Result<()> {
-        if key.len() > self.config.max_key_bytes {
-            return Err(Error::KeyTooLarge {
-                len: key.len(),
-                max: self.config.max_key_bytes,
-            });
-        }
-        Ok(())
+    /// Takes a checkpoint now: afterwards recovery replays nothing written
+    /// before this call, and the WAL before it is retired.
+    pub fn checkpoint(&self) -> Result<()> {
+        let inner = &self.inner;
+        let _ops = inner.write_gate()?;
+        let mut life = inner.lifecycle.lock();
+        inner.checkpoint(&mut life, false)
     }
+}
 
-    fn check_value(&self, value: &[u8]) -> Result<()> {
-        if value.len() > self.config.max_value_bytes {
-            return Err(Error::ValueTooLarge {
-                len: value.len(),
-                max: self.config.max_value_bytes,
-            });
-        }
-        Ok(())
-    }
-
-    /// Admits an operation: shared hold on the gate, store open.
+impl Inner {
+    /// Admits a read: shared hold on the view gate, store open.
     fn read_gate(&self) -> Result<SharedGuard<'_>> {
-        let gate = self.gate.shared();
+        let gate = self.view.shared();
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         Ok(gate)
     }
 
-    /// Admits a writer: as [`Self::read_gate`], and the store not poisoned.
+    /// Admits a write: shared hold on the ops gate, store open and not
+    /// poisoned.
     fn write_gate(&self) -> Result<SharedGuard<'_>> {
-        let gate = self.read_gate()?;
+        let gate = self.ops.shared();
         self.check_writable()?;
         Ok(gate)
     }
 
-    /// Open and not poisoned; the caller holds the gate.
+    /// Open and not poisoned.
     fn check_writable(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -139,214 +202,20 @@ impl PagedStore {
         }
     }
 
-    /// Writes `value` into a new slot and returns its index value, which
-    /// owns the slot: if anything fails before it is in the index, dropping
-    /// it frees the slot.
-    fn store_value(&self, value: &[u8]) -> Result<Located> {
-        let checksum = xxh3_64(value);
-        let len = u32::try_from(value.len()).expect("values are under 16 MiB");
-        if value.is_empty() {
-            return Ok(self.index.located(Entry {
-                slot: None,
-                len,
-                checksum,
-            }));
-        }
-        let alloc = self.disk.allocate(value.len())?;
-        let located = self.index.located(Entry {
-            slot: Some(alloc.slot),
-            len,
-            checksum,
-        });
-        self.write_slot(alloc, value)?;
-        Ok(located)
-    }
-
-    fn write_slot(&self, alloc: Allocation, value: &[u8]) -> Result<()> {
-        for ext in self.disk.extents(alloc.slot, value.len())? {
-            let piece = &value[ext.value_offset..ext.value_offset + ext.len];
-            // A page-class slot owns its pages whole: no need to read them.
-            // A sub-page slot shares its page with others: read-modify-write.
-            let mut page = if ext.whole_page {
-                self.pool.new_page(ext.page)?
-            } else {
-                self.pool.fetch_page_mut(ext.page)?
-            };
-            page[ext.offset..ext.offset + ext.len].copy_from_slice(piece);
-            if ext.whole_page {
-                page[ext.len..].fill(0);
-            }
-        }
-        Ok(())
-    }
-
-    /// Copies the value of `entry` out of the buffer pool and verifies it.
-    fn read_value(&self, entry: &Entry) -> Result<Vec<u8>> {
-        let Some(slot) = entry.slot else {
-            return Ok(Vec::new());
-        };
-        let len = entry.len as usize;
-        let extents = self.disk.extents(slot, len)?;
-        if let [ext] = extents[..] {
-            if ext.whole_page {
-                return self.read_page_value(entry, slot, ext);
-            }
-        }
-        let mut out = Vec::with_capacity(len);
-        for ext in extents {
-            let page = self.pool.fetch_page(ext.page)?;
-            out.extend_from_slice(&page[ext.offset..ext.offset + ext.len]);
-        }
-        if xxh3_64(&out) != entry.checksum {
-            return Err(self.checksum_mismatch(slot, len));
-        }
-        Ok(out)
-    }
-
-    /// A value that is the only one on its page (a page image): verified
-    /// once after the page is loaded, not on every read. The frame keeps the
-    /// checksum it was verified against until its bytes change.
-    fn read_page_value(&self, entry: &Entry, slot: SlotAddr, ext: Extent) -> Result<Vec<u8>> {
-        let page = self.pool.fetch_page(ext.page)?;
-        let bytes = &page[ext.offset..ext.offset + ext.len];
-        if page.verified_checksum() != entry.checksum || entry.checksum == 0 {
-            if xxh3_64(bytes) != entry.checksum {
-                return Err(self.checksum_mismatch(slot, bytes.len()));
-            }
-            page.mark_verified(entry.checksum);
-        }
-        Ok(bytes.to_vec())
-    }
-
-    fn checksum_mismatch(&self, slot: SlotAddr, len: usize) -> Error {
-        let offset = self.disk.slot_offset(slot).ok();
-        Error::corruption(
-            self.disk.segment_path(slot.segment),
-            offset,
-            format!(
-                "value checksum mismatch ({len} bytes in slot {})",
-                slot.slot.0
-            ),
-        )
-    }
-
-    /// Fsyncs every segment. A failed fsync poisons the store: the kernel
-    /// may have dropped the dirty pages it could not write, so retrying and
-    /// carrying on could lose data silently (ATC'20, "Can Applications
-    /// Recover from fsync Failures?").
-    fn sync_segments(&self) -> Result<()> {
-        self.disk.sync_all().inspect_err(|e| self.pool.poison(e))
-    }
-
-    fn check_batch(&self, batch: &WriteBatch) -> Result<()> {
-        if batch.len() > self.config.max_batch_ops {
-            return Err(Error::BatchTooLarge {
-                what: format!("{} operations", batch.len()),
-                max: self.config.max_batch_ops,
-                field: "max_batch_ops",
-            });
-        }
-        let bytes = batch.payload_bytes();
-        if bytes > self.config.max_batch_bytes {
-            return Err(Error::BatchTooLarge {
-                what: format!("{bytes} bytes of keys and values"),
-                max: self.config.max_batch_bytes,
-                field: "max_batch_bytes",
-            });
-        }
-        for op in batch.ops() {
-            self.check_key(op.key())?;
-            if let BatchOp::Put { value, .. } = op {
-                self.check_value(value)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes every put's value into a slot. On failure the values staged
-    /// so far are dropped, which frees their slots.
-    fn stage_batch<'b>(&self, batch: &'b WriteBatch) -> Result<Vec<(&'b [u8], Option<Located>)>> {
-        batch
-            .ops()
-            .iter()
-            .map(|op| match op {
-                BatchOp::Put { key, value } => Ok((key.as_slice(), Some(self.store_value(value)?))),
-                BatchOp::Delete { key } => Ok((key.as_slice(), None)),
-            })
-            .collect()
-    }
-}
-
-impl KvStore for PagedStore {
-    fn engine_name(&self) -> &'static str {
-        ENGINE_NAME
-    }
-
-    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.check_key(key)?;
-        self.check_value(value)?;
-        let _gate = self.write_gate()?;
-        let located = self.store_value(value)?;
-        self.index.insert(key, located);
-        Ok(())
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.check_key(key)?;
-        let _gate = self.read_gate()?;
-        // The pin keeps the entry's slot from being reused while we copy.
-        let index = self.index.pin();
-        match index.get(key) {
-            None => Ok(None),
-            Some(entry) => self.read_value(entry).map(Some),
-        }
-    }
-
-    fn delete(&self, key: &[u8]) -> Result<bool> {
-        self.check_key(key)?;
-        let _gate = self.write_gate()?;
-        Ok(self.index.remove(key))
-    }
-
-    fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
-        self.check_batch(batch)?;
-        let staged = {
-            let _gate = self.write_gate()?;
-            self.stage_batch(batch)?
-        };
-        // Swap every entry while no get runs: readers see all or nothing.
-        let _gate = self.gate.exclusive();
-        self.check_writable()?;
-        for (key, value) in staged {
-            match value {
-                Some(located) => self.index.insert(key, located),
-                None => self.index.remove(key),
-            };
-        }
-        Ok(())
-    }
-
-    fn flush(&self) -> Result<()> {
-        let _gate = self.write_gate()?;
-        self.pool.flush_all()?;
-        self.sync_segments()
-    }
-
-    fn len(&self) -> Result<u64> {
-        let _gate = self.read_gate()?;
-        Ok(self.index.len())
-    }
-
-    fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
-        // The gate is not held while visiting: the visitor may use the store.
-        drop(self.read_gate()?);
-        self.index.for_each_key(visit);
-        Ok(())
+    /// Records a failure after which the store must refuse writes: a failed
+    /// write-back, fsync, WAL write or checkpoint. No fsync is retried (the
+    /// kernel may have dropped the pages it could not write; ATC'20, "Can
+    /// Applications Recover from fsync Failures?"). Reopening recovers from
+    /// the last checkpoint and the WAL.
+    fn poison(&self, cause: &Error) {
+        tracing::error!(dir = %self.dir.display(), error = %cause, "the store refuses writes until reopened");
+        self.pool.poison(cause);
     }
 
     fn stats(&self) -> Stats {
         let pool = self.pool.stats();
         let (segments, data_file_bytes) = self.disk.usage().unwrap_or((0, 0));
+        let wal = self.wal.as_ref().map(Wal::stats).unwrap_or_default();
         Stats {
             cache_hits: pool.hits,
             cache_misses: pool.misses,
@@ -356,28 +225,80 @@ impl KvStore for PagedStore {
             segments,
             data_file_bytes,
             free_slots: self.disk.free_slots(),
+            wal_records: wal.records,
+            wal_bytes: wal.bytes,
+            wal_fsyncs: wal.fsyncs,
+            wal_lsn: wal.synced.0,
+            checkpoints: self.lifecycle.lock().checkpoints,
+        }
+    }
+}
+
+impl KvStore for PagedStore {
+    fn engine_name(&self) -> &'static str {
+        ENGINE_NAME
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.inner.put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let inner = &self.inner;
+        inner.check_key(key)?;
+        let _gate = inner.read_gate()?;
+        // The pin keeps the entry's slot from being reused while we copy.
+        let index = inner.index.pin();
+        match index.get(key) {
+            None => Ok(None),
+            Some(entry) => inner.read_value(entry).map(Some),
         }
     }
 
-    fn close(&self) -> Result<()> {
-        let _gate = self.gate.exclusive();
-        if self.closed.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        // Marked closed only once everything is on disk: a failed close can
-        // be retried, and until then the store stays open.
-        self.shut_down()?;
-        self.closed.store(true, Ordering::Release);
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.inner.delete(key)
+    }
+
+    fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
+        self.inner.write_batch(batch)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    fn len(&self) -> Result<u64> {
+        let _gate = self.inner.read_gate()?;
+        Ok(self.inner.index.len())
+    }
+
+    fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
+        // The gate is not held while visiting: the visitor may use the store.
+        drop(self.inner.read_gate()?);
+        self.inner.index.for_each_key(visit);
         Ok(())
+    }
+
+    fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    fn close(&self) -> Result<()> {
+        if let Some(checkpointer) = self.checkpointer.lock().take() {
+            checkpointer.stop();
+        }
+        self.inner.close()
     }
 }
 
 impl Drop for PagedStore {
     fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire) {
+        if !self.inner.closed.load(Ordering::Acquire) {
             if let Err(e) = self.close() {
-                tracing::error!(dir = %self.dir.display(), error = %e, "closing the store on drop failed");
+                tracing::error!(dir = %self.inner.dir.display(), error = %e, "closing the store on drop failed");
             }
+        } else if let Some(checkpointer) = self.checkpointer.lock().take() {
+            checkpointer.stop();
         }
     }
 }

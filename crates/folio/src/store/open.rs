@@ -1,29 +1,38 @@
-//! Opening and closing a [`PagedStore`]: superblock, checkpoint, restore.
+//! Opening a [`PagedStore`]: superblock, checkpoint, WAL replay.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::{self, checkpoint_file_name, Checkpoint};
+use super::checkpointer::{next_generation, Checkpointer};
+use super::keylocks::KeyLocks;
 use super::superblock::{Superblock, COPY_BYTES, SUPERBLOCK_FILE};
-use super::{Lifecycle, PagedStore};
+use super::{Inner, Lifecycle, PagedStore};
 use crate::buffer::replacer::new_replacer;
 use crate::buffer::BufferPool;
-use crate::config::Config;
+use crate::config::{Config, Durability};
+use crate::counter::StripedCounter;
 use crate::disk::DiskManager;
 use crate::error::{Error, Result};
 use crate::gate::Gate;
 use crate::index::Index;
-use crate::io::{write_file_atomic, Vfs, VfsFile};
+use crate::io::{write_file_atomic, Vfs};
+use crate::kv::BatchOp;
+use crate::reuse::ReuseClock;
+use crate::wal::{self, payload, Lsn, Recovery, SyncMode, Wal, WalOptions};
 
 /// File-name prefixes of the files a store owns (besides the superblock and
 /// the lock file).
-pub(crate) const DATA_FILE_PREFIXES: [&str; 2] = ["segment-", "checkpoint-"];
+pub(crate) const DATA_FILE_PREFIXES: [&str; 3] = ["segment-", "checkpoint-", "wal-"];
 
 impl PagedStore {
-    /// Opens or creates the store in `dir` through `vfs`.
+    /// Opens or creates the store in `dir` through `vfs`. A store that was
+    /// not closed is recovered: its last checkpoint is loaded and the WAL
+    /// after it replayed.
     pub fn open_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path, config: &Config) -> Result<Self> {
         config.validate()?;
         vfs.create_dir_all(dir)?;
@@ -33,96 +42,174 @@ impl PagedStore {
             create_superblock(&*vfs, dir, config)?;
         }
         let superblock_file = vfs.open(&sb_path, false)?;
-        let mut superblock = read_superblock(&*superblock_file, dir)?;
+        let superblock = Superblock::read(&*superblock_file)?;
         let mut config = config.clone();
         adopt_page_size(&mut config, superblock.page_bytes)?;
 
-        let disk = Arc::new(DiskManager::new(vfs.clone(), dir, config.page_bytes));
+        let clock = Arc::new(ReuseClock::default());
+        let disk = Arc::new(DiskManager::new(
+            vfs.clone(),
+            dir,
+            config.page_bytes,
+            clock.clone(),
+        ));
         let index = Index::new(disk.clone());
-        if superblock.checkpoint != 0 {
+        let (ckpt_lsn, wal_seq) = if superblock.checkpoint != 0 {
             let cp = load_checkpoint(&*vfs, dir, &superblock, &config)?;
+            let at = (cp.lsn, cp.wal_seq);
             restore(&disk, &index, cp, dir)?;
-        }
+            at
+        } else {
+            (0, 0)
+        };
+        let recovery = wal::recover(&*vfs, dir, Lsn(ckpt_lsn), wal_seq)?;
+        report_recovery(dir, &superblock, &recovery);
+        let last_lsn = recovery.next_lsn.0 - 1;
+        let wal = open_wal(&vfs, dir, &config, &recovery, &clock)?;
         let pool = BufferPool::new(
             config.frames(),
             config.page_bytes,
             new_replacer(config.replacer, config.frames()),
             disk.clone(),
         );
-        superblock.generation = next_generation(superblock.generation, &sb_path)?;
-        superblock.clean = false;
-        superblock.write(&*superblock_file)?;
-        Ok(PagedStore {
+        let base_wal_seq = recovery
+            .files
+            .last()
+            .map_or(wal_seq, |(seq, ..)| seq + 1);
+        let inner = Inner {
             dir: dir.to_path_buf(),
             vfs,
             config,
             index,
             pool,
             disk,
+            wal,
+            clock,
             superblock_file,
             lifecycle: Mutex::new(Lifecycle {
                 superblock,
                 lock: Some(lock),
+                base_lsn: last_lsn,
+                base_wal_seq,
+                logged_at_checkpoint: 0,
+                checkpoint_started: Instant::now(),
+                checkpoints: 0,
             }),
-            gate: Gate::default(),
+            ops: Gate::default(),
+            view: Gate::default(),
+            snapshot: RwLock::new(()),
+            keys: KeyLocks::default(),
+            logged_bytes: StripedCounter::default(),
             closed: AtomicBool::new(false),
+        };
+        inner.replay(recovery, dir)?;
+        if inner.wal.is_none() {
+            // Without a WAL, slots freed from now on wait for a checkpoint.
+            inner.clock.issue(last_lsn + 1);
+        }
+        inner.mark_open(&sb_path)?;
+        let inner = Arc::new(inner);
+        let checkpointer = Checkpointer::start(inner.clone())?;
+        Ok(PagedStore {
+            inner,
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
+}
 
-    /// Writes everything back, then a checkpoint and a clean superblock.
-    /// Called with the gate held exclusively; may be called again after a
-    /// failure.
-    pub(super) fn shut_down(&self) -> Result<()> {
-        let mut life = self.lifecycle.lock();
-        self.refuse_if_poisoned()?;
-        self.pool.flush_all()?;
-        self.sync_segments()?;
-        // A write-back by a racing miss may have failed after the flush:
-        // never write a clean superblock over pages that are not on disk.
-        self.refuse_if_poisoned()?;
-        let sb_path = self.dir.join(SUPERBLOCK_FILE);
-        let previous = life.superblock.checkpoint;
-        let generation = next_generation(previous, &sb_path)?;
-        let bytes = checkpoint::encode(
-            u32::try_from(self.config.page_bytes).expect("page size fits u32"),
-            generation,
-            &self.disk.segment_metas(),
-            |visit| self.index.for_each_entry(|k, e| visit(k, e)),
+/// Opens the WAL (a new file after the recovered ones), or without one,
+/// makes the recovered records durable: replay may free slots they name.
+fn open_wal(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    config: &Config,
+    recovery: &Recovery,
+    clock: &Arc<ReuseClock>,
+) -> Result<Option<Wal>> {
+    let sync = match config.durability {
+        Durability::Sync => SyncMode::Sync,
+        Durability::Buffered => SyncMode::Buffered {
+            interval: std::time::Duration::from_millis(config.sync_interval_ms),
+        },
+        Durability::None => {
+            wal::seal(&**vfs, recovery)?;
+            let last = recovery.next_lsn.0 - 1;
+            clock.issue(last);
+            clock.make_durable(last);
+            return Ok(None);
+        }
+    };
+    let options = WalOptions {
+        sync,
+        file_bytes: config.wal_file_bytes,
+    };
+    Wal::open_with_clock(vfs.clone(), dir, recovery, options, clock.clone()).map(Some)
+}
+
+fn report_recovery(dir: &Path, sb: &Superblock, recovery: &Recovery) {
+    if !sb.clean || !recovery.records.is_empty() {
+        tracing::info!(
+            dir = %dir.display(),
+            checkpoint = sb.checkpoint,
+            records = recovery.records.len(),
+            torn = ?recovery.torn,
+            "recovering: replaying the WAL after the last checkpoint"
         );
-        write_file_atomic(
-            &*self.vfs,
-            &self.dir.join(checkpoint_file_name(generation)),
-            &bytes,
-        )?;
+    }
+}
+
+impl Inner {
+    /// Applies the recovered records, in LSN order, without logging them.
+    fn replay(&self, recovery: Recovery, dir: &Path) -> Result<()> {
+        for record in recovery.records {
+            let ops = payload::decode(record.kind, &record.payload).map_err(|e| {
+                Error::corruption(dir, None, format!("WAL record LSN {}: {e}", record.lsn.0))
+            })?;
+            for op in ops {
+                self.replay_op(op)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn replay_op(&self, op: BatchOp) -> Result<()> {
+        self.check_key(op.key()).map_err(refuse_limit)?;
+        match op {
+            BatchOp::Put { key, value } => {
+                self.check_value(&value).map_err(refuse_limit)?;
+                let located = self.store_value(&value)?;
+                self.index.insert(&key, located);
+            }
+            BatchOp::Delete { key } => {
+                self.index.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the superblock "not clean" for as long as the store is open.
+    fn mark_open(&self, sb_path: &Path) -> Result<()> {
+        let mut life = self.lifecycle.lock();
         let superblock = Superblock {
-            generation: next_generation(life.superblock.generation, &sb_path)?,
-            checkpoint: generation,
-            clean: true,
+            generation: next_generation(life.superblock.generation, sb_path)?,
+            clean: false,
             ..life.superblock
         };
         superblock.write(&*self.superblock_file)?;
         life.superblock = superblock;
-        if previous != 0 {
-            let old = self.dir.join(checkpoint_file_name(previous));
-            if let Err(e) = self.vfs.remove_file(&old) {
-                tracing::warn!(error = %e, "could not remove an old checkpoint");
-            }
-        }
-        life.lock = None;
         Ok(())
     }
 }
 
-impl PagedStore {
-    /// Pages may be missing from disk after a failed write-back: leave the
-    /// store marked unclean rather than checkpoint it.
-    fn refuse_if_poisoned(&self) -> Result<()> {
-        match self.pool.poisoned() {
-            Some(cause) => Err(Error::Poisoned {
-                cause: cause.to_string(),
-            }),
-            None => Ok(()),
-        }
+/// A logged key or value over this open's limits: the limits must be
+/// raised to open the store.
+fn refuse_limit(e: Error) -> Error {
+    Error::InvalidConfig {
+        field: match e {
+            Error::KeyTooLarge { .. } => "max_key_bytes",
+            _ => "max_value_bytes",
+        },
+        reason: format!("the WAL holds a write over the limit ({e}); raise the limit"),
     }
 }
 
@@ -143,13 +230,6 @@ fn create_superblock(vfs: &dyn Vfs, dir: &Path, config: &Config) -> Result<()> {
     write_file_atomic(vfs, &dir.join(SUPERBLOCK_FILE), &bytes)
 }
 
-/// `generation + 1`, or corruption when a damaged file says `u64::MAX`.
-fn next_generation(generation: u64, path: &Path) -> Result<u64> {
-    generation
-        .checked_add(1)
-        .ok_or_else(|| Error::corruption(path, None, "generation counter at its maximum"))
-}
-
 fn refuse_orphan_data(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
     let orphan = vfs
         .list(dir)?
@@ -163,19 +243,6 @@ fn refuse_orphan_data(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
         )),
         None => Ok(()),
     }
-}
-
-fn read_superblock(file: &dyn VfsFile, dir: &Path) -> Result<Superblock> {
-    let superblock = Superblock::read(file)?;
-    if !superblock.clean {
-        return Err(Error::Unclean {
-            path: dir.to_path_buf(),
-            reason: "it was not closed, and this version has no write-ahead log to recover \
-                     from; its last cleanly closed state cannot be trusted"
-                .to_string(),
-        });
-    }
-    Ok(superblock)
 }
 
 /// The page size on disk wins over the configured one.

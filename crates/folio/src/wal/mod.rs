@@ -17,8 +17,9 @@
 //! failed write or fsync every append fails (`Error::Poisoned`) — no fsync
 //! is ever retried.
 //!
-//! Not yet wired into the store: that, checkpoints and crash tests are the
-//! next steps of the durability issue.
+//! Retired files (every record in a checkpoint) are renamed into the next
+//! files rather than created anew; their old records carry an older file
+//! number, which recovery reads as the end of the log.
 
 pub mod payload;
 mod reader;
@@ -27,7 +28,7 @@ mod writer;
 
 pub use reader::{parse_wal_name, recover, scan_file, FileScan, Recovery, ScanEnd};
 pub use record::{Record, RecordKind, HEADER_BYTES, MAX_PAYLOAD_BYTES};
-pub use writer::{SyncMode, Wal, WalOptions, WalStats};
+pub use writer::{seal, SyncMode, Wal, WalOptions, WalStats};
 
 /// File-name prefix of WAL files.
 pub const WAL_FILE_PREFIX: &str = "wal-";

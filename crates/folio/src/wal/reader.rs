@@ -138,23 +138,33 @@ pub struct Recovery {
     pub files: Vec<(u32, PathBuf, u64)>,
     /// Where the log was cut, if it was: (file, offset, reason).
     pub torn: Option<(PathBuf, u64, &'static str)>,
+    /// The first file sequence number recovery looked at.
+    pub first_seq: u32,
+    /// Files before `first_seq`: retired, not read, free to reuse.
+    pub retired: Vec<PathBuf>,
 }
 
-/// Reads every WAL file in `dir` and returns the records with an LSN above
-/// `after` (what the last checkpoint holds already). Fails with
-/// `Corruption` on damage in the middle of the durable log.
-pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn) -> Result<Recovery> {
-    let mut seqs: Vec<u32> = vfs
+/// Reads the WAL files in `dir` numbered `first_seq` or higher and returns
+/// the records with an LSN above `after` (what the last checkpoint holds
+/// already). Fails with `Corruption` on damage in the middle of the durable
+/// log. Files numbered below `first_seq` were retired by a checkpoint and
+/// are not read.
+pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<Recovery> {
+    let mut all: Vec<u32> = vfs
         .list(dir)?
         .iter()
         .filter_map(|n| parse_wal_name(n))
         .collect();
-    seqs.sort_unstable();
+    all.sort_unstable();
+    let split = all.partition_point(|&s| s < first_seq);
+    let seqs = all.split_off(split);
     let mut out = Recovery {
         records: Vec::new(),
         next_lsn: after.next(),
         files: Vec::new(),
         torn: None,
+        first_seq,
+        retired: all.iter().map(|&s| dir.join(wal_file_name(s))).collect(),
     };
     let mut expected: Option<Lsn> = None;
     for (i, &seq) in seqs.iter().enumerate() {

@@ -12,6 +12,10 @@ use super::record::{encode, RecordKind, HEADER_BYTES, MAX_PAYLOAD_BYTES};
 use super::{wal_file_name, Lsn};
 use crate::error::{Error, Result};
 use crate::io::{Vfs, VfsFile};
+use crate::reuse::ReuseClock;
+
+/// Most retired files kept for reuse; older ones are removed.
+const RECYCLE_KEEP: usize = 2;
 
 /// When an append returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,11 @@ struct State {
     sync_requested: bool,
     failed: Option<String>,
     closing: bool,
+    /// The file the writer appends to (never ahead of where it writes).
+    tail_seq: u32,
+    /// Retired files (every record in them is in a checkpoint), oldest
+    /// first: the next files are made from them by a rename.
+    recycled: Vec<PathBuf>,
 }
 
 struct Shared {
@@ -83,6 +92,8 @@ struct Shared {
     /// Appenders wait here for their LSN.
     done: Condvar,
     options: WalOptions,
+    /// Issued and durable LSNs, for the reuse of freed slots.
+    clock: Arc<ReuseClock>,
 }
 
 /// An open write-ahead log.
@@ -116,16 +127,33 @@ impl Wal {
         recovery: &Recovery,
         options: WalOptions,
     ) -> Result<Wal> {
-        for (_, path, valid_bytes) in &recovery.files {
-            let file = vfs.open(path, false)?;
-            if recovery.torn.as_ref().is_some_and(|(p, ..)| p == path) {
-                file.set_len(*valid_bytes)?;
-            }
-            file.sync_data()?;
-        }
-        let seq = recovery.files.last().map_or(0, |(seq, ..)| seq + 1);
-        let tail = Tail::create(vfs, dir, seq, options.file_bytes)?;
+        Self::open_with_clock(
+            vfs,
+            dir,
+            recovery,
+            options,
+            Arc::new(ReuseClock::default()),
+        )
+    }
+
+    /// As [`Wal::open`], publishing issued and durable LSNs to `clock`.
+    pub fn open_with_clock(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        recovery: &Recovery,
+        options: WalOptions,
+        clock: Arc<ReuseClock>,
+    ) -> Result<Wal> {
+        seal(&*vfs, recovery)?;
+        let seq = recovery
+            .files
+            .last()
+            .map_or(recovery.first_seq, |(seq, ..)| seq + 1);
+        let mut recycled = recovery.retired.clone();
+        let tail = Tail::create(vfs, dir, seq, options.file_bytes, recycled.pop())?;
         let durable = Lsn(recovery.next_lsn.0 - 1);
+        clock.issue(durable.0);
+        clock.make_durable(durable.0);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: Vec::new(),
@@ -138,10 +166,13 @@ impl Wal {
                 sync_requested: false,
                 failed: None,
                 closing: false,
+                tail_seq: seq,
+                recycled,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
             options,
+            clock,
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -168,6 +199,7 @@ impl Wal {
         refuse(&state)?;
         let lsn = state.next_lsn;
         state.next_lsn = lsn.next();
+        self.shared.clock.issue(lsn.0);
         state.queue.push(Pending { lsn, kind, payload });
         self.shared.work.notify_one();
         let sync = self.shared.options.sync == SyncMode::Sync;
@@ -215,6 +247,42 @@ impl Wal {
     /// The LSN the next append will get.
     pub fn next_lsn(&self) -> Lsn {
         self.shared.state.lock().next_lsn
+    }
+
+    /// Where a checkpoint taken now starts: the last LSN handed out, and a
+    /// file sequence number at or below the file that will hold the next
+    /// record. Files before that sequence hold only records up to the LSN.
+    pub fn position(&self) -> (Lsn, u32) {
+        let state = self.shared.state.lock();
+        (Lsn(state.next_lsn.0 - 1), state.tail_seq)
+    }
+
+    /// Retires every file with a sequence number below `seq` (their records
+    /// are all in a durable checkpoint): the newest few are kept to be
+    /// reused for the next files (their blocks are allocated already, so an
+    /// fdatasync does not have to write metadata), the rest removed.
+    pub fn retire_before(&self, vfs: &dyn Vfs, dir: &Path, seq: u32) -> Result<()> {
+        let mut retired: Vec<u32> = vfs
+            .list(dir)?
+            .iter()
+            .filter_map(|n| super::parse_wal_name(n))
+            .filter(|&s| s < seq)
+            .collect();
+        retired.sort_unstable();
+        let mut state = self.shared.state.lock();
+        for s in retired {
+            let path = dir.join(wal_file_name(s));
+            if !state.recycled.contains(&path) {
+                state.recycled.push(path);
+            }
+        }
+        let excess = state.recycled.len().saturating_sub(RECYCLE_KEEP);
+        let removed: Vec<PathBuf> = state.recycled.drain(..excess).collect();
+        drop(state);
+        for path in removed {
+            vfs.remove_file(&path)?;
+        }
+        Ok(())
     }
 
     /// The counters.
@@ -266,7 +334,7 @@ impl Shared {
             let Some((batch, synced, fsync)) = self.next_batch(&mut last_sync) else {
                 return;
             };
-            match tail.write_batch(&batch, synced, fsync, self.options.file_bytes) {
+            match tail.write_batch(&batch, synced, fsync, self) {
                 Ok((bytes, fsyncs)) => self.acknowledge(&batch, bytes, fsyncs, fsync),
                 Err(e) => {
                     tracing::error!(error = %e, "WAL write failed; the log refuses appends until reopened");
@@ -331,17 +399,53 @@ impl Shared {
         stats.fsyncs += fsyncs;
         if fsynced {
             stats.synced = stats.written;
+            self.clock.make_durable(stats.synced.0);
         }
         self.done.notify_all();
     }
 }
 
+/// Truncates a torn file at its cut and makes every recovered file durable:
+/// records replayed from the log must not be lost by a later crash.
+pub fn seal(vfs: &dyn Vfs, recovery: &Recovery) -> Result<()> {
+    for (_, path, valid_bytes) in &recovery.files {
+        let file = vfs.open(path, false)?;
+        if recovery.torn.as_ref().is_some_and(|(p, ..)| p == path) {
+            file.set_len(*valid_bytes)?;
+        }
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
 impl Tail {
-    fn create(vfs: Arc<dyn Vfs>, dir: &Path, seq: u32, file_bytes: u64) -> Result<Tail> {
+    /// Creates file `seq`, by renaming `reuse` (a retired file) when given:
+    /// its old records carry an older file number, so recovery reads them
+    /// as the end of the log.
+    fn create(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        seq: u32,
+        file_bytes: u64,
+        reuse: Option<PathBuf>,
+    ) -> Result<Tail> {
         let path = dir.join(wal_file_name(seq));
-        let file = vfs.open(&path, true)?;
-        file.set_len(0)?;
-        file.set_len(file_bytes)?;
+        let file = match reuse {
+            Some(old) => {
+                vfs.rename(&old, &path)?;
+                let file = vfs.open(&path, false)?;
+                if file.size()? < file_bytes {
+                    file.set_len(file_bytes)?;
+                }
+                file
+            }
+            None => {
+                let file = vfs.open(&path, true)?;
+                file.set_len(0)?;
+                file.set_len(file_bytes)?;
+                file
+            }
+        };
         file.sync_data()?;
         vfs.sync_dir(dir)?;
         Ok(Tail {
@@ -360,8 +464,9 @@ impl Tail {
         batch: &[Pending],
         synced: Lsn,
         fsync: bool,
-        file_bytes: u64,
+        shared: &Shared,
     ) -> Result<(u64, u64)> {
+        let file_bytes = shared.options.file_bytes;
         let size: u64 = batch
             .iter()
             .map(|p| (HEADER_BYTES + p.payload.len()) as u64)
@@ -374,7 +479,9 @@ impl Tail {
             self.file.sync_data()?;
             fsyncs += 1;
             synced = batch[0].lsn.0.checked_sub(1).map_or(synced, Lsn);
-            *self = Tail::create(self.vfs.clone(), &self.dir, self.seq + 1, file_bytes)?;
+            let reuse = shared.state.lock().recycled.pop();
+            *self = Tail::create(self.vfs.clone(), &self.dir, self.seq + 1, file_bytes, reuse)?;
+            shared.state.lock().tail_seq = self.seq;
         }
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         for p in batch {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use folio::io::{FileVfs, MemVfs, Vfs};
-use folio::{Config, PagedStore, ReplacerKind};
+use folio::{Config, Durability, PagedStore, ReplacerKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -33,22 +33,36 @@ pub fn rng(test: &str) -> StdRng {
     StdRng::seed_from_u64(seed(test))
 }
 
-/// Named configurations every model test runs under.
+/// The default configuration with small WAL files (tests open many stores;
+/// in-memory file systems hold a WAL file's whole length).
+pub fn test_config() -> Config {
+    let mut c = Config::default();
+    c.wal_file_bytes = 256 * 1024;
+    c
+}
+
+/// Named configurations every model test runs under: both replacers, two
+/// page sizes, all three durability modes.
 pub fn configs() -> Vec<(&'static str, Config)> {
-    let tiny = |replacer| {
-        let mut c = Config::default();
+    let tiny = |replacer, durability| {
+        let mut c = test_config();
         c.cache_bytes = 4 * 8192;
         c.replacer = replacer;
+        c.durability = durability;
         c
     };
-    let mut small_pages = Config::default();
+    let mut small_pages = test_config();
     small_pages.page_bytes = 4096;
     small_pages.cache_bytes = 16 * 4096;
+    small_pages.durability = Durability::None;
     vec![
-        ("tiny-pool-lru", tiny(ReplacerKind::Lru)),
-        ("tiny-pool-clock", tiny(ReplacerKind::Clock)),
-        ("default", Config::default()),
-        ("4k-pages-small-pool", small_pages),
+        ("tiny-pool-lru-sync", tiny(ReplacerKind::Lru, Durability::Sync)),
+        (
+            "tiny-pool-clock-buffered",
+            tiny(ReplacerKind::Clock, Durability::Buffered),
+        ),
+        ("default", test_config()),
+        ("4k-pages-small-pool-no-wal", small_pages),
     ]
 }
 

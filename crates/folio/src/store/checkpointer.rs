@@ -1,0 +1,238 @@
+//! Checkpoints: the whole index and the segment table, written while
+//! readers and writers go on; the background thread that takes them by WAL
+//! size and by time; and close.
+//!
+//! A checkpoint at LSN `c`:
+//!
+//! 1. reads `c` (the last LSN handed out) and the WAL file that will hold
+//!    the next record; without a WAL, opens a new reuse epoch instead;
+//! 2. waits for every write at or below `c` to reach the index
+//!    (`KeyLocks::quiesce`: microseconds, writers are not stopped);
+//! 3. copies the index (lock-free; writers go on — a write after `c` that
+//!    the copy happens to include is replayed again at recovery, which is
+//!    harmless: replay sets keys, it does not add to them), then the segment
+//!    table;
+//! 4. writes back every dirty page and fsyncs the segments, so every slot
+//!    the copy names is on disk;
+//! 5. writes the checkpoint file (temporary file, fsync, rename, directory
+//!    fsync), then the superblock naming it;
+//! 6. removes the previous checkpoint and retires the WAL files before the
+//!    one found in step 1.
+//!
+//! Writers wait only in step 2, for at most one in-flight write per key
+//! stripe; readers never wait. Any failure poisons the store: the previous
+//! checkpoint and the WAL are intact, so reopening recovers.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::checkpoint::{self, checkpoint_file_name, CheckpointHeader};
+use super::superblock::{Superblock, SUPERBLOCK_FILE};
+use super::{Inner, Lifecycle};
+use crate::error::{Error, Result};
+use crate::io::write_file_atomic;
+use crate::wal::parse_wal_name;
+
+/// How often the background thread looks at the WAL size.
+const POLL: Duration = Duration::from_millis(100);
+
+impl Inner {
+    /// Takes a checkpoint; with `clean`, marks the store closed cleanly.
+    /// The caller holds the lifecycle mutex (one checkpoint at a time).
+    pub(super) fn checkpoint(&self, life: &mut Lifecycle, clean: bool) -> Result<()> {
+        self.refuse_if_poisoned()?;
+        self.write_checkpoint(life, clean)
+            .inspect_err(|e| self.poison(e))
+    }
+
+    fn write_checkpoint(&self, life: &mut Lifecycle, clean: bool) -> Result<()> {
+        life.checkpoint_started = Instant::now();
+        life.logged_at_checkpoint = self.logged_bytes.get();
+        let (lsn, wal_seq, epoch) = match &self.wal {
+            Some(wal) => {
+                let (lsn, seq) = wal.position();
+                (lsn.0, seq, None)
+            }
+            None => {
+                // Slots freed from now on may be named by this checkpoint:
+                // they wait for the next one.
+                let epoch = self.clock.stamp();
+                self.clock.issue(epoch + 1);
+                (life.base_lsn, life.base_wal_seq, Some(epoch))
+            }
+        };
+        self.keys.quiesce();
+        let sb_path = self.dir.join(SUPERBLOCK_FILE);
+        let previous = life.superblock.checkpoint;
+        let generation = next_generation(previous, &sb_path)?;
+        let header = CheckpointHeader {
+            page_bytes: u32::try_from(self.config.page_bytes).expect("page size fits u32"),
+            generation,
+            lsn,
+            wal_seq,
+        };
+        let bytes = {
+            let _snapshot = self.wal.is_none().then(|| self.snapshot.write());
+            checkpoint::encode(
+                header,
+                |visit| self.index.for_each_entry(|k, e| visit(k, e)),
+                || self.disk.segment_metas(),
+            )
+        };
+        self.pool.flush_all()?;
+        self.disk.sync_all()?;
+        // A write-back by a racing miss may have failed after the flush:
+        // never name pages that may not be on disk.
+        self.refuse_if_poisoned()?;
+        write_file_atomic(
+            &*self.vfs,
+            &self.dir.join(checkpoint_file_name(generation)),
+            &bytes,
+        )?;
+        let superblock = Superblock {
+            generation: next_generation(life.superblock.generation, &sb_path)?,
+            checkpoint: generation,
+            clean,
+            ..life.superblock
+        };
+        superblock.write(&*self.superblock_file)?;
+        life.superblock = superblock;
+        life.checkpoints += 1;
+        if let Some(epoch) = epoch {
+            self.clock.make_durable(epoch);
+        }
+        self.discard_before(previous, wal_seq);
+        Ok(())
+    }
+
+    /// Removes the checkpoint `previous` and retires WAL files before
+    /// `wal_seq`. Failures only leave files behind: logged, not returned.
+    fn discard_before(&self, previous: u64, wal_seq: u32) {
+        if previous != 0 {
+            let old = self.dir.join(checkpoint_file_name(previous));
+            if let Err(e) = self.vfs.remove_file(&old) {
+                tracing::warn!(error = %e, "could not remove an old checkpoint");
+            }
+        }
+        let retired = match &self.wal {
+            Some(wal) => wal.retire_before(&*self.vfs, &self.dir, wal_seq),
+            None => remove_wal_before(&*self.vfs, &self.dir, wal_seq),
+        };
+        if let Err(e) = retired {
+            tracing::warn!(error = %e, "could not retire old WAL files");
+        }
+    }
+
+    pub(super) fn refuse_if_poisoned(&self) -> Result<()> {
+        match self.pool.poisoned() {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// True when the WAL grew past `checkpoint_wal_bytes`, or the interval
+    /// passed with writes since the last checkpoint.
+    fn checkpoint_due(&self, life: &Lifecycle) -> bool {
+        let logged = self.logged_bytes.get() - life.logged_at_checkpoint;
+        let interval = self.config.checkpoint_interval_ms;
+        logged >= self.config.checkpoint_wal_bytes
+            || (logged > 0
+                && interval > 0
+                && life.checkpoint_started.elapsed() >= Duration::from_millis(interval))
+    }
+
+    /// Waits for in-flight writes and readers, takes the last checkpoint,
+    /// marks the superblock clean, stops the WAL. Marked closed only once
+    /// everything is on disk: a failed close can be retried.
+    pub(super) fn close(&self) -> Result<()> {
+        let _ops = self.ops.exclusive();
+        let _view = self.view.exclusive();
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut life = self.lifecycle.lock();
+        self.checkpoint(&mut life, true)?;
+        if let Some(wal) = &self.wal {
+            wal.close()?;
+        }
+        life.lock = None;
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+}
+
+fn remove_wal_before(vfs: &dyn crate::io::Vfs, dir: &Path, seq: u32) -> Result<()> {
+    for name in vfs.list(dir)? {
+        if parse_wal_name(&name).is_some_and(|s| s < seq) {
+            vfs.remove_file(&dir.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// `generation + 1`, or corruption when a damaged file says `u64::MAX`.
+pub(super) fn next_generation(generation: u64, path: &Path) -> Result<u64> {
+    generation
+        .checked_add(1)
+        .ok_or_else(|| Error::corruption(path, None, "generation counter at its maximum"))
+}
+
+/// The background thread that takes checkpoints.
+#[derive(Debug)]
+pub(super) struct Checkpointer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Starts the thread over `inner`.
+    pub(super) fn start(inner: Arc<Inner>) -> Result<Checkpointer> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = stop.clone();
+        let dir = inner.dir.clone();
+        let thread = std::thread::Builder::new()
+            .name("folio-checkpoint".into())
+            .spawn(move || run(&inner, &signal))
+            .map_err(|e| Error::io("spawn the checkpoint thread for", dir, e))?;
+        Ok(Checkpointer { stop, thread })
+    }
+
+    /// Stops the thread, waiting for a checkpoint in progress.
+    pub(super) fn stop(self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if self.thread.join().is_err() {
+            tracing::error!("the checkpoint thread panicked");
+        }
+    }
+}
+
+fn run(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
+    loop {
+        {
+            let mut stopped = stop.0.lock();
+            if !*stopped {
+                stop.1.wait_for(&mut stopped, POLL);
+            }
+            if *stopped {
+                return;
+            }
+        }
+        if inner.closed.load(std::sync::atomic::Ordering::Acquire) || inner.pool.poisoned().is_some() {
+            continue;
+        }
+        let mut life = inner.lifecycle.lock();
+        if inner.checkpoint_due(&life) {
+            if let Err(e) = inner.checkpoint(&mut life, false) {
+                tracing::error!(error = %e, "background checkpoint failed");
+            }
+        }
+    }
+}

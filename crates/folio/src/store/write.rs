@@ -1,0 +1,99 @@
+//! The write path: value into a slot, record into the WAL, entry into the
+//! index — in that order, under the key's stripe lock (see the module
+//! documentation of `store`).
+
+use super::Inner;
+use crate::error::Result;
+use crate::index::Located;
+use crate::kv::{BatchOp, WriteBatch};
+use crate::wal::{payload, RecordKind};
+
+impl Inner {
+    pub(super) fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_key(key)?;
+        self.check_value(value)?;
+        let _ops = self.write_gate()?;
+        let located = self.store_value(value)?;
+        let _key = self.keys.lock(key);
+        self.log(RecordKind::Put, || payload::encode_put(key, value))?;
+        let _snapshot = self.unlogged_swap();
+        self.index.insert(key, located);
+        self.logged_bytes.add((key.len() + value.len()) as u64);
+        Ok(())
+    }
+
+    pub(super) fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.check_key(key)?;
+        let _ops = self.write_gate()?;
+        let _key = self.keys.lock(key);
+        // Under the stripe no other writer changes the key: deleting an
+        // absent key logs nothing.
+        if self.index.pin().get(key).is_none() {
+            return Ok(false);
+        }
+        self.log(RecordKind::Delete, || payload::encode_delete(key))?;
+        self.logged_bytes.add(key.len() as u64);
+        let _snapshot = self.unlogged_swap();
+        Ok(self.index.remove(key))
+    }
+
+    pub(super) fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
+        self.check_batch(batch)?;
+        let _ops = self.write_gate()?;
+        let staged = self.stage_batch(batch)?;
+        let _keys = self.keys.lock_all(batch.ops().iter().map(BatchOp::key));
+        self.log(RecordKind::Batch, || payload::encode_batch(batch))?;
+        self.swap_batch(staged);
+        self.logged_bytes.add(batch.payload_bytes() as u64);
+        Ok(())
+    }
+
+    /// Swaps every entry of a batch while no get runs (readers see all of
+    /// it or none) and no checkpoint copies the index.
+    fn swap_batch(&self, staged: Vec<(&[u8], Option<Located>)>) {
+        let _snapshot = self.snapshot.read();
+        let _view = self.view.exclusive();
+        for (key, value) in staged {
+            match value {
+                Some(located) => self.index.insert(key, located),
+                None => self.index.remove(key),
+            };
+        }
+    }
+
+    /// Without a WAL a checkpoint must copy the index as of one instant
+    /// (nothing replays over it): swaps wait while it copies.
+    fn unlogged_swap(&self) -> Option<parking_lot::RwLockReadGuard<'_, ()>> {
+        self.wal.is_none().then(|| self.snapshot.read())
+    }
+
+    /// Appends a record when there is a WAL; returns once it is as durable
+    /// as the mode promises. A WAL failure poisons the store.
+    fn log(&self, kind: RecordKind, payload: impl FnOnce() -> Vec<u8>) -> Result<()> {
+        let Some(wal) = &self.wal else {
+            return Ok(());
+        };
+        match wal.append(kind, payload()) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if matches!(e, crate::Error::Poisoned { .. }) {
+                    self.poison(&e);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes every acknowledged write durable: a WAL fsync, or without a
+    /// WAL a checkpoint.
+    pub(super) fn flush(&self) -> Result<()> {
+        let _ops = self.write_gate()?;
+        match &self.wal {
+            Some(wal) => wal.flush().inspect_err(|e| self.poison(e)),
+            None => {
+                let mut life = self.lifecycle.lock();
+                self.checkpoint(&mut life, false)
+            }
+        }
+    }
+}
