@@ -18,6 +18,12 @@
 //! | a damaged record, then a record written after it was fsynced | corruption |
 //! | a valid record with the wrong LSN | treated as damage (same two rules) |
 //! | a record of an older file (recycled) | clean end |
+//! | bytes that are not a record, then a whole record of an older file | clean end (the new records of a recycled file end mid-way through an old one) |
+//!
+//! Across files: a file ends where its records end. A damaged-looking end
+//! of a file followed by a file whose first record has the next LSN is the
+//! end of that file's records, not a tear: the writer fsyncs a full file
+//! before it starts the next, so nothing written to it can be missing.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +65,18 @@ pub fn scan_file(
     expected: Option<Lsn>,
     path: &Path,
 ) -> Result<FileScan> {
+    scan(bytes, file_seq, expected, Lsn(1), path)
+}
+
+/// As [`scan_file`]; `floor` is the lowest LSN whose loss matters (the one
+/// after the checkpoint), assumed for damage where the LSN is unknown.
+fn scan(
+    bytes: &[u8],
+    file_seq: u32,
+    expected: Option<Lsn>,
+    floor: Lsn,
+    path: &Path,
+) -> Result<FileScan> {
     let mut records: Vec<Record> = Vec::new();
     let mut pos = 0usize;
     let mut expected = expected;
@@ -81,7 +99,7 @@ pub fn scan_file(
             Decoded::Truncated => ("record cut short", expected),
             Decoded::Invalid(why) => (why, expected),
         };
-        let lost = lost.unwrap_or(Lsn(1));
+        let lost = lost.unwrap_or(floor);
         if let Some(witness) = vouched_after(bytes, pos, file_seq, lost) {
             return Err(Error::corruption(
                 path,
@@ -92,6 +110,13 @@ pub fn scan_file(
                     lost.0, witness.0
                 ),
             ));
+        }
+        if older_record_after(bytes, pos, file_seq) {
+            return Ok(FileScan {
+                records,
+                valid_bytes: pos as u64,
+                end: ScanEnd::Clean,
+            });
         }
         let end = ScanEnd::Torn {
             offset: pos as u64,
@@ -124,6 +149,28 @@ fn vouched_after(bytes: &[u8], from: usize, file_seq: u32, lost: Lsn) -> Option<
             Decoded::Record(r, _) if r.lsn > lost => Some(r.lsn),
             _ => None,
         }
+    })
+}
+
+/// True when a whole, valid record of an older file starts after `from`:
+/// the bytes at `from` are the remains of a recycled file's old contents,
+/// not a write torn by a crash.
+fn older_record_after(bytes: &[u8], from: usize, file_seq: u32) -> bool {
+    let Some(written) = bytes.iter().rposition(|&b| b != 0).map(|p| p + 1) else {
+        return false;
+    };
+    let Some(last_start) = written.checked_sub(HEADER_BYTES) else {
+        return false;
+    };
+    (from + 1..=last_start).any(|p| {
+        let h = &bytes[p..p + HEADER_BYTES];
+        // Cheap filters before the CRC: an older file, a sane header.
+        let seq = u32::from_le_bytes(h[24..28].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(h[0..4].try_into().expect("4 bytes")) as usize;
+        if seq >= file_seq || h[29..32] != [0, 0, 0] || len > bytes.len() - p - HEADER_BYTES {
+            return false;
+        }
+        matches!(decode(&bytes[p..], seq), Decoded::Record(..))
     })
 }
 
@@ -167,10 +214,14 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
         retired: all.iter().map(|&s| dir.join(wal_file_name(s))).collect(),
     };
     let mut expected: Option<Lsn> = None;
+    let mut next_bytes: Option<Vec<u8>> = None;
     for (i, &seq) in seqs.iter().enumerate() {
         let path = dir.join(wal_file_name(seq));
-        let bytes = read_file(vfs, &path)?;
-        let scan = scan_file(&bytes, seq, expected, &path)?;
+        let bytes = match next_bytes.take() {
+            Some(b) => b,
+            None => read_file(vfs, &path)?,
+        };
+        let scan = scan(&bytes, seq, expected, after.next(), &path)?;
         if let Some(last) = scan.records.last() {
             expected = Some(last.lsn.next());
             out.next_lsn = out.next_lsn.max(last.lsn.next());
@@ -179,6 +230,13 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
         out.records
             .extend(scan.records.into_iter().filter(|r| r.lsn > after));
         if let ScanEnd::Torn { offset, reason } = scan.end {
+            if let Some(&next) = seqs.get(i + 1) {
+                let bytes = read_file(vfs, &dir.join(wal_file_name(next)))?;
+                if continues(&bytes, next, expected) {
+                    next_bytes = Some(bytes);
+                    continue;
+                }
+            }
             let lost = expected.unwrap_or(after.next());
             refuse_later_durable_files(vfs, dir, &seqs[i + 1..], lost, &path, offset)?;
             tracing::warn!(file = %path.display(), offset, reason, "cut a torn WAL tail");
@@ -187,6 +245,16 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
         }
     }
     Ok(out)
+}
+
+/// True when WAL file `seq` starts with the record `expected` (or any
+/// valid record when the LSN is unknown): the previous file ended where
+/// its records did.
+fn continues(bytes: &[u8], seq: u32, expected: Option<Lsn>) -> bool {
+    match decode(bytes, seq) {
+        Decoded::Record(r, _) => expected.is_none_or(|e| r.lsn == e),
+        _ => false,
+    }
 }
 
 /// After a torn tail at LSN `lost`, a later file whose first record says
@@ -319,6 +387,22 @@ mod tests {
         bytes.extend_from_slice(&old);
         let s = scan(&bytes).unwrap();
         assert_eq!((s.records.len(), s.end), (3, ScanEnd::Clean));
+    }
+
+    #[test]
+    fn a_recycled_file_ends_where_its_new_records_end() {
+        // Old contents (file SEQ - 2), then new records written over their
+        // start: the new ones end in the middle of an old record.
+        let mut old = Vec::new();
+        for lsn in 1..40 {
+            encode(&mut old, Lsn(lsn), Lsn(lsn - 1), SEQ - 2, RecordKind::Put, &[7u8; 333]);
+        }
+        let (new, _) = log(100, 5, |l| l - 1);
+        let mut bytes = old.clone();
+        bytes[..new.len()].copy_from_slice(&new);
+        let s = scan_file(&bytes, SEQ, Some(Lsn(100)), Path::new("wal")).unwrap();
+        assert_eq!((s.records.len(), s.end), (5, ScanEnd::Clean));
+        assert_eq!(s.valid_bytes, new.len() as u64);
     }
 
     #[test]

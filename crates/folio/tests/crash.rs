@@ -1,0 +1,361 @@
+//! The store under simulated crashes (power loss at any instant, the
+//! process dying at any I/O), checked against a model.
+//!
+//! A workload of puts, deletes, batches, flushes and checkpoints runs on a
+//! `CrashVfs`, which keeps written-but-unsynced data apart from synced data.
+//! At the crash the unsynced data is dropped, kept in part, torn at a sector
+//! boundary, or kept (and unsynced file creations and renames may be
+//! forgotten). The crash state is reopened and must equal the model state
+//! after some prefix of the workload: with `sync`, at least every
+//! acknowledged operation and at most one more (the one in flight); with
+//! `buffered` or `none`, at least everything up to the last flush or
+//! checkpoint. A batch is all or nothing, because a prefix state holds all
+//! of it or none. `check` must pass on the recovered store after it is
+//! closed, and a second reopen must find the same state.
+//!
+//! Sizes: `FOLIO_CRASH_STATES` crash states (default 2,000: random
+//! workloads, each crashed under the four policies), plus an exhaustive sweep that kills
+//! the process after every k-th I/O of a small workload, for every k.
+
+#![allow(clippy::cast_possible_truncation)] // test data wraps bytes on purpose
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{env_size, rng};
+use folio::io::{CrashPolicy, CrashVfs};
+use folio::{Config, Durability, KvStore, PagedStore, WriteBatch};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const DIR: &str = "/crash";
+const KEYS: u32 = 24;
+
+type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Flush,
+    Checkpoint,
+}
+
+fn config(durability: Durability, background_checkpoints: bool) -> Config {
+    let mut c = Config::default();
+    c.cache_bytes = 6 * 8192; // a tiny pool: pages are written back mid-workload
+    c.wal_file_bytes = 64 * 1024; // files fill up, rotate and are recycled
+    c.durability = durability;
+    c.sync_interval_ms = 5;
+    c.checkpoint_interval_ms = 0;
+    c.checkpoint_wal_bytes = if background_checkpoints {
+        40 * 1024
+    } else {
+        u64::MAX
+    };
+    c
+}
+
+fn key(id: u32) -> Vec<u8> {
+    let mut k = format!("key-{id}").into_bytes();
+    k.extend(std::iter::repeat_n(0u8, (id % 5) as usize));
+    k
+}
+
+fn value(rng: &mut StdRng) -> Vec<u8> {
+    let len = match rng.gen_range(0..100) {
+        0..=4 => 0,
+        5..=54 => rng.gen_range(1..300),
+        55..=74 => rng.gen_range(300..8192),
+        75..=89 => 8192,
+        _ => rng.gen_range(8193..20_000),
+    };
+    let mut v = vec![0u8; len];
+    rng.fill(&mut v[..]);
+    v
+}
+
+fn gen_op(rng: &mut StdRng) -> Op {
+    match rng.gen_range(0..100) {
+        0..=54 => Op::Put(key(rng.gen_range(0..KEYS)), value(rng)),
+        55..=69 => Op::Delete(key(rng.gen_range(0..KEYS))),
+        70..=84 => Op::Batch(
+            (0..rng.gen_range(1..6))
+                .map(|_| {
+                    let k = key(rng.gen_range(0..KEYS));
+                    (k, rng.gen_bool(0.75).then(|| value(rng)))
+                })
+                .collect(),
+        ),
+        85..=92 => Op::Flush,
+        _ => Op::Checkpoint,
+    }
+}
+
+fn gen_ops(rng: &mut StdRng, n: usize) -> Vec<Op> {
+    (0..n).map(|_| gen_op(rng)).collect()
+}
+
+fn apply(state: &mut State, op: &Op) {
+    match op {
+        Op::Put(k, v) => {
+            state.insert(k.clone(), v.clone());
+        }
+        Op::Delete(k) => {
+            state.remove(k);
+        }
+        Op::Batch(ops) => {
+            for (k, v) in ops {
+                match v {
+                    Some(v) => state.insert(k.clone(), v.clone()),
+                    None => state.remove(k),
+                };
+            }
+        }
+        Op::Flush | Op::Checkpoint => {}
+    }
+}
+
+fn run_op(store: &PagedStore, op: &Op) -> folio::Result<()> {
+    match op {
+        Op::Put(k, v) => store.put(k, v),
+        Op::Delete(k) => store.delete(k).map(|_| ()),
+        Op::Batch(ops) => {
+            let mut batch = WriteBatch::new();
+            for (k, v) in ops {
+                match v {
+                    Some(v) => batch.put(k.as_slice(), v.as_slice()),
+                    None => batch.delete(k.as_slice()),
+                };
+            }
+            store.write_batch(&batch)
+        }
+        Op::Flush => store.flush(),
+        Op::Checkpoint => store.checkpoint(),
+    }
+}
+
+/// What a workload run reached.
+struct Run {
+    /// Model states: `states[i]` after the first `i` operations.
+    states: Vec<State>,
+    /// Operations that returned Ok (they ran in order; the first failure
+    /// ends the run).
+    acked: usize,
+    /// Operations known durable whatever the crash: all acknowledged ones
+    /// with `sync`, else those up to the last flush or checkpoint.
+    durable: usize,
+}
+
+impl Run {
+    /// The states a crash may recover: every prefix from the durable one
+    /// to the one including the operation in flight.
+    fn candidates(&self) -> std::ops::RangeInclusive<usize> {
+        let hi = (self.acked + 1).min(self.states.len() - 1);
+        self.durable..=hi
+    }
+}
+
+fn run_workload(store: &PagedStore, ops: &[Op], durability: Durability) -> Run {
+    let mut states = vec![State::new()];
+    for op in ops {
+        let mut next = states.last().unwrap().clone();
+        apply(&mut next, op);
+        states.push(next);
+    }
+    let (mut acked, mut durable) = (0, 0);
+    for (i, op) in ops.iter().enumerate() {
+        if run_op(store, op).is_err() {
+            break;
+        }
+        acked = i + 1;
+        if durability == Durability::Sync || matches!(op, Op::Flush | Op::Checkpoint) {
+            durable = acked;
+        }
+    }
+    Run {
+        states,
+        acked,
+        durable,
+    }
+}
+
+/// Everything the store holds, read key by key.
+fn read_all(store: &PagedStore) -> Result<State, String> {
+    let mut state = State::new();
+    for id in 0..KEYS {
+        let k = key(id);
+        match store.get(&k) {
+            Ok(Some(v)) => {
+                state.insert(k, v);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("get {:?}: {e}", String::from_utf8_lossy(&k))),
+        }
+    }
+    let len = store.len().map_err(|e| e.to_string())?;
+    if len != state.len() as u64 {
+        return Err(format!("len() is {len}, {} keys readable", state.len()));
+    }
+    Ok(state)
+}
+
+fn describe(state: &State) -> String {
+    let keys: Vec<String> = state
+        .iter()
+        .map(|(k, v)| format!("{}={}B", String::from_utf8_lossy(k), v.len()))
+        .collect();
+    keys.join(" ")
+}
+
+/// Reopens a crash state and checks it against the run.
+fn verify(crashed: CrashVfs, config: &Config, run: &Run) -> Result<(), String> {
+    let vfs = Arc::new(crashed);
+    let before = diagnose(&vfs);
+    let store = PagedStore::open_with_vfs(vfs.clone(), Path::new(DIR), config)
+        .map_err(|e| format!("reopen failed: {e}; {before}"))?;
+    let found = read_all(&store).map_err(|e| format!("{e}; {before}"))?;
+    let range = run.candidates();
+    let Some(k) = range.clone().find(|&k| run.states[k] == found) else {
+        let other = (0..run.states.len()).rev().find(|&k| run.states[k] == found);
+        return Err(format!(
+            "recovered state matches no prefix in {range:?} (acked {}; it is prefix {other:?}): \
+             {before}; found [{}], expected at least [{}]",
+            run.acked,
+            describe(&found),
+            describe(&run.states[*range.start()])
+        ));
+    };
+    store.close().map_err(|e| format!("close: {e}"))?;
+    drop(store);
+    let report = folio::check_with_vfs(vfs.clone(), Path::new(DIR)).map_err(|e| e.to_string())?;
+    if !report.is_sound() {
+        return Err(format!("check after recovery: {:?}", report.problems));
+    }
+    let again = PagedStore::open_with_vfs(vfs, Path::new(DIR), config)
+        .map_err(|e| format!("second reopen: {e}"))?;
+    let second = read_all(&again)?;
+    if second != run.states[k] {
+        return Err("second reopen found a different state".to_string());
+    }
+    again.close().map_err(|e| format!("second close: {e}"))
+}
+
+/// The files of a crash state and what recovery will read, for failure
+/// messages.
+fn diagnose(vfs: &Arc<CrashVfs>) -> String {
+    use folio::io::Vfs;
+    let dir = Path::new(DIR);
+    let mut files = vfs.list(dir).unwrap_or_default();
+    files.sort();
+    let sb = vfs
+        .open(&dir.join(folio::store::SUPERBLOCK_FILE), false)
+        .and_then(|f| folio::store::Superblock::read(&*f));
+    let (lsn, seq) = match &sb {
+        Ok(sb) if sb.checkpoint != 0 => folio::store::load_checkpoint(&**vfs, dir, sb)
+            .map(|c| (c.lsn, c.wal_seq))
+            .unwrap_or((0, 0)),
+        _ => (0, 0),
+    };
+    let recovery = folio::wal::recover(&**vfs, dir, folio::wal::Lsn(lsn), seq).map(|r| {
+        let lsns: Vec<u64> = r.records.iter().map(|x| x.lsn.0).collect();
+        (lsns, r.files, r.torn)
+    });
+    format!("files {files:?}; superblock {sb:?}; checkpoint lsn {lsn} wal_seq {seq}; recovery {recovery:?}")
+}
+
+fn pick_durability(rng: &mut StdRng) -> Durability {
+    match rng.gen_range(0..4) {
+        0 | 1 => Durability::Sync,
+        2 => Durability::Buffered,
+        _ => Durability::None,
+    }
+}
+
+/// Random workloads, crashed at a random instant (power loss while the
+/// store runs) or killed at a random I/O, under every crash policy.
+#[test]
+fn random_crash_states_recover_a_prefix_with_every_acknowledged_write() {
+    let target = env_size("FOLIO_CRASH_STATES", 2_000);
+    let mut rng = rng("random_crash_states");
+    let mut states = 0;
+    let mut case = 0;
+    while states < target {
+        case += 1;
+        let durability = pick_durability(&mut rng);
+        let config = config(durability, rng.gen_bool(0.5));
+        let n = rng.gen_range(1..80);
+        let ops = gen_ops(&mut rng, n);
+        let vfs = CrashVfs::new();
+        let kill_at = rng.gen_bool(0.5).then(|| rng.gen_range(0..400));
+        if let Some(n) = kill_at {
+            vfs.crash_after(n);
+        }
+        let store = match PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &config)
+        {
+            Ok(store) => store,
+            Err(_) if kill_at.is_some() => continue, // died while creating the store
+            Err(e) => panic!("case {case}: open: {e}"),
+        };
+        let run = run_workload(&store, &ops, durability);
+        if kill_at.is_none() {
+            assert_eq!(run.acked, ops.len(), "case {case}: an operation failed");
+        }
+        for policy in CrashPolicy::ALL {
+            let crashed = vfs.crash_state(policy, &mut rng);
+            if let Err(why) = verify(crashed, &config, &run) {
+                panic!("case {case} ({durability:?}, kill at {kill_at:?}, {policy:?}): {why}");
+            }
+            states += 1;
+        }
+        drop(store);
+    }
+    eprintln!("{states} crash states verified");
+}
+
+/// One fixed small workload, killed after its k-th I/O for every k, each
+/// crash state taken under every policy.
+#[test]
+fn exhaustive_sweep_over_every_crash_point() {
+    let mut seed_rng = StdRng::seed_from_u64(0x5eed);
+    let ops = gen_ops(&mut seed_rng, 24);
+    let config = config(Durability::Sync, false);
+    let total = {
+        let vfs = CrashVfs::new();
+        let store =
+            PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &config).unwrap();
+        let run = run_workload(&store, &ops, Durability::Sync);
+        assert_eq!(run.acked, ops.len());
+        store.close().unwrap();
+        vfs.io_count()
+    };
+    let mut rng = rng("exhaustive_sweep");
+    for k in 0..total {
+        let vfs = CrashVfs::new();
+        vfs.crash_after(k);
+        let run = match PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &config) {
+            Ok(store) => {
+                let run = run_workload(&store, &ops, Durability::Sync);
+                let _ = store.close(); // fails: the process is "dead"
+                run
+            }
+            // Died while creating the store: nothing was acknowledged.
+            Err(_) => Run {
+                states: vec![State::new()],
+                acked: 0,
+                durable: 0,
+            },
+        };
+        for policy in CrashPolicy::ALL {
+            let crashed = vfs.crash_state(policy, &mut rng);
+            if let Err(why) = verify(crashed, &config, &run) {
+                panic!("crash after I/O {k} of {total} ({policy:?}): {why}");
+            }
+        }
+    }
+    eprintln!("swept {total} crash points x {} policies", CrashPolicy::ALL.len());
+}
