@@ -4,7 +4,8 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::Inner;
-use crate::disk::{Allocation, Extent, SlotAddr};
+use crate::buffer::PageDevice;
+use crate::disk::{Allocation, Extent, PageAddr, SlotAddr};
 use crate::error::{Error, Result};
 use crate::index::{Entry, Located};
 use crate::kv::{BatchOp, WriteBatch};
@@ -121,13 +122,17 @@ impl Inner {
         let extents = self.disk.extents(slot, len)?;
         if let [ext] = extents[..] {
             if ext.whole_page {
-                return self.read_page_value(entry, slot, ext);
+                match self.read_page_value(entry, slot, ext) {
+                    Err(Error::Poisoned { .. }) => {} // read around the pool
+                    done => return done,
+                }
             }
         }
         let mut out = Vec::with_capacity(len);
         for ext in extents {
-            let page = self.pool.fetch_page(ext.page)?;
-            out.extend_from_slice(&page[ext.offset..ext.offset + ext.len]);
+            self.with_page(ext.page, |page| {
+                out.extend_from_slice(&page[ext.offset..ext.offset + ext.len]);
+            })?;
         }
         if xxh3_64(&out) != entry.checksum {
             return Err(self.checksum_mismatch(slot, len));
@@ -148,6 +153,26 @@ impl Inner {
             page.mark_verified(entry.checksum);
         }
         Ok(bytes.to_vec())
+    }
+
+    /// Runs `f` on the bytes of page `addr`. When the store is poisoned and
+    /// every free frame holds a page that cannot be written back, the page
+    /// is read from disk around the pool: with writes refused, a page not in
+    /// the pool is current on disk — reads keep working.
+    fn with_page(&self, addr: PageAddr, f: impl FnOnce(&[u8])) -> Result<()> {
+        match self.pool.fetch_page(addr) {
+            Ok(page) => {
+                f(&page);
+                Ok(())
+            }
+            Err(Error::Poisoned { .. }) => {
+                let mut buf = vec![0u8; self.config.page_bytes];
+                self.disk.read_page(addr, &mut buf)?;
+                f(&buf);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn checksum_mismatch(&self, slot: SlotAddr, len: usize) -> Error {
