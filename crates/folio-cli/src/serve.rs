@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use folio::{Config, ReplacerKind};
+use folio::{Config, Durability, ReplacerKind};
 
 /// Arguments of `folio serve`.
 #[derive(Debug, Args)]
@@ -31,6 +31,15 @@ pub struct ServeArgs {
     /// Buffer-pool replacement policy: clock or lru.
     #[arg(long, default_value = "clock")]
     replacer: String,
+    /// When a write is acknowledged: sync (after the WAL fsync; group
+    /// commit), buffered (after the WAL write; fsync every
+    /// --sync-interval-ms) or none (no WAL; a crash goes back to the last
+    /// checkpoint).
+    #[arg(long, default_value = "sync")]
+    durability: String,
+    /// With --durability buffered, milliseconds between WAL fsyncs.
+    #[arg(long, default_value_t = 1000)]
+    sync_interval_ms: u64,
     /// Most simultaneous client connections.
     #[arg(long, default_value_t = 10_000)]
     maxclients: usize,
@@ -45,9 +54,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("--cache-mib is too large")?;
     config.page_bytes = args.page_size;
     config.replacer = ReplacerKind::parse(&args.replacer)?;
+    config.durability = Durability::parse(&args.durability)?;
+    config.sync_interval_ms = args.sync_interval_ms;
     let store = folio::open(&args.engine, &args.dir, &config)
         .with_context(|| format!("cannot open the store in {}", args.dir.display()))?;
-    tracing::info!(dir = %args.dir.display(), engine = %args.engine, "store open");
+    tracing::info!(
+        dir = %args.dir.display(),
+        engine = %args.engine,
+        durability = config.durability.name(),
+        "store open"
+    );
     let server = folio_server::ServerConfig {
         bind: args.bind,
         port: args.port,

@@ -239,10 +239,7 @@ impl Config {
             );
         }
         if self.checkpoint_wal_bytes == 0 {
-            return invalid(
-                "checkpoint_wal_bytes",
-                "must be at least 1".to_string(),
-            );
+            return invalid("checkpoint_wal_bytes", "must be at least 1".to_string());
         }
         Ok(())
     }

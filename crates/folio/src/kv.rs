@@ -108,7 +108,10 @@ impl WriteBatch {
 /// - **Integrity**: bytes read back from disk are verified; a mismatch is
 ///   [`crate::Error::Corruption`], never wrong bytes.
 /// - **Durability**: what `flush` or `close` returned `Ok` for survives a
-///   reopen. (What survives a crash depends on the backend's durability mode.)
+///   reopen and a crash. A write that returned `Ok` survives a crash as the
+///   backend's durability mode promises ([`crate::Durability`]: with `Sync`,
+///   always). After a crash a write is either wholly present or wholly
+///   absent, a batch included.
 /// - **After `close`**: every call returns [`crate::Error::Closed`].
 pub trait KvStore: Send + Sync {
     /// The registry name of this backend (`"paged"`, `"memory"`, ...).
@@ -127,7 +130,7 @@ pub trait KvStore: Send + Sync {
     fn write_batch(&self, batch: &WriteBatch) -> Result<()>;
 
     /// Durability barrier: when this returns `Ok`, every write that returned
-    /// before the call survives a reopen (and, once the backend logs, a crash).
+    /// before the call survives a reopen and a crash.
     fn flush(&self) -> Result<()>;
 
     /// Number of keys present. Not a snapshot: with concurrent writers it

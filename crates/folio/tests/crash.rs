@@ -221,7 +221,9 @@ fn verify(crashed: CrashVfs, config: &Config, run: &Run) -> Result<(), String> {
     let found = read_all(&store).map_err(|e| format!("{e}; {before}"))?;
     let range = run.candidates();
     let Some(k) = range.clone().find(|&k| run.states[k] == found) else {
-        let other = (0..run.states.len()).rev().find(|&k| run.states[k] == found);
+        let other = (0..run.states.len())
+            .rev()
+            .find(|&k| run.states[k] == found);
         return Err(format!(
             "recovered state matches no prefix in {range:?} (acked {}; it is prefix {other:?}): \
              {before}; found [{}], expected at least [{}]",
@@ -357,5 +359,8 @@ fn exhaustive_sweep_over_every_crash_point() {
             }
         }
     }
-    eprintln!("swept {total} crash points x {} policies", CrashPolicy::ALL.len());
+    eprintln!(
+        "swept {total} crash points x {} policies",
+        CrashPolicy::ALL.len()
+    );
 }

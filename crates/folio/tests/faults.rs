@@ -71,7 +71,11 @@ fn failed_write_back_poisons_but_never_returns_wrong_bytes() {
     // acknowledged write is there.
     let store = PagedStore::open_with_vfs(Arc::new(mem), Path::new(DIR), &tiny()).unwrap();
     for i in 0..acknowledged {
-        assert_eq!(store.get(&i.to_be_bytes()).unwrap(), Some(value(i)), "key {i}");
+        assert_eq!(
+            store.get(&i.to_be_bytes()).unwrap(),
+            Some(value(i)),
+            "key {i}"
+        );
     }
     store.close().unwrap();
 }

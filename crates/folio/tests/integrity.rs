@@ -133,7 +133,10 @@ fn a_store_that_was_not_closed_is_recovered_from_its_wal() {
     store.close().unwrap();
     let report = folio::check(copy.path()).unwrap();
     assert!(
-        report.problems.iter().any(|p| p.contains("not closed cleanly")),
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("not closed cleanly")),
         "{:?}",
         report.problems
     );

@@ -60,11 +60,7 @@ fn workload() -> Vec<Op> {
         .map(|_| match rng.gen_range(0..10) {
             0..=3 => Op::Put(key(&mut rng), value(&mut rng)),
             4 => Op::Delete(key(&mut rng)),
-            5 | 6 => Op::Batch(
-                (0..3)
-                    .map(|_| (key(&mut rng), value(&mut rng)))
-                    .collect(),
-            ),
+            5 | 6 => Op::Batch((0..3).map(|_| (key(&mut rng), value(&mut rng))).collect()),
             7 | 8 => Op::Get(key(&mut rng)),
             _ => Op::Checkpoint,
         })
@@ -118,7 +114,10 @@ fn assert_clear(e: &Error, kind: ErrorKind) {
         other => panic!("unexpected error type: {other:?}"),
     }
     if kind == ErrorKind::StorageFull && !matches!(e, Error::Poisoned { .. }) {
-        assert!(matches!(e, Error::StorageFull { .. }), "ENOSPC must say so: {text}");
+        assert!(
+            matches!(e, Error::StorageFull { .. }),
+            "ENOSPC must say so: {text}"
+        );
     }
 }
 
@@ -194,7 +193,10 @@ fn run_case(ops: &[Op], fault: Fault) -> bool {
                 s == *found
             })
     };
-    assert!(allowed(&found), "reopened state after {fault:?} lost an acknowledged write");
+    assert!(
+        allowed(&found),
+        "reopened state after {fault:?} lost an acknowledged write"
+    );
     store.close().unwrap();
     let report = folio::check_with_vfs(Arc::new(mem), Path::new(DIR)).unwrap();
     assert!(report.is_sound(), "{fault:?}: {:?}", report.problems);

@@ -225,7 +225,9 @@ fn run(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
                 return;
             }
         }
-        if inner.closed.load(std::sync::atomic::Ordering::Acquire) || inner.pool.poisoned().is_some() {
+        if inner.closed.load(std::sync::atomic::Ordering::Acquire)
+            || inner.pool.poisoned().is_some()
+        {
             continue;
         }
         let mut life = inner.lifecycle.lock();

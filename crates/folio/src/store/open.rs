@@ -72,10 +72,7 @@ impl PagedStore {
             new_replacer(config.replacer, config.frames()),
             disk.clone(),
         );
-        let base_wal_seq = recovery
-            .files
-            .last()
-            .map_or(wal_seq, |(seq, ..)| seq + 1);
+        let base_wal_seq = recovery.files.last().map_or(wal_seq, |(seq, ..)| seq + 1);
         let inner = Inner {
             dir: dir.to_path_buf(),
             vfs,

@@ -395,7 +395,14 @@ mod tests {
         // start: the new ones end in the middle of an old record.
         let mut old = Vec::new();
         for lsn in 1..40 {
-            encode(&mut old, Lsn(lsn), Lsn(lsn - 1), SEQ - 2, RecordKind::Put, &[7u8; 333]);
+            encode(
+                &mut old,
+                Lsn(lsn),
+                Lsn(lsn - 1),
+                SEQ - 2,
+                RecordKind::Put,
+                &[7u8; 333],
+            );
         }
         let (new, _) = log(100, 5, |l| l - 1);
         let mut bytes = old.clone();

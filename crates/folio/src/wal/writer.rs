@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use parking_lot::{Condvar, Mutex};
 
 use super::reader::Recovery;
@@ -69,6 +71,9 @@ struct Pending {
     lsn: Lsn,
     kind: RecordKind,
     payload: Vec<u8>,
+    /// The appender, parked until its record is acknowledged: the writer
+    /// wakes exactly the appenders of the group it finished, not all.
+    waiter: std::thread::Thread,
 }
 
 struct State {
@@ -89,8 +94,13 @@ struct Shared {
     state: Mutex<State>,
     /// The writer waits here for work.
     work: Condvar,
-    /// Appenders wait here for their LSN.
+    /// `wait_durable` callers wait here.
     done: Condvar,
+    /// Copies of `stats.written`, `stats.synced` and whether `failed` is
+    /// set, read by parked appenders without the lock.
+    written_lsn: AtomicU64,
+    synced_lsn: AtomicU64,
+    failed_flag: AtomicBool,
     options: WalOptions,
     /// Issued and durable LSNs, for the reuse of freed slots.
     clock: Arc<ReuseClock>,
@@ -127,13 +137,7 @@ impl Wal {
         recovery: &Recovery,
         options: WalOptions,
     ) -> Result<Wal> {
-        Self::open_with_clock(
-            vfs,
-            dir,
-            recovery,
-            options,
-            Arc::new(ReuseClock::default()),
-        )
+        Self::open_with_clock(vfs, dir, recovery, options, Arc::new(ReuseClock::default()))
     }
 
     /// As [`Wal::open`], publishing issued and durable LSNs to `clock`.
@@ -171,6 +175,9 @@ impl Wal {
             }),
             work: Condvar::new(),
             done: Condvar::new(),
+            written_lsn: AtomicU64::new(durable.0),
+            synced_lsn: AtomicU64::new(durable.0),
+            failed_flag: AtomicBool::new(false),
             options,
             clock,
         });
@@ -195,29 +202,36 @@ impl Wal {
                 field: "max_batch_bytes",
             });
         }
-        let mut state = self.shared.state.lock();
-        refuse(&state)?;
-        let lsn = state.next_lsn;
-        state.next_lsn = lsn.next();
-        self.shared.clock.issue(lsn.0);
-        state.queue.push(Pending { lsn, kind, payload });
-        self.shared.work.notify_one();
-        let sync = self.shared.options.sync == SyncMode::Sync;
+        let lsn = {
+            let mut state = self.shared.state.lock();
+            refuse(&state)?;
+            let lsn = state.next_lsn;
+            state.next_lsn = lsn.next();
+            self.shared.clock.issue(lsn.0);
+            state.queue.push(Pending {
+                lsn,
+                kind,
+                payload,
+                waiter: std::thread::current(),
+            });
+            self.shared.work.notify_one();
+            lsn
+        };
+        let reached = if self.shared.options.sync == SyncMode::Sync {
+            &self.shared.synced_lsn
+        } else {
+            &self.shared.written_lsn
+        };
         loop {
-            let reached = if sync {
-                state.stats.synced
-            } else {
-                state.stats.written
-            };
-            if reached >= lsn {
+            if reached.load(Ordering::Acquire) >= lsn.0 {
                 return Ok(lsn);
             }
-            if let Some(cause) = &state.failed {
-                return Err(Error::Poisoned {
-                    cause: cause.clone(),
-                });
+            if self.shared.failed_flag.load(Ordering::Acquire) {
+                return Err(refuse(&self.shared.state.lock()).expect_err("the log failed"));
             }
-            self.shared.done.wait(&mut state);
+            // Unparked by the writer once the group holding `lsn` is
+            // acknowledged (or the log fails); spurious wake-ups loop.
+            std::thread::park();
         }
     }
 
@@ -340,7 +354,13 @@ impl Shared {
                     tracing::error!(error = %e, "WAL write failed; the log refuses appends until reopened");
                     let mut state = self.state.lock();
                     state.failed = Some(e.to_string());
+                    self.failed_flag.store(true, Ordering::Release);
                     self.done.notify_all();
+                    let queued = std::mem::take(&mut state.queue);
+                    drop(state);
+                    for p in batch.iter().chain(&queued) {
+                        p.waiter.unpark();
+                    }
                     return;
                 }
             }
@@ -401,8 +421,28 @@ impl Shared {
             stats.synced = stats.written;
             self.clock.make_durable(stats.synced.0);
         }
+        self.written_lsn.store(stats.written.0, Ordering::Release);
+        self.synced_lsn.store(stats.synced.0, Ordering::Release);
         self.done.notify_all();
+        drop(state);
+        for p in batch {
+            p.waiter.unpark();
+        }
     }
+}
+
+/// Writes zeros over the whole file: its blocks are allocated now, so an
+/// fdatasync after an append writes the data and no allocation metadata.
+fn preallocate(file: &dyn VfsFile, file_bytes: u64) -> Result<()> {
+    const CHUNK: u64 = 1 << 20;
+    let zeros = vec![0u8; usize::try_from(CHUNK.min(file_bytes)).unwrap_or(0)];
+    let mut offset = 0;
+    while offset < file_bytes {
+        let n = (file_bytes - offset).min(CHUNK);
+        file.write_all_at(&zeros[..usize::try_from(n).unwrap_or(0)], offset)?;
+        offset += n;
+    }
+    Ok(())
 }
 
 /// Truncates a torn file at its cut and makes every recovered file durable:
@@ -442,7 +482,7 @@ impl Tail {
             None => {
                 let file = vfs.open(&path, true)?;
                 file.set_len(0)?;
-                file.set_len(file_bytes)?;
+                preallocate(&*file, file_bytes)?;
                 file
             }
         };

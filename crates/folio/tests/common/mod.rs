@@ -56,7 +56,10 @@ pub fn configs() -> Vec<(&'static str, Config)> {
     small_pages.cache_bytes = 16 * 4096;
     small_pages.durability = Durability::None;
     vec![
-        ("tiny-pool-lru-sync", tiny(ReplacerKind::Lru, Durability::Sync)),
+        (
+            "tiny-pool-lru-sync",
+            tiny(ReplacerKind::Lru, Durability::Sync),
+        ),
         (
             "tiny-pool-clock-buffered",
             tiny(ReplacerKind::Clock, Durability::Buffered),
