@@ -364,3 +364,89 @@ fn exhaustive_sweep_over_every_crash_point() {
         CrashPolicy::ALL.len()
     );
 }
+
+/// Writers on several threads (group commit, key stripes, background
+/// checkpoints) and power cuts at random moments while they run: every
+/// write acknowledged before the cut is there, every batch all or nothing.
+#[test]
+fn crash_states_under_concurrent_writers() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let rounds = env_size("FOLIO_CRASH_CONCURRENT_ROUNDS", 6);
+    let threads = 4u64;
+    let mut rng = rng("crash_states_under_concurrent_writers");
+    let value_of = |t: u64, i: u64| vec![(t * 31 + i) as u8; ((t * 977 + i * 131) % 9000) as usize];
+    let key_of = |t: u64, i: u64| format!("t{t}-{i:06}").into_bytes();
+    for round in 0..rounds {
+        let config = config(Durability::Sync, true);
+        let vfs = CrashVfs::new();
+        let store =
+            PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &config).unwrap();
+        let acked: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
+        let stop = AtomicBool::new(false);
+        let mut cuts = Vec::new();
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (store, acked, stop) = (&store, &acked, &stop);
+                s.spawn(move || {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        // Every third write is a batch of three keys.
+                        if i % 3 == 2 {
+                            let mut batch = WriteBatch::new();
+                            for j in i..i + 3 {
+                                batch.put(key_of(t, j), value_of(t, j));
+                            }
+                            store.write_batch(&batch).unwrap();
+                            i += 3;
+                        } else {
+                            store.put(&key_of(t, i), &value_of(t, i)).unwrap();
+                            i += 1;
+                        }
+                        acked[t as usize].store(i, Ordering::Release);
+                    }
+                });
+            }
+            for _ in 0..3 {
+                std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(5..40)));
+                let floor: Vec<u64> = acked.iter().map(|a| a.load(Ordering::Acquire)).collect();
+                let policy = CrashPolicy::ALL[rng.gen_range(0..CrashPolicy::ALL.len())];
+                cuts.push((floor, vfs.crash_state(policy, &mut rng), policy));
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        store.close().unwrap();
+        for (floor, crashed, policy) in cuts {
+            let recovered =
+                PagedStore::open_with_vfs(Arc::new(crashed), Path::new(DIR), &config).unwrap();
+            for t in 0..threads {
+                let mut i = 0;
+                loop {
+                    let got = recovered.get(&key_of(t, i)).unwrap();
+                    match got {
+                        Some(v) => assert_eq!(v, value_of(t, i), "round {round} {policy:?}"),
+                        None => {
+                            assert!(
+                                i >= floor[t as usize],
+                                "round {round} {policy:?}: thread {t} write {i} was \
+                                 acknowledged (floor {}) but is gone",
+                                floor[t as usize]
+                            );
+                            // A batch is whole: if its first key is absent
+                            // so are the rest, and nothing after it exists.
+                            for j in i..i + 4 {
+                                assert!(
+                                    recovered.get(&key_of(t, j)).unwrap().is_none(),
+                                    "round {round} {policy:?}: thread {t} has write {j} \
+                                     but not {i}"
+                                );
+                            }
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            recovered.close().unwrap();
+        }
+    }
+}
