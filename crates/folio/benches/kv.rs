@@ -12,7 +12,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use folio::{Config, KvStore, PagedStore};
+use folio::{Config, Durability, KvStore, PagedStore};
 
 const KEYS: u64 = 4096;
 
@@ -26,6 +26,8 @@ fn key(i: u64) -> [u8; 16] {
 /// A store holding `KEYS` values of `len` bytes, all in the buffer pool.
 fn loaded_store(dir: &std::path::Path, len: usize) -> PagedStore {
     let mut config = Config::default();
+    // The engine's own path: no WAL (durable puts: `--bench durable`).
+    config.durability = Durability::None;
     config.cache_bytes = 256 << 20;
     let store = PagedStore::open(dir, &config).expect("open");
     let value = vec![0xABu8; len];

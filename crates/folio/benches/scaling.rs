@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use folio::{Config, KvStore, PagedStore};
+use folio::{Config, Durability, KvStore, PagedStore};
 
 const KEYS: u64 = 4096;
 const OPS_PER_THREAD: u64 = 200_000;
@@ -62,6 +62,8 @@ fn main() {
     for len in [100usize, 8192] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::default();
+        // The engine's own path: no WAL (durable puts: `--bench durable`).
+        config.durability = Durability::None;
         config.cache_bytes = 256 << 20;
         let store = PagedStore::open(dir.path(), &config).expect("open");
         for i in 0..KEYS {
