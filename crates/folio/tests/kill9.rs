@@ -81,8 +81,13 @@ fn config() -> Config {
 #[derive(Debug, Clone)]
 enum Step {
     /// `key` takes the value `value_for(key, tag)`.
-    Put { key: Vec<u8>, tag: u64 },
-    Delete { key: Vec<u8> },
+    Put {
+        key: Vec<u8>,
+        tag: u64,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
 }
 
 impl Step {
@@ -188,7 +193,7 @@ fn op_rng(seed: u64, n: u64) -> StdRng {
 }
 
 fn is_trim(n: u64) -> bool {
-    n % TRIM_EVERY == 0 && n > WINDOW
+    n.is_multiple_of(TRIM_EVERY) && n > WINDOW
 }
 
 /// Operation `n` when it is not a trim.
@@ -204,9 +209,7 @@ fn random_op(seed: u64, n: u64) -> Op {
             key: hot(&mut rng),
             tag: tag(n, 0),
         }),
-        720..=799 => Op::Single(Step::Delete {
-            key: hot(&mut rng),
-        }),
+        720..=799 => Op::Single(Step::Delete { key: hot(&mut rng) }),
         800..=994 => {
             let steps = (0..rng.gen_range(2..=6u64))
                 .map(|j| match rng.gen_range(0..100) {
@@ -218,9 +221,7 @@ fn random_op(seed: u64, n: u64) -> Op {
                         key: hot(&mut rng),
                         tag: tag(n, j),
                     },
-                    _ => Step::Delete {
-                        key: hot(&mut rng),
-                    },
+                    _ => Step::Delete { key: hot(&mut rng) },
                 })
                 .collect();
             Op::Batch(steps)
@@ -328,7 +329,13 @@ struct Run {
 
 /// Spawns the child on `dir` from operation `first`, kills it per a random
 /// plan, and returns the operations it acknowledged.
-fn run_child(dir: &Path, seed: u64, first: u64, rng: &mut StdRng) -> Result<Run, String> {
+fn run_child(
+    exe: &Path,
+    dir: &Path,
+    seed: u64,
+    first: u64,
+    rng: &mut StdRng,
+) -> Result<Run, String> {
     let stderr_path = dir.with_file_name("child-stderr.txt");
     let stderr = File::create(&stderr_path).expect("child stderr file");
     let plan = if rng.gen_bool(0.5) {
@@ -337,7 +344,7 @@ fn run_child(dir: &Path, seed: u64, first: u64, rng: &mut StdRng) -> Result<Run,
         Kill::AfterMs(rng.gen_range(5..=400))
     };
     let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe().expect("current exe"))
+    let mut child = Command::new(exe)
         .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, dir)
         .env(FIRST_ENV, first.to_string())
@@ -390,6 +397,7 @@ fn run_child(dir: &Path, seed: u64, first: u64, rng: &mut StdRng) -> Result<Run,
     let mut last_progress = Instant::now();
     let mut exited = false;
     let mut hung = false;
+    let mut bad_line = Ok(());
     loop {
         let deadline = match plan {
             Kill::AfterMs(ms) => started + Duration::from_millis(ms),
@@ -402,7 +410,10 @@ fn run_child(dir: &Path, seed: u64, first: u64, rng: &mut StdRng) -> Result<Run,
         }
         match rx.recv_timeout(deadline - now) {
             Ok(line) => {
-                take(&line, &mut run)?;
+                bad_line = take(&line, &mut run);
+                if bad_line.is_err() {
+                    break;
+                }
                 last_progress = Instant::now();
                 if matches!(plan, Kill::AfterAcks(k) if run.acked.len() >= k) {
                     break;
@@ -419,6 +430,7 @@ fn run_child(dir: &Path, seed: u64, first: u64, rng: &mut StdRng) -> Result<Run,
     let _ = child.kill();
     let status = child.wait().expect("wait for the child");
     reader.join().expect("reader thread");
+    bad_line?;
     // Lines printed before the kill landed are acknowledgements too.
     for line in rx.try_iter() {
         take(&line, &mut run)?;
@@ -478,11 +490,7 @@ struct Tally {
 fn describe_expect(key: &[u8], state: &HashMap<Vec<u8>, u64>) -> String {
     match state.get(key) {
         None => "absent".to_string(),
-        Some(&t) => format!(
-            "tag {t} (op {}), {} bytes",
-            t / 16,
-            value_for(key, t).len()
-        ),
+        Some(&t) => format!("tag {t} (op {}), {} bytes", t / 16, value_for(key, t).len()),
     }
 }
 
@@ -507,7 +515,8 @@ fn identify(key: &[u8], bytes: &[u8], model: &Model, ops: &HashMap<u64, Op>) -> 
 /// Reopens the store, checks it against the model, decides the calls in
 /// flight, closes it and runs `check`.
 fn verify(dir: &Path, seed: u64, model: &mut Model, tally: &mut Tally) -> Result<(), String> {
-    for name in std::fs::read_dir(dir).map_err(|e| format!("list {}: {e}", dir.display()))? {
+    // (A child killed early may not have created the directory.)
+    for name in std::fs::read_dir(dir).into_iter().flatten() {
         let name = name.map_err(|e| e.to_string())?.file_name();
         let name = name.to_string_lossy();
         if let Some(g) = name
@@ -696,13 +705,18 @@ fn kill9_cycles() {
     let started = Instant::now();
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("store");
+    // The child runs a copy of this test binary: a rebuild during a long
+    // run replaces the original.
+    let exe = tmp.path().join("kill9-child");
+    std::fs::copy(std::env::current_exe().expect("current exe"), &exe)
+        .expect("copy the test binary");
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6B69_6C6C_392D_2D39);
     let mut model = Model::default();
     let mut tally = Tally::default();
     let mut next = 1u64;
     let mut unverified = 0;
     for cycle in 0..cycles {
-        let outcome = run_child(&dir, seed, next, &mut rng).and_then(|run| {
+        let outcome = run_child(&exe, &dir, seed, next, &mut rng).and_then(|run| {
             tally.acked += run.acked.len() as u64;
             tally.explicit_checkpoints += run
                 .acked
@@ -723,7 +737,11 @@ fn kill9_cycles() {
             if unverified >= MAX_UNVERIFIED || cycle + 1 == cycles || rng.gen_bool(0.6) {
                 unverified = 0;
                 verify(&dir, seed, &mut model, &mut tally).map_err(|e| {
-                    format!("{e}\n(last run: plan {:?}, {} acks)", run.plan, run.acked.len())
+                    format!(
+                        "{e}\n(last run: plan {:?}, {} acks)",
+                        run.plan,
+                        run.acked.len()
+                    )
                 })
             } else {
                 Ok(())

@@ -523,13 +523,19 @@ impl Tail {
             *self = Tail::create(self.vfs.clone(), &self.dir, self.seq + 1, file_bytes, reuse)?;
             shared.state.lock().tail_seq = self.seq;
         }
-        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + HEADER_BYTES);
         for p in batch {
             encode(&mut buf, p.lsn, synced, self.seq, p.kind, &p.payload);
         }
         if !buf.is_empty() {
+            // An all-zero header after the records, in the same write (the
+            // next group overwrites it): in a recycled file the old records
+            // would otherwise follow, and new records that end inside an old
+            // one would read as a torn tail.
+            let records = buf.len() as u64;
+            buf.extend_from_slice(&[0u8; HEADER_BYTES]);
             self.file.write_all_at(&buf, self.offset)?;
-            self.offset += buf.len() as u64;
+            self.offset += records;
         }
         if fsync {
             self.file.sync_data()?;
