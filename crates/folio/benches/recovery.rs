@@ -81,7 +81,7 @@ fn main() {
     }
     println!(
         "loaded {pages} pages ({} MiB) in {:.1} s",
-        pages * PAGE as u64 >> 20,
+        (pages * PAGE as u64) >> 20,
         load.elapsed().as_secs_f64()
     );
     let (clean, store) = timed_open(dir.path());
