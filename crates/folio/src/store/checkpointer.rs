@@ -12,8 +12,10 @@
 //!    the copy happens to include is replayed again at recovery, which is
 //!    harmless: replay sets keys, it does not add to them), then the segment
 //!    table;
-//! 4. writes back every dirty page and fsyncs the segments, so every slot
-//!    the copy names is on disk;
+//! 4. makes the WAL durable up to every record appended so far (the copy
+//!    may hold writes after `c`, and with `buffered` they may not be fsynced
+//!    yet), writes back every dirty page and fsyncs the segments, so every
+//!    slot the copy names is on disk;
 //! 5. writes the checkpoint file (temporary file, fsync, rename, directory
 //!    fsync), then the superblock naming it;
 //! 6. removes the previous checkpoint and retires the WAL files before the
@@ -83,6 +85,13 @@ impl Inner {
                 || self.disk.segment_metas(),
             )
         };
+        // Every write the copy saw was appended to the WAL before it was
+        // swapped into the index: make all of them durable, so the copy
+        // never holds a write (or part of a batch) the log could lose —
+        // with `buffered`, swaps run ahead of the fsync.
+        if let Some(wal) = &self.wal {
+            wal.flush()?;
+        }
         self.pool.flush_all()?;
         self.disk.sync_all()?;
         // A write-back by a racing miss may have failed after the flush:
@@ -101,7 +110,7 @@ impl Inner {
         };
         superblock.write(&*self.superblock_file)?;
         life.superblock = superblock;
-        life.checkpoints += 1;
+        self.checkpoints.incr();
         if let Some(epoch) = epoch {
             self.clock.make_durable(epoch);
         }

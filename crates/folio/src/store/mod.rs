@@ -38,11 +38,17 @@
 //! - key stripes: see step 2 above.
 //! - `snapshot`: a checkpoint without a WAL holds it exclusively while it
 //!   copies the index, and swaps take it shared: with nothing to replay
-//!   over it, that copy must be the state of one instant. Batches take it
-//!   shared in every mode, so a copy holds all of a batch or none of it.
+//!   over it, that copy must be the state of one instant (and holds all of
+//!   a batch or none of it). With a WAL the copy may catch part of a batch
+//!   after `c`; the checkpoint makes that batch's record durable first, and
+//!   recovery replays all of it.
 //! - `lifecycle` mutex: one checkpoint (or close) at a time.
 //!
-//! Order: `ops` → key stripes → `snapshot` → `view` → `lifecycle`.
+//! Order for writers: `ops` → key stripes → `snapshot` → `view`. A
+//! checkpoint holds `lifecycle` and then takes each stripe briefly and
+//! `snapshot`; close holds `ops` and `view` exclusively and then
+//! `lifecycle`. No cycle: nothing takes `lifecycle` while holding a stripe
+//! or `snapshot`, and while close holds `ops` no writer holds a stripe.
 
 mod checkpoint;
 mod checkpointer;
@@ -127,6 +133,9 @@ struct Inner {
     keys: KeyLocks,
     /// Bytes logged (or, without a WAL, written) since open.
     logged_bytes: StripedCounter,
+    /// Checkpoints taken since open (read by `stats` without waiting for a
+    /// checkpoint in progress).
+    checkpoints: StripedCounter,
     closed: AtomicBool,
 }
 
@@ -142,7 +151,6 @@ struct Lifecycle {
     /// `logged_bytes` when the last checkpoint started.
     logged_at_checkpoint: u64,
     checkpoint_started: Instant,
-    checkpoints: u64,
 }
 
 impl PagedStore {
@@ -229,7 +237,7 @@ impl Inner {
             wal_bytes: wal.bytes,
             wal_fsyncs: wal.fsyncs,
             wal_lsn: wal.synced.0,
-            checkpoints: self.lifecycle.lock().checkpoints,
+            checkpoints: self.checkpoints.get(),
         }
     }
 }

@@ -90,13 +90,13 @@ impl PagedStore {
                 base_wal_seq,
                 logged_at_checkpoint: 0,
                 checkpoint_started: Instant::now(),
-                checkpoints: 0,
             }),
             ops: Gate::default(),
             view: Gate::default(),
             snapshot: RwLock::new(()),
             keys: KeyLocks::default(),
             logged_bytes: StripedCounter::default(),
+            checkpoints: StripedCounter::default(),
             closed: AtomicBool::new(false),
         };
         inner.replay(recovery, dir)?;
@@ -105,6 +105,7 @@ impl PagedStore {
             inner.clock.issue(last_lsn + 1);
         }
         inner.mark_open(&sb_path)?;
+        inner.remove_leftovers();
         let inner = Arc::new(inner);
         let checkpointer = Checkpointer::start(inner.clone())?;
         Ok(PagedStore {
@@ -182,6 +183,24 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    /// Removes what a crash may have left: checkpoints other than the one
+    /// the superblock names (a crash between naming a new one and removing
+    /// the old) and temporary files of an interrupted atomic write.
+    fn remove_leftovers(&self) {
+        let current = checkpoint_file_name(self.lifecycle.lock().superblock.checkpoint);
+        let Ok(names) = self.vfs.list(&self.dir) else {
+            return;
+        };
+        for name in names {
+            let stale_checkpoint = name.starts_with("checkpoint-") && name != current;
+            if stale_checkpoint || name.ends_with(".tmp") {
+                if let Err(e) = self.vfs.remove_file(&self.dir.join(&name)) {
+                    tracing::warn!(file = %name, error = %e, "could not remove a leftover file");
+                }
+            }
+        }
     }
 
     /// Marks the superblock "not clean" for as long as the store is open.

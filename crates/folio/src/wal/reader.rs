@@ -65,24 +65,31 @@ pub fn scan_file(
     expected: Option<Lsn>,
     path: &Path,
 ) -> Result<FileScan> {
-    scan(bytes, file_seq, expected, Lsn(1), path)
+    scan(bytes, file_seq, expected, Lsn(1), None, path)
 }
 
-/// As [`scan_file`]; `floor` is the lowest LSN whose loss matters (the one
-/// after the checkpoint), assumed for damage where the LSN is unknown.
+/// As [`scan_file`]. `floor` is the lowest LSN whose loss matters (the one
+/// after the checkpoint): assumed for damage where the LSN is unknown, and
+/// LSNs below it may be skipped (the checkpoint holds them). With no
+/// `expected` LSN, `first_at_most` bounds the first record's LSN.
 fn scan(
     bytes: &[u8],
     file_seq: u32,
     expected: Option<Lsn>,
     floor: Lsn,
+    first_at_most: Option<Lsn>,
     path: &Path,
 ) -> Result<FileScan> {
     let mut records: Vec<Record> = Vec::new();
     let mut pos = 0usize;
     let mut expected = expected;
+    let in_sequence = |lsn: Lsn, expected: Option<Lsn>| match expected {
+        Some(e) => lsn == e || (lsn > e && lsn <= floor),
+        None => first_at_most.is_none_or(|m| lsn <= m),
+    };
     loop {
         let (reason, lost) = match decode(&bytes[pos..], file_seq) {
-            Decoded::Record(record, len) if expected.is_none_or(|e| record.lsn == e) => {
+            Decoded::Record(record, len) if in_sequence(record.lsn, expected) => {
                 expected = Some(record.lsn.next());
                 records.push(record);
                 pos += len;
@@ -90,6 +97,20 @@ fn scan(
             }
             Decoded::Record(..) => ("LSN out of sequence", expected),
             Decoded::End => {
+                // Zeros, or an older file's record: the end — unless a later
+                // record of this file says what should be here was durable.
+                let lost = expected.unwrap_or(floor);
+                if let Some(witness) = vouched_after(bytes, pos, file_seq, lost) {
+                    return Err(Error::corruption(
+                        path,
+                        Some(pos as u64),
+                        format!(
+                            "the WAL ends early (zeroed or overwritten) but LSN {} had been \
+                             made durable: record LSN {} further on says so",
+                            lost.0, witness.0
+                        ),
+                    ));
+                }
                 return Ok(FileScan {
                     records,
                     valid_bytes: pos as u64,
@@ -221,7 +242,14 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
             Some(b) => b,
             None => read_file(vfs, &path)?,
         };
-        let scan = scan(&bytes, seq, expected, after.next(), &path)?;
+        let scan = scan(
+            &bytes,
+            seq,
+            expected,
+            after.next(),
+            Some(after.next()),
+            &path,
+        )?;
         if let Some(last) = scan.records.last() {
             expected = Some(last.lsn.next());
             out.next_lsn = out.next_lsn.max(last.lsn.next());
@@ -232,7 +260,7 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
         if let ScanEnd::Torn { offset, reason } = scan.end {
             if let Some(&next) = seqs.get(i + 1) {
                 let bytes = read_file(vfs, &dir.join(wal_file_name(next)))?;
-                if continues(&bytes, next, expected) {
+                if continues(&bytes, next, expected, after.next()) {
                     next_bytes = Some(bytes);
                     continue;
                 }
@@ -247,12 +275,15 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
     Ok(out)
 }
 
-/// True when WAL file `seq` starts with the record `expected` (or any
-/// valid record when the LSN is unknown): the previous file ended where
-/// its records did.
-fn continues(bytes: &[u8], seq: u32, expected: Option<Lsn>) -> bool {
+/// True when WAL file `seq` starts with record `expected` (or, when that is
+/// unknown or covered by the checkpoint, a record at or below `floor`): the
+/// previous file ended where its records did.
+fn continues(bytes: &[u8], seq: u32, expected: Option<Lsn>, floor: Lsn) -> bool {
     match decode(bytes, seq) {
-        Decoded::Record(r, _) => expected.is_none_or(|e| r.lsn == e),
+        Decoded::Record(r, _) => match expected {
+            Some(e) => r.lsn == e || (r.lsn > e && r.lsn <= floor),
+            None => r.lsn <= floor,
+        },
         _ => false,
     }
 }
@@ -287,7 +318,8 @@ pub fn parse_wal_name(name: &str) -> Option<u32> {
     let hex = name
         .strip_prefix(WAL_FILE_PREFIX)?
         .strip_suffix(WAL_FILE_SUFFIX)?;
-    (hex.len() == 8)
+    let canonical = hex.len() == 8 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    canonical
         .then(|| u32::from_str_radix(hex, 16).ok())
         .flatten()
 }
@@ -365,6 +397,18 @@ mod tests {
     }
 
     #[test]
+    fn zeroed_durable_records_are_corruption_not_an_end() {
+        let (mut bytes, starts) = log(1, 10, |l| l - 1);
+        bytes[..starts[3]].fill(0); // LSN 1..=3 zeroed; LSN 5 says 4 was durable
+        let err = scan(&bytes).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+        // Zeros after the last record are the clean end.
+        let (mut bytes, _) = log(1, 10, |l| l - 1);
+        bytes.extend_from_slice(&[0u8; 100]);
+        assert_eq!(scan(&bytes).unwrap().records.len(), 10);
+    }
+
+    #[test]
     fn a_wrong_lsn_is_damage() {
         let (mut a, _) = log(1, 3, |l| l - 1);
         let (b, _) = log(5, 2, |l| l - 1); // LSN 4 missing, 5 says 4 durable
@@ -437,6 +481,8 @@ mod tests {
     fn wal_names_parse() {
         assert_eq!(parse_wal_name(&wal_file_name(0x1f)), Some(0x1f));
         assert_eq!(parse_wal_name("wal-zz.log"), None);
+        assert_eq!(parse_wal_name("wal-0000001F.log"), None);
+        assert_eq!(parse_wal_name("wal-+000001f.log"), None);
         assert_eq!(parse_wal_name("segment-00000000.folio"), None);
     }
 }

@@ -152,7 +152,7 @@ pub fn decode(bytes: &[u8], file_seq: u32) -> Decoded {
     let Some(kind) = RecordKind::from_byte(header[28]) else {
         return Decoded::Invalid("unknown record kind");
     };
-    if header[29..32] != [0, 0, 0] || lsn.0 == 0 || synced >= lsn {
+    if header[29..32] != [0, 0, 0] || lsn.0 == 0 || lsn.0 == u64::MAX || synced >= lsn {
         return Decoded::Invalid("malformed header");
     }
     let payload = record[HEADER_BYTES..].to_vec();

@@ -88,6 +88,8 @@ struct State {
     /// Retired files (every record in them is in a checkpoint), oldest
     /// first: the next files are made from them by a rename.
     recycled: Vec<PathBuf>,
+    /// Files numbered below this were retired already.
+    retired_below: u32,
 }
 
 struct Shared {
@@ -172,6 +174,7 @@ impl Wal {
                 closing: false,
                 tail_seq: seq,
                 recycled,
+                retired_below: recovery.first_seq,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -276,27 +279,37 @@ impl Wal {
     /// reused for the next files (their blocks are allocated already, so an
     /// fdatasync does not have to write metadata), the rest removed.
     pub fn retire_before(&self, vfs: &dyn Vfs, dir: &Path, seq: u32) -> Result<()> {
+        // Only files not retired before: a file retired earlier may be
+        // mid-rename into a new one by the writer right now.
+        let from = self.shared.state.lock().retired_below;
+        if seq <= from {
+            return Ok(());
+        }
         let mut retired: Vec<u32> = vfs
             .list(dir)?
             .iter()
             .filter_map(|n| super::parse_wal_name(n))
-            .filter(|&s| s < seq)
+            .filter(|&s| (from..seq).contains(&s))
             .collect();
         retired.sort_unstable();
         let mut state = self.shared.state.lock();
+        state.retired_below = seq;
         for s in retired {
-            let path = dir.join(wal_file_name(s));
-            if !state.recycled.contains(&path) {
-                state.recycled.push(path);
-            }
+            state.recycled.push(dir.join(wal_file_name(s)));
         }
         let excess = state.recycled.len().saturating_sub(RECYCLE_KEEP);
         let removed: Vec<PathBuf> = state.recycled.drain(..excess).collect();
         drop(state);
+        let mut first_error = Ok(());
         for path in removed {
-            vfs.remove_file(&path)?;
+            if let Err(e) = vfs.remove_file(&path) {
+                tracing::warn!(error = %e, "could not remove a retired WAL file");
+                if first_error.is_ok() {
+                    first_error = Err(e);
+                }
+            }
         }
-        Ok(())
+        first_error
     }
 
     /// The counters.
@@ -470,6 +483,8 @@ impl Tail {
         reuse: Option<PathBuf>,
     ) -> Result<Tail> {
         let path = dir.join(wal_file_name(seq));
+        // A retired file that has gone missing is replaced by a new one.
+        let reuse = reuse.filter(|old| vfs.exists(old).unwrap_or(false));
         let file = match reuse {
             Some(old) => {
                 vfs.rename(&old, &path)?;
