@@ -21,10 +21,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::ops::{apply, run_op, Op, State};
 use common::{env_size, rng};
 use folio::io::{CrashPolicy, CrashVfs};
 use folio::{Config, Durability, KvStore, PagedStore, WriteBatch};
@@ -33,17 +33,6 @@ use rand::{Rng, SeedableRng};
 
 const DIR: &str = "/crash";
 const KEYS: u32 = 24;
-
-type State = BTreeMap<Vec<u8>, Vec<u8>>;
-
-#[derive(Debug, Clone)]
-enum Op {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
-    Flush,
-    Checkpoint,
-}
 
 fn config(durability: Durability, background_checkpoints: bool) -> Config {
     let mut c = Config::default();
@@ -100,45 +89,6 @@ fn gen_ops(rng: &mut StdRng, n: usize) -> Vec<Op> {
     (0..n).map(|_| gen_op(rng)).collect()
 }
 
-fn apply(state: &mut State, op: &Op) {
-    match op {
-        Op::Put(k, v) => {
-            state.insert(k.clone(), v.clone());
-        }
-        Op::Delete(k) => {
-            state.remove(k);
-        }
-        Op::Batch(ops) => {
-            for (k, v) in ops {
-                match v {
-                    Some(v) => state.insert(k.clone(), v.clone()),
-                    None => state.remove(k),
-                };
-            }
-        }
-        Op::Flush | Op::Checkpoint => {}
-    }
-}
-
-fn run_op(store: &PagedStore, op: &Op) -> folio::Result<()> {
-    match op {
-        Op::Put(k, v) => store.put(k, v),
-        Op::Delete(k) => store.delete(k).map(|_| ()),
-        Op::Batch(ops) => {
-            let mut batch = WriteBatch::new();
-            for (k, v) in ops {
-                match v {
-                    Some(v) => batch.put(k.as_slice(), v.as_slice()),
-                    None => batch.delete(k.as_slice()),
-                };
-            }
-            store.write_batch(&batch)
-        }
-        Op::Flush => store.flush(),
-        Op::Checkpoint => store.checkpoint(),
-    }
-}
-
 /// What a workload run reached.
 struct Run {
     /// Model states: `states[i]` after the first `i` operations.
@@ -169,7 +119,7 @@ fn run_workload(store: &PagedStore, ops: &[Op], durability: Durability) -> Run {
     }
     let (mut acked, mut durable) = (0, 0);
     for (i, op) in ops.iter().enumerate() {
-        if run_op(store, op).is_err() {
+        if run_op(store, op, &states[i]).is_err() {
             break;
         }
         acked = i + 1;

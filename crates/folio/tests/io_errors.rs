@@ -13,29 +13,20 @@
 
 #![allow(clippy::cast_possible_truncation)] // test data wraps bytes on purpose
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::ops::{apply, run_op, Op, State};
 use folio::io::{FaultOp, FaultVfs, MemVfs};
-use folio::{Config, Durability, Error, KvStore, PagedStore, WriteBatch};
+use folio::{Config, Durability, Error, KvStore, PagedStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const DIR: &str = "/faults";
 const KEYS: u32 = 12;
-
-type State = BTreeMap<Vec<u8>, Vec<u8>>;
-
-#[derive(Debug, Clone)]
-enum Op {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    Batch(Vec<(Vec<u8>, Vec<u8>)>),
-    Get(Vec<u8>),
-    Checkpoint,
-}
 
 fn config() -> Config {
     let mut c = Config::default();
@@ -60,49 +51,15 @@ fn workload() -> Vec<Op> {
         .map(|_| match rng.gen_range(0..10) {
             0..=3 => Op::Put(key(&mut rng), value(&mut rng)),
             4 => Op::Delete(key(&mut rng)),
-            5 | 6 => Op::Batch((0..3).map(|_| (key(&mut rng), value(&mut rng))).collect()),
+            5 | 6 => Op::Batch(
+                (0..3)
+                    .map(|_| (key(&mut rng), Some(value(&mut rng))))
+                    .collect(),
+            ),
             7 | 8 => Op::Get(key(&mut rng)),
             _ => Op::Checkpoint,
         })
         .collect()
-}
-
-fn apply(state: &mut State, op: &Op) {
-    match op {
-        Op::Put(k, v) => {
-            state.insert(k.clone(), v.clone());
-        }
-        Op::Delete(k) => {
-            state.remove(k);
-        }
-        Op::Batch(ops) => {
-            for (k, v) in ops {
-                state.insert(k.clone(), v.clone());
-            }
-        }
-        Op::Get(_) | Op::Checkpoint => {}
-    }
-}
-
-/// Runs `op`; a get must return the model's value.
-fn run_op(store: &PagedStore, op: &Op, model: &State) -> folio::Result<()> {
-    match op {
-        Op::Put(k, v) => store.put(k, v),
-        Op::Delete(k) => store.delete(k).map(|_| ()),
-        Op::Batch(ops) => {
-            let mut batch = WriteBatch::new();
-            for (k, v) in ops {
-                batch.put(k.as_slice(), v.as_slice());
-            }
-            store.write_batch(&batch)
-        }
-        Op::Get(k) => {
-            let got = store.get(k)?;
-            assert_eq!(got.as_ref(), model.get(k), "get returned a wrong value");
-            Ok(())
-        }
-        Op::Checkpoint => store.checkpoint(),
-    }
 }
 
 /// An error the sweep may see: typed, naming what failed.

@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code, missing_docs, clippy::cast_possible_truncation)]
 
+pub mod ops;
+
 use std::path::Path;
 use std::sync::Arc;
 
