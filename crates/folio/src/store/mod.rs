@@ -202,12 +202,7 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        match self.pool.poisoned() {
-            Some(cause) => Err(Error::Poisoned {
-                cause: cause.to_string(),
-            }),
-            None => Ok(()),
-        }
+        self.refuse_if_poisoned()
     }
 
     /// Records a failure after which the store must refuse writes: a failed
