@@ -22,6 +22,7 @@
 
 pub mod buffer;
 mod check;
+pub mod clock;
 pub mod config;
 mod counter;
 pub mod disk;
@@ -30,6 +31,8 @@ mod gate;
 pub mod index;
 pub mod io;
 pub mod kv;
+pub mod liveness;
+pub mod page;
 mod registry;
 mod reuse;
 mod sparse;
@@ -40,5 +43,6 @@ pub use check::{check, check_with_vfs, CheckReport};
 pub use config::{Config, Durability, ReplacerKind};
 pub use error::{Error, Result};
 pub use kv::{BatchOp, KvStore, Stats, WriteBatch};
+pub use page::{PageError, PageLsn, PageOptions, PageStore};
 pub use registry::{open, remove_store, ENGINES};
 pub use store::PagedStore;

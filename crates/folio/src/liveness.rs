@@ -1,0 +1,348 @@
+//! The liveness registry: which compute nodes are alive, and the vacuum
+//! horizon they allow.
+//!
+//! A compute node calls [`Liveness::heartbeat`] with its id and the LSN it
+//! reads at; that registers or refreshes it and sets its reference bit.
+//! Every `interval_ms` a CLOCK second-chance sweep passes over every node:
+//! a set bit is cleared (the node had its chance), a clear bit means the
+//! node sent nothing for a whole interval since the last sweep, and it is
+//! declared failed. So a node survives one missed interval and is dropped
+//! after two. Failed nodes are logged, handed to the failure listener and
+//! kept in a bounded list of recent failures.
+//!
+//! The **horizon** is the minimum LSN over live nodes: no live node can
+//! ask for a version older than the newest one at or below it.
+//!
+//! Invariants:
+//! - the horizon never moves backwards, not even when a node's LSN does or
+//!   a node joins behind it (it starts from the vacuum horizon already
+//!   applied, so not across restarts either);
+//! - there is no horizon until two sweeps have run since the registry was
+//!   made: nodes that were alive before a restart get two intervals to
+//!   heartbeat again before anything is vacuumed on their behalf;
+//! - a node is in at most one of the live map and the failed list.
+//!
+//! Time comes from a [`Clock`]; sweeps run when [`Liveness::poll`] finds
+//! one due, so tests drive the registry with a [`crate::clock::ManualClock`].
+//! When a poll comes more than an interval late (the process stalled), one
+//! sweep runs and the next is due an interval later: a stall of the
+//! detector is not counted against the nodes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use foldhash::fast::RandomState;
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::Clock;
+use crate::page::{PageError, PageLsn, PageResult};
+
+/// Longest node id, in bytes.
+pub const MAX_NODE_ID_BYTES: usize = 256;
+/// Most nodes the registry tracks at once.
+pub const MAX_NODES: usize = 65_536;
+/// Recent failures kept for [`Liveness::nodes`].
+pub const MAX_FAILED_KEPT: usize = 1_024;
+/// Default sweep interval.
+pub const DEFAULT_INTERVAL_MS: u64 = 3_000;
+
+/// A compute node's id: opaque bytes, 1 to [`MAX_NODE_ID_BYTES`] long.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub Vec<u8>);
+
+/// Where a node stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeState {
+    /// It heartbeated since the last sweep.
+    Alive,
+    /// It missed the last interval; the next sweep fails it unless it
+    /// heartbeats first.
+    Suspect,
+    /// A sweep declared it failed.
+    Failed,
+}
+
+impl NodeState {
+    /// The state's name as the server prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeState::Alive => "alive",
+            NodeState::Suspect => "suspect",
+            NodeState::Failed => "failed",
+        }
+    }
+}
+
+/// One node as [`Liveness::nodes`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The node.
+    pub id: NodeId,
+    /// The LSN of its last heartbeat.
+    pub lsn: PageLsn,
+    /// Where it stands.
+    pub state: NodeState,
+    /// Clock time of its last heartbeat.
+    pub last_heartbeat_ms: u64,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default)]
+pub struct SweepReport {
+    /// Nodes whose bit was set and is now cleared.
+    pub survived: usize,
+    /// Nodes declared failed.
+    pub failed: Vec<NodeInfo>,
+    /// Wall time the sweep took, in nanoseconds.
+    pub elapsed_ns: u64,
+}
+
+/// Called with each node a sweep declares failed.
+pub type FailureListener = Box<dyn Fn(&NodeInfo) + Send + Sync>;
+
+#[derive(Debug)]
+struct Node {
+    referenced: AtomicBool,
+    lsn: AtomicU64,
+    last_heartbeat_ms: AtomicU64,
+}
+
+impl Node {
+    fn info(&self, id: &[u8], state: NodeState) -> NodeInfo {
+        NodeInfo {
+            id: NodeId(id.to_vec()),
+            lsn: PageLsn(self.lsn.load(Ordering::Acquire)),
+            state,
+            last_heartbeat_ms: self.last_heartbeat_ms.load(Ordering::Acquire),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Schedule {
+    next_sweep_ms: u64,
+    sweeps: u64,
+}
+
+/// The registry of compute nodes and their CLOCK sweep. Shared between
+/// threads: heartbeats of known nodes take a read lock and two atomic
+/// stores, so they do not wait for each other.
+pub struct Liveness {
+    clock: Arc<dyn Clock>,
+    interval_ms: u64,
+    live: RwLock<HashMap<Box<[u8]>, Node, RandomState>>,
+    failed: Mutex<VecDeque<NodeInfo>>,
+    schedule: Mutex<Schedule>,
+    /// The horizon reached so far.
+    horizon: Mutex<Option<PageLsn>>,
+    listener: RwLock<Option<FailureListener>>,
+}
+
+impl std::fmt::Debug for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Liveness")
+            .field("interval_ms", &self.interval_ms)
+            .field("live", &self.live.read().len())
+            .field("horizon", &self.horizon())
+            .finish()
+    }
+}
+
+impl Liveness {
+    /// A registry sweeping every `interval_ms` (at least 1) by `clock`,
+    /// whose horizon starts at `floor` (the vacuum horizon already applied;
+    /// 0 when nothing was vacuumed).
+    pub fn new(clock: Arc<dyn Clock>, interval_ms: u64, floor: PageLsn) -> Self {
+        let interval_ms = interval_ms.max(1);
+        let next_sweep_ms = clock.now_ms().saturating_add(interval_ms);
+        Liveness {
+            clock,
+            interval_ms,
+            live: RwLock::new(HashMap::default()),
+            failed: Mutex::new(VecDeque::new()),
+            schedule: Mutex::new(Schedule {
+                next_sweep_ms,
+                sweeps: 0,
+            }),
+            horizon: Mutex::new((floor.0 > 0).then_some(floor)),
+            listener: RwLock::new(None),
+        }
+    }
+
+    /// The sweep interval.
+    pub fn interval_ms(&self) -> u64 {
+        self.interval_ms
+    }
+
+    /// The clock the registry reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Sets the function called with every node a sweep declares failed
+    /// (it runs on the sweeping thread, with no registry lock held).
+    pub fn set_failure_listener(&self, listener: FailureListener) {
+        *self.listener.write() = Some(listener);
+    }
+
+    /// Registers or refreshes node `id` at `lsn` and sets its reference
+    /// bit. A node's LSN may go backwards; the horizon does not.
+    pub fn heartbeat(&self, id: &[u8], lsn: PageLsn) -> PageResult<()> {
+        if id.is_empty() || id.len() > MAX_NODE_ID_BYTES {
+            return Err(PageError::InvalidNodeId { len: id.len() });
+        }
+        let now_ms = self.clock.now_ms();
+        if let Some(node) = self.live.read().get(id) {
+            node.lsn.store(lsn.0, Ordering::Release);
+            node.last_heartbeat_ms.store(now_ms, Ordering::Release);
+            node.referenced.store(true, Ordering::Release);
+            return Ok(());
+        }
+        let mut live = self.live.write();
+        if live.len() >= MAX_NODES && !live.contains_key(id) {
+            return Err(PageError::TooManyNodes);
+        }
+        let node = live.entry(id.into()).or_insert_with(|| Node {
+            referenced: AtomicBool::new(true),
+            lsn: AtomicU64::new(lsn.0),
+            last_heartbeat_ms: AtomicU64::new(now_ms),
+        });
+        node.lsn.store(lsn.0, Ordering::Release);
+        node.last_heartbeat_ms.store(now_ms, Ordering::Release);
+        node.referenced.store(true, Ordering::Release);
+        drop(live);
+        self.failed.lock().retain(|f| f.id.0 != id);
+        tracing::info!(node = %String::from_utf8_lossy(id), lsn = lsn.0, "compute node registered");
+        Ok(())
+    }
+
+    /// Runs a sweep if one is due by the clock. Returns its report.
+    pub fn poll(&self) -> Option<SweepReport> {
+        let now_ms = self.clock.now_ms();
+        {
+            let mut schedule = self.schedule.lock();
+            if now_ms < schedule.next_sweep_ms {
+                return None;
+            }
+            let on_time = schedule.next_sweep_ms.saturating_add(self.interval_ms);
+            schedule.next_sweep_ms = if on_time <= now_ms {
+                now_ms.saturating_add(self.interval_ms)
+            } else {
+                on_time
+            };
+            schedule.sweeps += 1;
+        }
+        Some(self.sweep())
+    }
+
+    /// One CLOCK pass over every node (normally run by [`Liveness::poll`]).
+    fn sweep(&self) -> SweepReport {
+        let started = Instant::now();
+        let mut report = SweepReport::default();
+        let mut suspects = Vec::new();
+        for (id, node) in self.live.read().iter() {
+            if node.referenced.swap(false, Ordering::AcqRel) {
+                report.survived += 1;
+            } else {
+                suspects.push(id.clone());
+            }
+        }
+        if !suspects.is_empty() {
+            let mut live = self.live.write();
+            for id in suspects {
+                // A heartbeat between the pass and this lock saves the node.
+                if live
+                    .get(&id)
+                    .is_some_and(|n| !n.referenced.load(Ordering::Acquire))
+                {
+                    if let Some(node) = live.remove(&id) {
+                        report.failed.push(node.info(&id, NodeState::Failed));
+                    }
+                }
+            }
+        }
+        self.remember_failures(&report.failed);
+        report.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        report
+    }
+
+    fn remember_failures(&self, failed: &[NodeInfo]) {
+        if failed.is_empty() {
+            return;
+        }
+        {
+            let mut kept = self.failed.lock();
+            for node in failed {
+                if kept.len() == MAX_FAILED_KEPT {
+                    kept.pop_front();
+                }
+                kept.push_back(node.clone());
+            }
+        }
+        let listener = self.listener.read();
+        for node in failed {
+            tracing::warn!(
+                node = %String::from_utf8_lossy(&node.id.0),
+                lsn = node.lsn.0,
+                last_heartbeat_ms = node.last_heartbeat_ms,
+                "compute node failed: no heartbeat for two sweep intervals"
+            );
+            if let Some(listener) = listener.as_ref() {
+                listener(node);
+            }
+        }
+    }
+
+    /// Sweeps run since the registry was made.
+    pub fn sweeps(&self) -> u64 {
+        self.schedule.lock().sweeps
+    }
+
+    /// Number of live (alive or suspect) nodes.
+    pub fn live_nodes(&self) -> usize {
+        self.live.read().len()
+    }
+
+    /// The vacuum horizon: the minimum LSN over live nodes, never below a
+    /// horizon returned before. `None` until two sweeps have run, and while
+    /// no node has ever been live and no vacuum has been applied.
+    pub fn horizon(&self) -> Option<PageLsn> {
+        if self.schedule.lock().sweeps < 2 {
+            return None;
+        }
+        let min_live = self
+            .live
+            .read()
+            .values()
+            .map(|n| n.lsn.load(Ordering::Acquire))
+            .min();
+        let mut horizon = self.horizon.lock();
+        if let Some(min_live) = min_live {
+            *horizon = (*horizon).max(Some(PageLsn(min_live)));
+        }
+        *horizon
+    }
+
+    /// Every live node, then the recent failures (oldest first).
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        let mut nodes: Vec<NodeInfo> = self
+            .live
+            .read()
+            .iter()
+            .map(|(id, node)| {
+                let state = if node.referenced.load(Ordering::Acquire) {
+                    NodeState::Alive
+                } else {
+                    NodeState::Suspect
+                };
+                node.info(id, state)
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        nodes.extend(self.failed.lock().iter().cloned());
+        nodes
+    }
+}

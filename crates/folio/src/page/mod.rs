@@ -1,0 +1,344 @@
+//! The multi-version page store: GetPage@LSN over any [`KvStore`].
+//!
+//! Compute nodes of a disaggregated database read pages at different log
+//! positions, so [`PageStore`] keeps several versions of each page and
+//! answers [`PageStore::get_page`] with the newest version at or below the
+//! LSN asked for. Each version is one key of the store underneath (page id
+//! ++ LSN, see [`key`]); the [`LogIndex`] in memory holds every page's
+//! sorted LSNs and is rebuilt from the store's keys at open. Vacuum removes
+//! versions no live compute node can ask for; the [`Liveness`] registry
+//! says which nodes are live and sets the horizon.
+//!
+//! Rules a caller can rely on:
+//! - versions are immutable: a put of an existing (page, LSN) with the same
+//!   bytes does nothing, with different bytes it is [`PageError::Conflict`];
+//! - the *vacuum horizon* `H` is stored durably before vacuum removes
+//!   anything, and only grows; a put below it is [`PageError::BelowHorizon`];
+//! - a read at `lsn` returns the newest kept version at or below `lsn`;
+//!   when there is none and `lsn < H`, the version it needed may have been
+//!   vacuumed and the read is [`PageError::VersionVacuumed`], never a wrong
+//!   version and never "not found".
+//!
+//! Invariants:
+//! - the LogIndex never names a version the store lacks: a put writes the
+//!   store before the index, vacuum removes from the index before the store
+//!   (so a read that loses that race finds the index changed and retries);
+//! - a page's put lock is held from the horizon check to the index insert
+//!   of a put, and by vacuum while it trims that page, so no version below
+//!   `H` enters a page after vacuum passed it.
+
+mod background;
+pub mod error;
+pub mod key;
+pub mod log_index;
+mod vacuum;
+
+use std::hash::BuildHasher;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+use parking_lot::{Mutex, MutexGuard};
+
+pub use error::{PageError, PageResult};
+pub use key::{PageLsn, MAX_PAGE_ID_BYTES};
+pub use log_index::{LogIndex, LogIndexStats};
+pub use vacuum::VacuumStats;
+
+use crate::clock::{Clock, SystemClock};
+use crate::kv::KvStore;
+use crate::liveness::{Liveness, DEFAULT_INTERVAL_MS};
+use background::Vacuumer;
+use key::HORIZON_KEY;
+
+const PUT_LOCKS: usize = 1024;
+
+/// Reads of a version that vanish under a concurrent vacuum are retried
+/// this many times before the store is declared inconsistent.
+const READ_ATTEMPTS: usize = 4;
+
+/// Settings of a [`PageStore`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PageOptions {
+    /// Liveness sweep interval (a node is failed after two silent ones).
+    pub liveness_interval_ms: u64,
+    /// How often the background thread vacuums to the live horizon.
+    pub vacuum_interval_ms: u64,
+    /// Run the background thread (sweeps and vacuum). Without it, call
+    /// [`PageStore::tick`].
+    pub background: bool,
+    /// Most deletes per write batch vacuum issues.
+    pub vacuum_batch_ops: usize,
+    /// The clock for liveness and vacuum scheduling.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for PageOptions {
+    fn default() -> Self {
+        PageOptions {
+            liveness_interval_ms: DEFAULT_INTERVAL_MS,
+            vacuum_interval_ms: 10_000,
+            background: true,
+            vacuum_batch_ops: 1024,
+            clock: Arc::new(SystemClock::default()),
+        }
+    }
+}
+
+/// Counters of a [`PageStore`].
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct PageStats {
+    /// Pages, versions and memory of the LogIndex.
+    pub index: LogIndexStats,
+    /// The vacuum horizon applied (0: nothing vacuumed yet).
+    pub vacuum_horizon: u64,
+    /// Vacuum runs since open.
+    pub vacuums: u64,
+    /// Versions vacuum removed since open.
+    pub versions_vacuumed: u64,
+    /// Live (alive or suspect) compute nodes.
+    pub live_nodes: u64,
+}
+
+/// A multi-version page store over the key-value store `S`, which it owns:
+/// every key in `S` is a page version or the page store's metadata.
+pub struct PageStore<S: KvStore + ?Sized + 'static = dyn KvStore> {
+    shared: Arc<Shared<S>>,
+    vacuumer: Mutex<Option<Vacuumer>>,
+}
+
+struct Shared<S: KvStore + ?Sized> {
+    index: LogIndex,
+    liveness: Liveness,
+    put_locks: Box<[Mutex<()>]>,
+    hasher: RandomState,
+    /// The vacuum horizon applied: no version below it may be put.
+    horizon: AtomicU64,
+    vacuum: Mutex<vacuum::VacuumState>,
+    vacuum_runs: AtomicU64,
+    versions_vacuumed: AtomicU64,
+    options: PageOptions,
+    store: Arc<S>,
+}
+
+impl<S: KvStore + ?Sized> std::fmt::Debug for PageStore<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageStore")
+            .field("engine", &self.shared.store.engine_name())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<S: KvStore + ?Sized + 'static> PageStore<S> {
+    /// Opens a page store over `store`: rebuilds the LogIndex from its keys,
+    /// reads the vacuum horizon, and starts the background thread.
+    pub fn open(store: Arc<S>, options: PageOptions) -> PageResult<Self> {
+        let index = LogIndex::new();
+        let mut foreign = None;
+        store.for_each_key(&mut |k| {
+            if let Some((id, lsn)) = key::decode(k) {
+                index.insert(id, lsn);
+            } else if k != HORIZON_KEY {
+                foreign = Some(k.len());
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(len) = foreign {
+            return Err(PageError::ForeignKey { len });
+        }
+        let horizon = read_horizon(&*store)?;
+        let liveness = Liveness::new(options.clock.clone(), options.liveness_interval_ms, horizon);
+        let shared = Arc::new(Shared {
+            index,
+            liveness,
+            put_locks: (0..PUT_LOCKS).map(|_| Mutex::new(())).collect(),
+            hasher: RandomState::default(),
+            horizon: AtomicU64::new(horizon.0),
+            vacuum: Mutex::new(vacuum::VacuumState::new(
+                &*options.clock,
+                options.vacuum_interval_ms,
+            )),
+            vacuum_runs: AtomicU64::new(0),
+            versions_vacuumed: AtomicU64::new(0),
+            options,
+            store,
+        });
+        let vacuumer = if shared.options.background {
+            let worker = shared.clone();
+            Some(Vacuumer::start(move || {
+                worker.tick();
+            })?)
+        } else {
+            None
+        };
+        Ok(PageStore {
+            shared,
+            vacuumer: Mutex::new(vacuumer),
+        })
+    }
+
+    /// Stores version `lsn` of page `id`. Returns `false` when that exact
+    /// version was already stored (nothing changes).
+    pub fn put_page(&self, id: &[u8], lsn: PageLsn, image: &[u8]) -> PageResult<bool> {
+        self.shared.put_page(id, lsn, image)
+    }
+
+    /// The newest version of page `id` at or below `lsn`, with its LSN;
+    /// `None` when the page has none.
+    pub fn get_page(&self, id: &[u8], lsn: PageLsn) -> PageResult<Option<(PageLsn, Vec<u8>)>> {
+        self.shared.get_page(id, lsn)
+    }
+
+    /// The LSNs of every stored version of page `id`, oldest first.
+    pub fn versions(&self, id: &[u8]) -> PageResult<Vec<PageLsn>> {
+        key::check_page_id(id)?;
+        Ok(self.shared.index.versions(id))
+    }
+
+    /// Removes every version older than the newest at or below `horizon`,
+    /// on every page. A horizon below the one already applied vacuums at
+    /// the applied one (the horizon never moves backwards).
+    pub fn vacuum(&self, horizon: PageLsn) -> PageResult<VacuumStats> {
+        self.shared.vacuum(horizon)
+    }
+
+    /// Records a heartbeat of compute node `node` at `lsn`.
+    pub fn heartbeat(&self, node: &[u8], lsn: PageLsn) -> PageResult<()> {
+        self.shared.liveness.heartbeat(node, lsn)
+    }
+
+    /// The liveness registry.
+    pub fn liveness(&self) -> &Liveness {
+        &self.shared.liveness
+    }
+
+    /// The horizon live nodes allow (see [`Liveness::horizon`]).
+    pub fn live_horizon(&self) -> Option<PageLsn> {
+        self.shared.liveness.horizon()
+    }
+
+    /// The vacuum horizon applied so far (0: none).
+    pub fn vacuum_horizon(&self) -> PageLsn {
+        PageLsn(self.shared.horizon.load(Ordering::Acquire))
+    }
+
+    /// One step of the background work: a liveness sweep if due, then a
+    /// vacuum to the live horizon if due. Returns the vacuum's figures when
+    /// one ran. The background thread calls this; tests with a manual
+    /// clock call it themselves.
+    pub fn tick(&self) -> Option<VacuumStats> {
+        self.shared.tick()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PageStats {
+        self.shared.stats()
+    }
+
+    /// The key-value store underneath.
+    pub fn store(&self) -> &Arc<S> {
+        &self.shared.store
+    }
+
+    /// Durability barrier of the store underneath.
+    pub fn flush(&self) -> PageResult<()> {
+        Ok(self.shared.store.flush()?)
+    }
+
+    /// Stops the background thread and closes the store underneath.
+    pub fn close(&self) -> PageResult<()> {
+        self.stop_background();
+        Ok(self.shared.store.close()?)
+    }
+
+    fn stop_background(&self) {
+        if let Some(vacuumer) = self.vacuumer.lock().take() {
+            vacuumer.stop();
+        }
+    }
+}
+
+impl<S: KvStore + ?Sized + 'static> Drop for PageStore<S> {
+    fn drop(&mut self) {
+        self.stop_background();
+    }
+}
+
+fn read_horizon<S: KvStore + ?Sized>(store: &S) -> PageResult<PageLsn> {
+    match store.get(HORIZON_KEY)? {
+        None => Ok(PageLsn(0)),
+        Some(bytes) => {
+            let bytes: [u8; 8] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| PageError::BadHorizon { len: bytes.len() })?;
+            Ok(PageLsn(u64::from_be_bytes(bytes)))
+        }
+    }
+}
+
+impl<S: KvStore + ?Sized> Shared<S> {
+    fn put_lock(&self, id: &[u8]) -> MutexGuard<'_, ()> {
+        // The modulo keeps the value below PUT_LOCKS, which fits usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let i = (self.hasher.hash_one(id) % PUT_LOCKS as u64) as usize;
+        self.put_locks[i].lock()
+    }
+
+    fn put_page(&self, id: &[u8], lsn: PageLsn, image: &[u8]) -> PageResult<bool> {
+        key::check_page_id(id)?;
+        let key = key::encode(id, lsn);
+        let _page = self.put_lock(id);
+        let horizon = PageLsn(self.horizon.load(Ordering::Acquire));
+        if lsn < horizon {
+            return Err(PageError::BelowHorizon { lsn, horizon });
+        }
+        if self.index.contains(id, lsn) {
+            return match self.store.get(&key)? {
+                Some(stored) if stored == image => Ok(false),
+                Some(_) => Err(PageError::Conflict { lsn }),
+                None => Err(PageError::MissingVersion { lsn }),
+            };
+        }
+        self.store.put(&key, image)?;
+        self.index.insert(id, lsn);
+        Ok(true)
+    }
+
+    fn get_page(&self, id: &[u8], lsn: PageLsn) -> PageResult<Option<(PageLsn, Vec<u8>)>> {
+        key::check_page_id(id)?;
+        let mut vanished = None;
+        for _ in 0..READ_ATTEMPTS {
+            let Some(found) = self.index.floor(id, lsn) else {
+                let horizon = PageLsn(self.horizon.load(Ordering::Acquire));
+                if lsn < horizon {
+                    return Err(PageError::VersionVacuumed { lsn, horizon });
+                }
+                return Ok(None);
+            };
+            match self.store.get(&key::encode(id, found))? {
+                Some(image) => return Ok(Some((found, image))),
+                // Vacuum took it between the lookup and the read: look again.
+                None => vanished = Some(found),
+            }
+        }
+        Err(PageError::MissingVersion {
+            lsn: vanished.unwrap_or(lsn),
+        })
+    }
+
+    fn stats(&self) -> PageStats {
+        PageStats {
+            index: self.index.stats(),
+            vacuum_horizon: self.horizon.load(Ordering::Acquire),
+            vacuums: self.vacuum_runs.load(Ordering::Relaxed),
+            versions_vacuumed: self.versions_vacuumed.load(Ordering::Relaxed),
+            live_nodes: self.liveness.live_nodes() as u64,
+        }
+    }
+}
