@@ -326,6 +326,12 @@ impl Liveness {
         *horizon
     }
 
+    /// Raises the horizon to at least `lsn` (a vacuum was applied there).
+    pub fn raise_floor(&self, lsn: PageLsn) {
+        let mut horizon = self.horizon.lock();
+        *horizon = (*horizon).max(Some(lsn));
+    }
+
     /// Every live node, then the recent failures (oldest first).
     pub fn nodes(&self) -> Vec<NodeInfo> {
         let mut nodes: Vec<NodeInfo> = self

@@ -9,6 +9,24 @@
 //! versions no live compute node can ask for; the [`Liveness`] registry
 //! says which nodes are live and sets the horizon.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use folio::{Config, PageError, PageLsn, PageOptions, PageStore};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = folio::open("paged", dir.path(), &Config::default()).unwrap();
+//! let pages: PageStore = PageStore::open(Arc::from(store), PageOptions::default()).unwrap();
+//! pages.put_page(b"blk 7", PageLsn(100), &[1u8; 8192]).unwrap();
+//! pages.put_page(b"blk 7", PageLsn(150), &[2u8; 8192]).unwrap();
+//! assert_eq!(pages.get_page(b"blk 7", PageLsn(120)).unwrap().unwrap().0, PageLsn(100));
+//! assert_eq!(pages.get_page(b"blk 7", PageLsn(99)).unwrap(), None);
+//! pages.vacuum(PageLsn(150)).unwrap();
+//! assert!(matches!(
+//!     pages.get_page(b"blk 7", PageLsn(120)),
+//!     Err(PageError::VersionVacuumed { .. })
+//! ));
+//! pages.close().unwrap();
+//! ```
+//!
 //! Rules a caller can rely on:
 //! - versions are immutable: a put of an existing (page, LSN) with the same
 //!   bytes does nothing, with different bytes it is [`PageError::Conflict`];

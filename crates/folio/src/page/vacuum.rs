@@ -141,6 +141,7 @@ impl<S: KvStore + ?Sized> Shared<S> {
         // the order of unflushed writes across a crash.
         self.store.flush()?;
         self.horizon.store(asked.0, Ordering::Release);
+        self.liveness.raise_floor(asked);
         Ok(asked)
     }
 

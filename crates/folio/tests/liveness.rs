@@ -1,0 +1,326 @@
+//! The liveness registry and the horizon it gives vacuum, driven by a
+//! manual clock: no test sleeps.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use folio::clock::ManualClock;
+use folio::liveness::{Liveness, NodeState, MAX_NODE_ID_BYTES};
+use folio::page::PageError;
+use folio::{PageLsn, PageOptions, PageStore};
+
+const INTERVAL_MS: u64 = 3_000;
+
+fn registry(floor: u64) -> (Arc<ManualClock>, Liveness) {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let liveness = Liveness::new(clock.clone(), INTERVAL_MS, PageLsn(floor));
+    (clock, liveness)
+}
+
+/// Advances the clock by one interval and runs the sweep that falls due.
+fn next_interval(clock: &ManualClock, liveness: &Liveness) -> Vec<Vec<u8>> {
+    clock.advance_ms(INTERVAL_MS);
+    let report = liveness.poll().expect("a sweep is due every interval");
+    report.failed.into_iter().map(|n| n.id.0).collect()
+}
+
+fn state_of(liveness: &Liveness, id: &[u8]) -> Option<NodeState> {
+    liveness
+        .nodes()
+        .into_iter()
+        .find(|n| n.id.0 == id)
+        .map(|n| n.state)
+}
+
+#[test]
+fn a_node_survives_one_missed_interval_and_fails_after_two() {
+    let (clock, liveness) = registry(0);
+    liveness.heartbeat(b"quiet", PageLsn(10)).unwrap();
+    liveness.heartbeat(b"chatty", PageLsn(10)).unwrap();
+    assert_eq!(state_of(&liveness, b"quiet"), Some(NodeState::Alive));
+
+    // No sweep before the interval is up.
+    clock.advance_ms(INTERVAL_MS - 1);
+    assert!(liveness.poll().is_none());
+    clock.advance_ms(1);
+    let first = liveness.poll().expect("due at exactly one interval");
+    assert_eq!((first.survived, first.failed.len()), (2, 0));
+    assert_eq!(state_of(&liveness, b"quiet"), Some(NodeState::Suspect));
+    assert!(liveness.poll().is_none(), "one sweep per interval");
+
+    // chatty heartbeats a millisecond before the second sweep; quiet is
+    // silent for its second interval and fails.
+    clock.advance_ms(INTERVAL_MS - 1);
+    liveness.heartbeat(b"chatty", PageLsn(11)).unwrap();
+    clock.advance_ms(1);
+    let second = liveness.poll().unwrap();
+    let failed: Vec<_> = second.failed.iter().map(|n| n.id.0.clone()).collect();
+    assert_eq!(failed, vec![b"quiet".to_vec()]);
+    assert_eq!(second.failed[0].lsn, PageLsn(10));
+    assert_eq!(state_of(&liveness, b"quiet"), Some(NodeState::Failed));
+    assert_eq!(state_of(&liveness, b"chatty"), Some(NodeState::Suspect));
+    assert_eq!(liveness.live_nodes(), 1);
+
+    // A node that heartbeats right after a sweep still gets the full
+    // two intervals.
+    liveness.heartbeat(b"late", PageLsn(5)).unwrap();
+    assert!(next_interval(&clock, &liveness).contains(&b"chatty".to_vec()));
+    assert!(next_interval(&clock, &liveness).contains(&b"late".to_vec()));
+    assert_eq!(liveness.live_nodes(), 0);
+}
+
+#[test]
+fn failures_reach_the_listener_and_a_failed_node_can_come_back() {
+    let (clock, liveness) = registry(0);
+    let reported = Arc::new(AtomicUsize::new(0));
+    let seen = reported.clone();
+    liveness.set_failure_listener(Box::new(move |node| {
+        assert_eq!(node.id.0, b"n1");
+        assert_eq!(node.state, NodeState::Failed);
+        seen.fetch_add(1, Ordering::SeqCst);
+    }));
+    liveness.heartbeat(b"n1", PageLsn(7)).unwrap();
+    next_interval(&clock, &liveness);
+    assert_eq!(next_interval(&clock, &liveness), vec![b"n1".to_vec()]);
+    assert_eq!(reported.load(Ordering::SeqCst), 1);
+
+    liveness.heartbeat(b"n1", PageLsn(8)).unwrap();
+    let listed: Vec<_> = liveness
+        .nodes()
+        .into_iter()
+        .filter(|n| n.id.0 == b"n1")
+        .collect();
+    assert_eq!(listed.len(), 1, "a returning node is listed once");
+    assert_eq!(
+        (listed[0].state, listed[0].lsn),
+        (NodeState::Alive, PageLsn(8))
+    );
+}
+
+#[test]
+fn a_stalled_detector_runs_one_sweep_not_a_backlog() {
+    let (clock, liveness) = registry(0);
+    liveness.heartbeat(b"n", PageLsn(1)).unwrap();
+    clock.advance_ms(10 * INTERVAL_MS);
+    let report = liveness.poll().unwrap();
+    assert!(
+        report.failed.is_empty(),
+        "the node pays for one interval, not ten"
+    );
+    assert!(liveness.poll().is_none());
+    assert_eq!(liveness.sweeps(), 1);
+    assert_eq!(next_interval(&clock, &liveness), vec![b"n".to_vec()]);
+}
+
+#[test]
+fn no_horizon_until_two_intervals_have_passed() {
+    let (clock, liveness) = registry(0);
+    assert_eq!(liveness.horizon(), None, "no node yet");
+    clock.advance_ms(INTERVAL_MS / 2);
+    liveness.heartbeat(b"fast", PageLsn(500)).unwrap();
+    assert_eq!(
+        liveness.horizon(),
+        None,
+        "a node that was alive before a restart may not have called yet"
+    );
+    clock.advance_ms(INTERVAL_MS / 2);
+    liveness.poll().unwrap();
+    liveness.heartbeat(b"slow", PageLsn(100)).unwrap();
+    assert_eq!(liveness.horizon(), None, "one interval is not enough");
+    liveness.heartbeat(b"fast", PageLsn(500)).unwrap();
+    next_interval(&clock, &liveness);
+    assert_eq!(liveness.horizon(), Some(PageLsn(100)));
+}
+
+#[test]
+fn the_horizon_never_moves_backwards() {
+    let (clock, liveness) = registry(0);
+    next_interval(&clock, &liveness);
+    next_interval(&clock, &liveness);
+    assert_eq!(liveness.horizon(), None, "no node has ever been live");
+
+    liveness.heartbeat(b"a", PageLsn(100)).unwrap();
+    liveness.heartbeat(b"b", PageLsn(200)).unwrap();
+    assert_eq!(liveness.horizon(), Some(PageLsn(100)));
+
+    // a's LSN goes backwards: recorded, but the horizon holds.
+    liveness.heartbeat(b"a", PageLsn(50)).unwrap();
+    assert_eq!(state_of(&liveness, b"a"), Some(NodeState::Alive));
+    assert_eq!(liveness.nodes()[0].lsn, PageLsn(50));
+    assert_eq!(liveness.horizon(), Some(PageLsn(100)));
+    liveness.heartbeat(b"a", PageLsn(150)).unwrap();
+    assert_eq!(liveness.horizon(), Some(PageLsn(150)));
+
+    // A node joining behind the horizon does not pull it back.
+    liveness.heartbeat(b"c", PageLsn(20)).unwrap();
+    assert_eq!(liveness.horizon(), Some(PageLsn(150)));
+
+    // Everyone fails: the horizon stays where it was.
+    next_interval(&clock, &liveness);
+    next_interval(&clock, &liveness);
+    assert_eq!(liveness.live_nodes(), 0);
+    assert_eq!(liveness.horizon(), Some(PageLsn(150)));
+}
+
+#[test]
+fn the_horizon_starts_at_the_vacuum_already_applied() {
+    let (clock, liveness) = registry(300);
+    liveness.heartbeat(b"behind", PageLsn(10)).unwrap();
+    next_interval(&clock, &liveness);
+    liveness.heartbeat(b"behind", PageLsn(10)).unwrap();
+    next_interval(&clock, &liveness);
+    assert_eq!(liveness.horizon(), Some(PageLsn(300)));
+}
+
+#[test]
+fn bad_node_ids_are_refused() {
+    let (_clock, liveness) = registry(0);
+    assert!(matches!(
+        liveness.heartbeat(b"", PageLsn(1)),
+        Err(PageError::InvalidNodeId { len: 0 })
+    ));
+    let long = vec![b'x'; MAX_NODE_ID_BYTES + 1];
+    let err = liveness.heartbeat(&long, PageLsn(1)).unwrap_err();
+    assert!(
+        err.to_string().contains(&MAX_NODE_ID_BYTES.to_string()),
+        "{err}"
+    );
+    liveness
+        .heartbeat(&long[..MAX_NODE_ID_BYTES], PageLsn(1))
+        .unwrap();
+    assert_eq!(liveness.live_nodes(), 1);
+}
+
+/// 3,000 nodes (one replica's worth in KnucklesDB) heartbeating between
+/// sweeps. Prints the sweep time; asserts only the outcome (timing
+/// assertions do not belong in tests on shared machines).
+#[test]
+fn three_thousand_nodes_sweep() {
+    let (clock, liveness) = registry(0);
+    let ids: Vec<Vec<u8>> = (0..3_000)
+        .map(|i| format!("compute-{i:05}").into_bytes())
+        .collect();
+    let mut elapsed_ns = Vec::new();
+    for round in 0..20u64 {
+        for (i, id) in ids.iter().enumerate() {
+            // Every 10th node goes silent from round 10 on: the sweep that
+            // ends round 9 clears its bit, the one ending round 10 fails it.
+            if round < 10 || i % 10 != 0 {
+                liveness
+                    .heartbeat(id, PageLsn(round * 10 + i as u64))
+                    .unwrap();
+            }
+        }
+        clock.advance_ms(INTERVAL_MS);
+        let report = liveness.poll().unwrap();
+        elapsed_ns.push(report.elapsed_ns);
+        let expected_failed = if round == 10 { 300 } else { 0 };
+        assert_eq!(report.failed.len(), expected_failed, "round {round}");
+    }
+    assert_eq!(liveness.live_nodes(), 2_700);
+    elapsed_ns.sort_unstable();
+    eprintln!(
+        "sweep of 3,000 nodes: median {} us, max {} us (debug build: {})",
+        elapsed_ns[elapsed_ns.len() / 2] / 1_000,
+        elapsed_ns[elapsed_ns.len() - 1] / 1_000,
+        cfg!(debug_assertions)
+    );
+}
+
+fn page_store(clock: &Arc<ManualClock>) -> (tempfile::TempDir, PageStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folio::open("paged", dir.path(), &folio::Config::default()).unwrap();
+    let mut options = PageOptions::default();
+    options.background = false;
+    options.clock = clock.clone();
+    options.liveness_interval_ms = INTERVAL_MS;
+    options.vacuum_interval_ms = INTERVAL_MS;
+    (dir, PageStore::open(Arc::from(store), options).unwrap())
+}
+
+#[test]
+fn background_vacuum_follows_the_live_horizon() {
+    let clock = Arc::new(ManualClock::new(0));
+    let (_dir, pages) = page_store(&clock);
+    for lsn in [10, 20, 30, 40] {
+        pages
+            .put_page(b"p", PageLsn(lsn), &[lsn.to_le_bytes()[0]; 64])
+            .unwrap();
+    }
+    pages.heartbeat(b"reader", PageLsn(25)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    assert_eq!(
+        pages.tick(),
+        None,
+        "one interval after open: still warming up"
+    );
+    pages.heartbeat(b"reader", PageLsn(35)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    let run = pages.tick().expect("two intervals: vacuum runs");
+    assert_eq!((run.horizon, run.versions_removed), (PageLsn(35), 2));
+    assert_eq!(
+        pages.versions(b"p").unwrap(),
+        vec![PageLsn(30), PageLsn(40)]
+    );
+    assert!(matches!(
+        pages.get_page(b"p", PageLsn(25)),
+        Err(PageError::VersionVacuumed {
+            horizon: PageLsn(35),
+            ..
+        })
+    ));
+    assert_eq!(
+        pages.get_page(b"p", PageLsn(35)).unwrap().unwrap().0,
+        PageLsn(30)
+    );
+
+    // The reader goes silent: it fails, and the horizon stays.
+    clock.advance_ms(INTERVAL_MS);
+    assert_eq!(pages.tick(), None, "horizon unchanged: nothing to do");
+    clock.advance_ms(INTERVAL_MS);
+    pages.tick();
+    assert_eq!(pages.stats().live_nodes, 0);
+    assert_eq!(pages.live_horizon(), Some(PageLsn(35)));
+}
+
+#[test]
+fn a_node_behind_the_vacuum_gets_version_vacuumed() {
+    let clock = Arc::new(ManualClock::new(0));
+    let (_dir, pages) = page_store(&clock);
+    for lsn in [10, 20, 30] {
+        pages
+            .put_page(b"p", PageLsn(lsn), &[lsn.to_le_bytes()[0]; 8192])
+            .unwrap();
+    }
+    pages.vacuum(PageLsn(30)).unwrap();
+    // A node registering at LSN 15 asks for what is gone.
+    pages.heartbeat(b"old", PageLsn(15)).unwrap();
+    let err = pages.get_page(b"p", PageLsn(15)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PageError::VersionVacuumed {
+                lsn: PageLsn(15),
+                horizon: PageLsn(30)
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("version vacuumed"), "{err}");
+    // Its registration does not pull the horizon back.
+    clock.advance_ms(INTERVAL_MS);
+    pages.tick();
+    pages.heartbeat(b"old", PageLsn(15)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    pages.tick();
+    assert_eq!(pages.stats().live_nodes, 1);
+    assert_eq!(pages.live_horizon(), Some(PageLsn(30)));
+    // And nothing can be put behind the horizon.
+    assert!(matches!(
+        pages.put_page(b"p", PageLsn(25), b"late"),
+        Err(PageError::BelowHorizon {
+            lsn: PageLsn(25),
+            horizon: PageLsn(30)
+        })
+    ));
+}
