@@ -42,8 +42,10 @@
 //!   store before the index, vacuum removes from the index before the store
 //!   (so a read that loses that race finds the index changed and retries);
 //! - a page's put lock is held from the horizon check to the index insert
-//!   of a put, and by vacuum while it trims that page, so no version below
-//!   `H` enters a page after vacuum passed it.
+//!   of a put; vacuum, after raising `H`, takes and releases every put lock
+//!   before it looks for pages to trim, so every version a put slipped in
+//!   under the old horizon is in the LogIndex by then, and no later put can
+//!   add one below `H`.
 
 mod background;
 pub mod error;

@@ -98,6 +98,10 @@ impl<S: KvStore + ?Sized> Shared<S> {
     fn vacuum_locked(&self, state: &mut VacuumState, asked: PageLsn) -> PageResult<VacuumStats> {
         let started = Instant::now();
         let horizon = self.raise_horizon(asked)?;
+        // A put that passed its horizon check before the raise may still be
+        // on its way into the LogIndex, on a page the scan below would not
+        // list: wait until every such put is in.
+        self.quiesce_puts();
         state.clean_at = None;
         self.vacuum_runs.fetch_add(1, Ordering::Relaxed);
         let mut stats = VacuumStats {
@@ -128,6 +132,14 @@ impl<S: KvStore + ?Sized> Shared<S> {
         state.clean_at = Some(horizon);
         stats.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         Ok(stats)
+    }
+
+    /// Takes and releases every put lock: each put that held one when this
+    /// began has finished.
+    fn quiesce_puts(&self) {
+        for lock in self.put_locks.iter() {
+            drop(lock.lock());
+        }
     }
 
     /// Makes `max(asked, applied)` the durable vacuum horizon; returns it.
