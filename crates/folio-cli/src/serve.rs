@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use folio::{Config, Durability, ReplacerKind};
+use folio::{Config, Durability, PageOptions, PageStore, ReplacerKind};
+
+/// The page store's directory inside `--dir`.
+const PAGES_DIR: &str = "pages";
 
 /// Arguments of `folio serve`.
 #[derive(Debug, Args)]
@@ -43,9 +46,18 @@ pub struct ServeArgs {
     /// Most simultaneous client connections.
     #[arg(long, default_value_t = 10_000)]
     maxclients: usize,
+    /// Page store: milliseconds between liveness sweeps (a compute node
+    /// silent for two sweeps is declared failed).
+    #[arg(long, default_value_t = folio::liveness::DEFAULT_INTERVAL_MS)]
+    liveness_interval_ms: u64,
+    /// Page store: milliseconds between background vacuums to the live
+    /// horizon (0: only PAGE.VACUUM vacuums).
+    #[arg(long, default_value_t = 10_000)]
+    vacuum_interval_ms: u64,
 }
 
-/// Opens the store and serves it until SIGINT or SIGTERM.
+/// Opens the stores — keys in `--dir`, page versions in `--dir/pages` —
+/// and serves them until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::default();
     config.cache_bytes = args
@@ -58,6 +70,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.sync_interval_ms = args.sync_interval_ms;
     let store = folio::open(&args.engine, &args.dir, &config)
         .with_context(|| format!("cannot open the store in {}", args.dir.display()))?;
+    let pages_dir = args.dir.join(PAGES_DIR);
+    let page_kv = folio::open(&args.engine, &pages_dir, &config)
+        .with_context(|| format!("cannot open the page store in {}", pages_dir.display()))?;
+    let mut page_options = PageOptions::default();
+    page_options.liveness_interval_ms = args.liveness_interval_ms;
+    page_options.vacuum_interval_ms = args.vacuum_interval_ms;
+    let pages = PageStore::open(Arc::from(page_kv), page_options)
+        .with_context(|| format!("cannot open the page store in {}", pages_dir.display()))?;
     tracing::info!(
         dir = %args.dir.display(),
         engine = %args.engine,
@@ -70,6 +90,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         maxclients: args.maxclients,
         ..folio_server::ServerConfig::default()
     };
-    folio_server::run(Arc::from(store), server)?;
+    let stores = folio_server::Stores::with_pages(Arc::from(store), Arc::new(pages));
+    folio_server::run(stores, server)?;
     Ok(())
 }

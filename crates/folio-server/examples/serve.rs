@@ -20,6 +20,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         port,
         ..Default::default()
     };
-    folio_server::run(Arc::from(store), config)?;
+    folio_server::run(folio_server::Stores::kv_only(Arc::from(store)), config)?;
     Ok(())
 }

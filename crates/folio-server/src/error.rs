@@ -37,4 +37,7 @@ pub enum ServerError {
     /// durable.
     #[error("closing the store failed: {0}")]
     Close(#[source] folio::Error),
+    /// Closing the page store after shutdown failed.
+    #[error("closing the page store failed: {0}")]
+    ClosePages(#[source] folio::PageError),
 }

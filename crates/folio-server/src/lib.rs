@@ -1,11 +1,13 @@
 //! Folio's Redis-protocol server: RESP2 over TCP in front of any
-//! [`folio::KvStore`].
+//! [`folio::KvStore`], and of a [`folio::PageStore`] for the page and node
+//! commands (`PAGE.*`, `NODE.*`; see docs/PROTOCOL.md).
 //!
 //! Layers, each in its own module:
 //!
 //! 1. [`resp`]: the incremental request parser and the reply encoder;
 //! 2. `commands`: dispatch and the commands (GET, SET, DEL, EXISTS, MGET,
-//!    MSET, DBSIZE, PING, ECHO, QUIT, SELECT, COMMAND, CONFIG GET, INFO);
+//!    MSET, DBSIZE, PING, ECHO, QUIT, SELECT, COMMAND, CONFIG GET, INFO,
+//!    and the page and node commands);
 //! 3. `connection` and `server`: one tokio task per client, pipelining,
 //!    `maxclients`, graceful shutdown;
 //! 4. [`run`]: a runtime, a listener and signal handling around [`serve`].
@@ -18,7 +20,8 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! let store = folio::open("paged", "data".as_ref(), &folio::Config::default())?;
-//! folio_server::run(Arc::from(store), folio_server::ServerConfig::default())?;
+//! let stores = folio_server::Stores::kv_only(Arc::from(store));
+//! folio_server::run(stores, folio_server::ServerConfig::default())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -31,8 +34,10 @@ pub mod resp;
 mod run;
 mod server;
 mod shared;
+mod stores;
 
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use run::run;
 pub use server::serve;
+pub use stores::Stores;

@@ -1,37 +1,32 @@
 //! The blocking entry point: runtime, listener, signals, store close.
 
-use std::sync::Arc;
-
-use folio::KvStore;
 use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::server::serve;
+use crate::stores::Stores;
 
 /// Runs a server on `config.bind:config.port` until SIGINT or SIGTERM, then
-/// shuts down gracefully and closes the store. Blocks the calling thread.
-pub fn run(store: Arc<dyn KvStore>, config: ServerConfig) -> Result<(), ServerError> {
+/// shuts down gracefully and closes the stores. Blocks the calling thread.
+pub fn run(stores: Stores, config: ServerConfig) -> Result<(), ServerError> {
     config.validate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("folio-server")
         .build()
         .map_err(ServerError::Runtime)?;
-    let served = runtime.block_on(listen_and_serve(Arc::clone(&store), config));
+    let served = runtime.block_on(listen_and_serve(stores.clone(), config));
     drop(runtime);
-    let closed = store.close().map_err(ServerError::Close);
+    let closed = stores.close();
     if closed.is_ok() {
-        tracing::info!("store closed");
+        tracing::info!("stores closed");
     }
     served.and(closed)
 }
 
 /// Installs the signal handlers, binds and serves.
-async fn listen_and_serve(
-    store: Arc<dyn KvStore>,
-    config: ServerConfig,
-) -> Result<(), ServerError> {
+async fn listen_and_serve(stores: Stores, config: ServerConfig) -> Result<(), ServerError> {
     // Handlers first: once clients can connect, a signal must mean shutdown.
     let signal = shutdown_signal().map_err(ServerError::Signal)?;
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
@@ -41,8 +36,13 @@ async fn listen_and_serve(
             source,
         })?;
     let local = listener.local_addr().map_err(ServerError::LocalAddr)?;
-    tracing::info!(address = %local, engine = store.engine_name(), "folio-server listening");
-    serve(store, listener, config, signal).await
+    tracing::info!(
+        address = %local,
+        engine = stores.kv.engine_name(),
+        pages = stores.pages.is_some(),
+        "folio-server listening"
+    );
+    serve(stores, listener, config, signal).await
 }
 
 /// A future that completes on SIGINT or SIGTERM. The handlers are installed

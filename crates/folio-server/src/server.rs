@@ -8,7 +8,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use folio::KvStore;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -18,6 +17,7 @@ use crate::config::ServerConfig;
 use crate::connection::Connection;
 use crate::error::ServerError;
 use crate::shared::Shared;
+use crate::stores::Stores;
 
 /// Pause after a failed accept (such as too many open files) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -27,16 +27,17 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
 /// Serves RESP clients on `listener` until `shutdown` completes, then shuts
-/// down gracefully and returns. The store is not closed: the caller owns it.
+/// down gracefully and returns. The stores are not closed: the caller owns
+/// them.
 pub async fn serve(
-    store: Arc<dyn KvStore>,
+    stores: Stores,
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     config.validate()?;
     let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
-    let shared = Arc::new(Shared::new(store, config, local_addr));
+    let shared = Arc::new(Shared::new(stores, config, local_addr));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);

@@ -5,15 +5,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use folio::KvStore;
+use folio::{KvStore, PageStore};
 
 use crate::config::ServerConfig;
 use crate::keylock::KeyLocks;
+use crate::stores::Stores;
 
 /// What commands need besides their arguments.
 pub(crate) struct Shared {
-    /// The engine.
+    /// The engine of the key commands.
     pub store: Arc<dyn KvStore>,
+    /// The page store, when the server has one.
+    pub pages: Option<Arc<PageStore>>,
     /// Locks making conditional writes atomic.
     pub locks: KeyLocks,
     /// The server's settings.
@@ -33,13 +36,10 @@ pub(crate) struct ClientSlot {
 
 impl Shared {
     /// State for a server listening on `local_addr`.
-    pub(crate) fn new(
-        store: Arc<dyn KvStore>,
-        config: ServerConfig,
-        local_addr: SocketAddr,
-    ) -> Self {
+    pub(crate) fn new(stores: Stores, config: ServerConfig, local_addr: SocketAddr) -> Self {
         Self {
-            store,
+            store: stores.kv,
+            pages: stores.pages,
             locks: KeyLocks::new(),
             config,
             local_addr,

@@ -5,8 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{open_store, Client, Value};
-use folio_server::ServerConfig;
+use common::{open_pages, open_store, Client, Value};
+use folio::PageLsn;
+use folio_server::{ServerConfig, Stores};
 
 #[cfg(unix)]
 #[test]
@@ -20,8 +21,11 @@ fn run_serves_until_sigterm_then_closes_the_store() {
         port,
         ..ServerConfig::default()
     };
-    let store = open_store(dir.path());
-    let server = std::thread::spawn(move || folio_server::run(store, config));
+    let stores = Stores::with_pages(
+        open_store(&dir.path().join("kv")),
+        open_pages(&dir.path().join("pages")),
+    );
+    let server = std::thread::spawn(move || folio_server::run(stores, config));
 
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -31,6 +35,10 @@ fn run_serves_until_sigterm_then_closes_the_store() {
     }
     let mut client = Client::connect(addr);
     assert_eq!(client.call(&[b"SET", b"durable", b"yes"]), Value::ok());
+    assert_eq!(
+        client.call(&[b"PAGE.PUT", b"blk", b"7", b"image"]),
+        Value::ok()
+    );
 
     let status = std::process::Command::new("kill")
         .args(["-TERM", &std::process::id().to_string()])
@@ -40,10 +48,16 @@ fn run_serves_until_sigterm_then_closes_the_store() {
     server.join().expect("server thread").expect("clean run");
     assert!(client.is_closed());
 
-    let reopened = open_store(dir.path());
+    let reopened = open_store(&dir.path().join("kv"));
     assert_eq!(
         reopened.get(b"durable").expect("get"),
         Some(b"yes".to_vec())
     );
     reopened.close().expect("close");
+    let pages = open_pages(&dir.path().join("pages"));
+    assert_eq!(
+        pages.get_page(b"blk", PageLsn(9)).expect("get_page"),
+        Some((PageLsn(7), b"image".to_vec()))
+    );
+    pages.close().expect("close");
 }

@@ -1,4 +1,5 @@
-//! Engine errors as RESP error replies: the only mapping of `folio::Error`.
+//! Engine errors as RESP error replies: the only mapping of `folio::Error`
+//! and `folio::PageError`.
 //!
 //! The text is always the error's `Display`, which names the limit or the file
 //! concerned. The code before it tells clients what kind of failure it is:
@@ -10,12 +11,14 @@
 //! | `CORRUPT` | `Corruption`, `UnsupportedFormat`                 | data on disk is damaged or foreign |
 //! | `BUSY`    | `BufferPoolExhausted`                             | transient; retry later             |
 //! | `CLOSED`  | `Closed`                                          | the store is shutting down         |
+//! | `VACUUMED`| `PageError::VersionVacuumed`                      | the page version asked for was vacuumed |
 //!
 //! Everything but `ERR` is also logged at `warn`, since it concerns the
 //! operator rather than the client.
 
-use folio::Error;
+use folio::{Error, PageError};
 
+use super::HandlerResult;
 use crate::resp::Reply;
 
 /// The reply for an engine error.
@@ -31,4 +34,20 @@ pub fn engine_error(err: &Error) -> Reply {
         tracing::warn!(error = %err, "engine error answered to a client");
     }
     Reply::error_with_code(code, err.to_string())
+}
+
+/// The reply for a page-store error: the store's own errors go through
+/// [`engine_error`] (returned as `Err` for the dispatcher to map), the
+/// page store's as `VACUUMED`, `CORRUPT` or `ERR`.
+pub(super) fn page_error(err: PageError) -> HandlerResult {
+    let code = match err {
+        PageError::Store(inner) => return Err(inner),
+        PageError::VersionVacuumed { .. } => "VACUUMED",
+        PageError::MissingVersion { .. } | PageError::BadHorizon { .. } => "CORRUPT",
+        _ => "ERR",
+    };
+    if code == "CORRUPT" {
+        tracing::warn!(error = %err, "page store error answered to a client");
+    }
+    Ok(Reply::error_with_code(code, err.to_string()))
 }

@@ -1,7 +1,9 @@
 //! `INFO [section ...]`: Redis-style sections with CRLF line endings.
 //!
 //! Sections: `server` (with `redis_version:7.0.0` so tools accept the
-//! server), `clients`, `folio` (the engine's `Stats`) and `keyspace`. No
+//! server), `clients`, `folio` (the engine's `Stats`), `pages` (the page
+//! store and the live compute nodes, when there is a page store) and
+//! `keyspace`. No
 //! argument, `default`, `all` or `everything` give every section.
 
 use std::fmt::Write as _;
@@ -32,6 +34,9 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     }
     if include("folio") {
         sections.push(folio_section(shared));
+    }
+    if include("pages") {
+        sections.extend(pages_section(shared));
     }
     if include("keyspace") {
         sections.push(keyspace_section(shared)?);
@@ -90,8 +95,33 @@ fn folio_section(shared: &Shared) -> String {
             ("segments", stats.segments.to_string()),
             ("data_file_bytes", stats.data_file_bytes.to_string()),
             ("free_slots", stats.free_slots.to_string()),
+            ("wal_lsn", stats.wal_lsn.to_string()),
+            ("wal_fsyncs", stats.wal_fsyncs.to_string()),
+            ("checkpoints", stats.checkpoints.to_string()),
         ],
     )
+}
+
+/// The page store's figures, when the server has one.
+fn pages_section(shared: &Shared) -> Option<String> {
+    let pages = shared.pages.as_ref()?;
+    let stats = pages.stats();
+    let horizon = pages
+        .live_horizon()
+        .map_or_else(String::new, |h| h.0.to_string());
+    Some(section(
+        "Pages",
+        &[
+            ("page_ids", stats.index.pages.to_string()),
+            ("page_versions", stats.index.versions.to_string()),
+            ("page_index_bytes", stats.index.memory_bytes.to_string()),
+            ("vacuum_horizon", stats.vacuum_horizon.to_string()),
+            ("vacuum_runs", stats.vacuums.to_string()),
+            ("versions_vacuumed", stats.versions_vacuumed.to_string()),
+            ("live_nodes", stats.live_nodes.to_string()),
+            ("live_horizon", horizon),
+        ],
+    ))
 }
 
 fn keyspace_section(shared: &Shared) -> Result<String, folio::Error> {

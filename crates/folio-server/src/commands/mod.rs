@@ -9,6 +9,7 @@ mod engine_error;
 mod glob;
 mod info;
 mod keys;
+mod pages;
 mod server;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ use crate::resp::Reply;
 use crate::shared::Shared;
 
 pub use engine_error::engine_error;
+use engine_error::page_error;
 
 /// A handler's result: a reply, or an engine error to map.
 type HandlerResult = Result<Reply, folio::Error>;
@@ -53,6 +55,13 @@ const COMMANDS: &[Spec] = &[
     spec("exists", -2, keys::exists),
     spec("mget", -2, keys::mget),
     spec("mset", -3, keys::mset),
+    spec("page.put", 4, pages::put),
+    spec("page.get", 3, pages::get),
+    spec("page.versions", 2, pages::versions),
+    spec("page.vacuum", -1, pages::vacuum),
+    spec("node.heartbeat", 3, pages::heartbeat),
+    spec("node.list", 1, pages::list),
+    spec("node.horizon", 1, pages::horizon),
 ];
 
 const fn spec(name: &'static str, arity: i32, handler: Handler) -> Spec {

@@ -87,7 +87,11 @@ fn shared() -> (Shared, Arc<MemStore>) {
     let store = Arc::new(MemStore::default());
     let addr = SocketAddr::from(([127, 0, 0, 1], 7777));
     (
-        Shared::new(store.clone(), ServerConfig::default(), addr),
+        Shared::new(
+            crate::Stores::kv_only(store.clone()),
+            ServerConfig::default(),
+            addr,
+        ),
         store,
     )
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use folio::{Config, KvStore};
-use folio_server::{serve, ServerConfig, ServerError};
+use folio::{Config, KvStore, PageOptions, PageStore};
+use folio_server::{serve, ServerConfig, ServerError, Stores};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -24,10 +24,19 @@ pub fn open_store(dir: &Path) -> Arc<dyn KvStore> {
     Arc::from(folio::open("paged", dir, &Config::default()).expect("open the store"))
 }
 
+/// Opens a page store over the paged store at `dir`, with no background
+/// thread (tests drive vacuum themselves).
+pub fn open_pages(dir: &Path) -> Arc<PageStore> {
+    let mut options = PageOptions::default();
+    options.background = false;
+    Arc::new(PageStore::open(open_store(dir), options).expect("open the page store"))
+}
+
 /// A server running on its own runtime.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn KvStore>,
+    pub pages: Option<Arc<PageStore>>,
     runtime: Runtime,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
@@ -41,6 +50,11 @@ impl TestServer {
 
     /// Starts a server with `config` (its bind and port are ignored).
     pub fn with_config(store: Arc<dyn KvStore>, config: ServerConfig) -> Self {
+        Self::with_stores(Stores::kv_only(store), config)
+    }
+
+    /// Starts a server over `stores` with `config`.
+    pub fn with_stores(stores: Stores, config: ServerConfig) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -54,10 +68,11 @@ impl TestServer {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = runtime.spawn(serve(Arc::clone(&store), listener, config, shutdown));
+        let task = runtime.spawn(serve(stores.clone(), listener, config, shutdown));
         Self {
             addr,
-            store,
+            store: stores.kv,
+            pages: stores.pages,
             runtime,
             stop: Some(stop),
             task: Some(task),
