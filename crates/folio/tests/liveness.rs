@@ -324,3 +324,42 @@ fn a_node_behind_the_vacuum_gets_version_vacuumed() {
         })
     ));
 }
+
+/// The background thread runs the same tick: sweeps and vacuum happen with
+/// no caller. (The clock is manual; the test only waits, boundedly, for the
+/// thread's next look, which comes every 50 ms.)
+#[test]
+fn the_background_thread_sweeps_and_vacuums() {
+    let clock = Arc::new(ManualClock::new(0));
+    let dir = tempfile::tempdir().unwrap();
+    let store = folio::open("paged", dir.path(), &folio::Config::default()).unwrap();
+    let mut options = PageOptions::default();
+    options.clock = clock.clone();
+    options.liveness_interval_ms = INTERVAL_MS;
+    options.vacuum_interval_ms = INTERVAL_MS;
+    let pages: PageStore = PageStore::open(Arc::from(store), options).unwrap();
+    for lsn in [10, 20, 30] {
+        pages.put_page(b"p", PageLsn(lsn), b"image").unwrap();
+    }
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the background thread never {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    for sweep in 1..=2 {
+        pages.heartbeat(b"reader", PageLsn(25)).unwrap();
+        clock.advance_ms(INTERVAL_MS);
+        wait_for("swept", &|| pages.liveness().sweeps() >= sweep);
+    }
+    wait_for("vacuumed", &|| pages.stats().versions_vacuumed == 1);
+    assert_eq!(
+        pages.versions(b"p").unwrap(),
+        vec![PageLsn(20), PageLsn(30)]
+    );
+    pages.close().unwrap();
+}
