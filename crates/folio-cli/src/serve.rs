@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Most simultaneous client connections.
     #[arg(long, default_value_t = 10_000)]
     maxclients: usize,
+    /// Password clients must give with AUTH before other commands.
+    #[arg(long, env = "FOLIO_PASSWORD", hide_env_values = true)]
+    requirepass: Option<String>,
     /// Page store: milliseconds between liveness sweeps (a compute node
     /// silent for two sweeps is declared failed).
     #[arg(long, default_value_t = folio::liveness::DEFAULT_INTERVAL_MS)]
@@ -88,6 +91,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         bind: args.bind,
         port: args.port,
         maxclients: args.maxclients,
+        requirepass: args.requirepass,
         ..folio_server::ServerConfig::default()
     };
     let stores = folio_server::Stores::with_pages(Arc::from(store), Arc::new(pages));

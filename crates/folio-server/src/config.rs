@@ -6,7 +6,7 @@ use crate::error::ServerError;
 use crate::resp::DEFAULT_MAX_QUERY_BUFFER;
 
 /// Settings of one server. `Default` gives Redis's usual values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// Address to listen on (used by [`crate::run`]; [`crate::serve`] takes a
     /// bound listener).
@@ -22,6 +22,25 @@ pub struct ServerConfig {
     /// How long shutdown waits for connections to finish their command and
     /// send its reply before dropping them.
     pub shutdown_grace: Duration,
+    /// The password clients must give with `AUTH` before any other command
+    /// (`None`: no authentication, as Redis without `requirepass`).
+    pub requirepass: Option<String>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("maxclients", &self.maxclients)
+            .field("max_query_buffer_bytes", &self.max_query_buffer_bytes)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field(
+                "requirepass",
+                &self.requirepass.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
@@ -32,6 +51,7 @@ impl Default for ServerConfig {
             maxclients: 10_000,
             max_query_buffer_bytes: DEFAULT_MAX_QUERY_BUFFER,
             shutdown_grace: Duration::from_secs(5),
+            requirepass: None,
         }
     }
 }
@@ -48,6 +68,12 @@ impl ServerConfig {
         if self.max_query_buffer_bytes < Self::MIN_QUERY_BUFFER_BYTES {
             let reason = format!("must be at least {} bytes", Self::MIN_QUERY_BUFFER_BYTES);
             return Err(invalid("max_query_buffer_bytes", reason));
+        }
+        if self.requirepass.as_deref() == Some("") {
+            return Err(invalid(
+                "requirepass",
+                "must not be empty (leave it unset for no password)".to_owned(),
+            ));
         }
         Ok(())
     }

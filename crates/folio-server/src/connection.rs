@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::commands::{dispatch, After};
+use crate::commands::{dispatch, After, Session};
 use crate::resp::{Reply, RequestParser};
 use crate::shared::Shared;
 
@@ -36,6 +36,7 @@ pub(crate) struct Connection {
     parser: RequestParser,
     input: BytesMut,
     output: Vec<u8>,
+    session: Session,
 }
 
 impl Connection {
@@ -48,6 +49,7 @@ impl Connection {
             parser,
             input: BytesMut::with_capacity(READ_CHUNK),
             output: Vec::new(),
+            session: Session::new(),
         }
     }
 
@@ -87,7 +89,7 @@ impl Connection {
             };
             // Engine calls are synchronous and take microseconds, so they run
             // right on this task instead of through spawn_blocking.
-            let (reply, after) = dispatch(&self.shared, &command);
+            let (reply, after) = dispatch(&self.shared, &mut self.session, &command);
             reply.encode(&mut self.output);
             if after == After::Close {
                 self.flush().await?;

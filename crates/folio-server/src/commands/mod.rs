@@ -5,6 +5,7 @@
 //! with `?`; [`engine_error::engine_error`] turns them into replies, the one
 //! place that does.
 
+mod auth;
 mod engine_error;
 mod glob;
 mod info;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use crate::resp::Reply;
 use crate::shared::Shared;
 
+pub use auth::Session;
 pub use engine_error::engine_error;
 use engine_error::page_error;
 
@@ -41,6 +43,8 @@ struct Spec {
 
 /// Every command this server knows.
 const COMMANDS: &[Spec] = &[
+    // Answered by `dispatch` itself: it changes the session.
+    spec("auth", -2, server::quit),
     spec("ping", -1, server::ping),
     spec("echo", 2, server::echo),
     spec("quit", -1, server::quit),
@@ -81,8 +85,9 @@ pub enum After {
     Close,
 }
 
-/// Runs one command and returns its reply.
-pub fn dispatch(shared: &Shared, args: &[Bytes]) -> (Reply, After) {
+/// Runs one command of the connection whose session is `session` and
+/// returns its reply.
+pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Reply, After) {
     let Some(name) = args.first() else {
         return (Reply::err("empty command"), After::Continue);
     };
@@ -98,6 +103,12 @@ pub fn dispatch(shared: &Shared, args: &[Bytes]) -> (Reply, After) {
     };
     if !arity_ok(spec.arity, args.len()) {
         return (wrong_arity(spec.name), After::Continue);
+    }
+    if let Some(refusal) = auth::check(shared, session, spec.name) {
+        return (refusal, After::Continue);
+    }
+    if spec.name == "auth" {
+        return (auth::auth(shared, session, args), After::Continue);
     }
     let reply = (spec.handler)(shared, args).unwrap_or_else(|err| engine_error(&err));
     let after = if spec.name == "quit" {

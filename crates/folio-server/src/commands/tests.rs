@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use folio::{BatchOp, KvStore, Stats, WriteBatch};
 
-use super::{dispatch, After};
+use super::{dispatch, After, Session};
 use crate::config::ServerConfig;
 use crate::resp::Reply;
 use crate::shared::Shared;
@@ -102,7 +102,7 @@ fn run(shared: &Shared, line: &str) -> Reply {
         .into_iter()
         .map(Bytes::from)
         .collect();
-    dispatch(shared, &args).0
+    dispatch(shared, &mut Session::new(), &args).0
 }
 
 fn bulk(text: &str) -> Reply {
@@ -214,10 +214,10 @@ fn server_commands() {
         run(&sh, "config get port"),
         Reply::Array(vec![bulk("port"), bulk("7777")])
     );
-    let quit = dispatch(&sh, &[Bytes::from_static(b"QUIT")]);
+    let quit = dispatch(&sh, &mut Session::new(), &[Bytes::from_static(b"QUIT")]);
     assert_eq!(quit, (Reply::ok(), After::Close));
     assert_eq!(
-        dispatch(&sh, &[Bytes::from_static(b"POST")]).1,
+        dispatch(&sh, &mut Session::new(), &[Bytes::from_static(b"POST")]).1,
         After::Close
     );
 }
@@ -271,7 +271,7 @@ fn mget_reply_size_is_capped() {
     let big = Bytes::from_static(b"big");
     let mut args = vec![Bytes::from_static(b"mget")];
     args.extend(std::iter::repeat_n(big, 300));
-    let Reply::Error(text) = dispatch(&sh, &args).0 else {
+    let Reply::Error(text) = dispatch(&sh, &mut Session::new(), &args).0 else {
         panic!("an MGET over the cap must be refused");
     };
     assert!(String::from_utf8_lossy(&text).contains("268435456"));

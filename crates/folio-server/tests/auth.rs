@@ -1,0 +1,82 @@
+//! `--requirepass` and `AUTH`, with Redis 7's replies.
+
+mod common;
+
+use common::{open_store, TestServer, Value};
+use folio_server::ServerConfig;
+
+fn server_with_password(dir: &std::path::Path) -> TestServer {
+    let config = ServerConfig {
+        requirepass: Some("s3cret".into()),
+        ..ServerConfig::default()
+    };
+    TestServer::with_config(open_store(dir), config)
+}
+
+#[test]
+fn commands_need_auth_when_a_password_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_password(dir.path());
+    let mut c = server.client();
+    let noauth = Value::error("NOAUTH Authentication required.");
+    assert_eq!(c.call(&[b"GET", b"k"]), noauth);
+    assert_eq!(c.call(&[b"PING"]), noauth);
+    // Unknown commands and wrong arity are answered first, as Redis 7 does.
+    assert!(matches!(c.call(&[b"NOPE"]), Value::Error(e) if e.starts_with("ERR unknown command")));
+    let wrongpass = Value::error("WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(c.call(&[b"AUTH", b"guess"]), wrongpass);
+    assert_eq!(c.call(&[b"AUTH", b"admin", b"s3cret"]), wrongpass);
+    assert_eq!(c.call(&[b"GET", b"k"]), noauth);
+    assert_eq!(
+        c.call(&[b"AUTH", b"a", b"b", b"c"]),
+        Value::error("ERR syntax error")
+    );
+    assert_eq!(c.call(&[b"AUTH", b"s3cret"]), Value::ok());
+    assert_eq!(c.call(&[b"SET", b"k", b"v"]), Value::ok());
+    assert_eq!(c.call(&[b"GET", b"k"]), Value::bulk(b"v"));
+
+    // Each connection authenticates on its own; the username form works.
+    let mut other = server.client();
+    assert_eq!(other.call(&[b"GET", b"k"]), noauth);
+    assert_eq!(other.call(&[b"AUTH", b"default", b"s3cret"]), Value::ok());
+    assert_eq!(other.call(&[b"GET", b"k"]), Value::bulk(b"v"));
+    // A failed AUTH logs the connection out again.
+    assert_eq!(other.call(&[b"AUTH", b"wrong"]), wrongpass);
+    assert_eq!(other.call(&[b"GET", b"k"]), noauth);
+    assert_eq!(other.call(&[b"QUIT"]), Value::ok());
+}
+
+#[test]
+fn auth_without_a_password_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(open_store(dir.path()));
+    let mut c = server.client();
+    assert_eq!(
+        c.call(&[b"AUTH", b"pw"]),
+        Value::error(
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?"
+        )
+    );
+    assert_eq!(c.call(&[b"AUTH", b"default", b"anything"]), Value::ok());
+    assert_eq!(c.call(&[b"PING"]), Value::Simple("PONG".into()));
+}
+
+#[test]
+fn an_empty_password_is_refused_at_start() {
+    let config = ServerConfig {
+        requirepass: Some(String::new()),
+        ..ServerConfig::default()
+    };
+    let err = config.validate().unwrap_err();
+    assert!(err.to_string().contains("requirepass"), "{err}");
+    assert!(!format!("{config:?}").contains("s3cret"));
+    let secret = ServerConfig {
+        requirepass: Some("s3cret".into()),
+        ..ServerConfig::default()
+    };
+    assert!(
+        !format!("{secret:?}").contains("s3cret"),
+        "Debug must not print the password"
+    );
+}
