@@ -25,7 +25,8 @@ pub struct ServeArgs {
     /// Storage engine, by registry name.
     #[arg(long, default_value = "paged")]
     engine: String,
-    /// Buffer-pool budget in MiB.
+    /// Buffer-pool budget in MiB (of each of the two stores: keys and
+    /// page versions).
     #[arg(long, default_value_t = 64)]
     cache_mib: usize,
     /// Page size in bytes for a new store (4096..=65536, a power of two).
@@ -51,7 +52,8 @@ pub struct ServeArgs {
     requirepass: Option<String>,
     /// Page store: milliseconds between liveness sweeps (a compute node
     /// silent for two sweeps is declared failed).
-    #[arg(long, default_value_t = folio::liveness::DEFAULT_INTERVAL_MS)]
+    #[arg(long, default_value_t = folio::liveness::DEFAULT_INTERVAL_MS,
+          value_parser = clap::value_parser!(u64).range(100..))]
     liveness_interval_ms: u64,
     /// Page store: milliseconds between background vacuums to the live
     /// horizon (0: only PAGE.VACUUM vacuums).

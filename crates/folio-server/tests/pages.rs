@@ -134,6 +134,10 @@ fn bad_arguments_get_clear_errors_and_change_nothing() {
         Value::error("ERR wrong number of arguments for 'page.get' command")
     );
     assert_eq!(c.call(&[b"PAGE.VERSIONS", b"p"]), Value::Array(vec![]));
+    assert_eq!(
+        c.call(&[b"PAGE.VACUUM", b"1", b"2"]),
+        Value::error("ERR syntax error")
+    );
     let big_lsn = u64::MAX.to_string();
     assert_eq!(
         c.call(&[b"PAGE.PUT", b"p", big_lsn.as_bytes(), b"top"]),

@@ -4,19 +4,22 @@
 //! A compute node calls [`Liveness::heartbeat`] with its id and the LSN it
 //! reads at; that registers or refreshes it and sets its reference bit.
 //! Every `interval_ms` a CLOCK second-chance sweep passes over every node:
-//! a set bit is cleared (the node had its chance), a clear bit means the
-//! node sent nothing for a whole interval since the last sweep, and it is
-//! declared failed. So a node survives one missed interval and is dropped
-//! after two. Failed nodes are logged, handed to the failure listener and
-//! kept in a bounded list of recent failures.
+//! a set bit is cleared (the node gets a second chance), a bit already
+//! clear means the node sent nothing since the previous sweep — a whole
+//! interval — and it is declared failed. So a node is failed by the second
+//! sweep after its last heartbeat, one to two intervals later: silence
+//! shorter than one interval is always survived, two intervals never. A
+//! node that heartbeats every half interval survives one lost heartbeat.
+//! Failed nodes are logged, handed to the failure listener and kept in a
+//! bounded list of recent failures.
 //!
 //! The **horizon** is the minimum LSN over live nodes: no live node can
 //! ask for a version older than the newest one at or below it.
 //!
 //! Invariants:
 //! - the horizon never moves backwards, not even when a node's LSN does or
-//!   a node joins behind it (it starts from the vacuum horizon already
-//!   applied, so not across restarts either);
+//!   a node joins behind it; after a restart there is none for two
+//!   intervals, then it starts from the vacuum horizon already applied;
 //! - there is no horizon until two sweeps have run since the registry was
 //!   made: nodes that were alive before a restart get two intervals to
 //!   heartbeat again before anything is vacuumed on their behalf;
@@ -24,9 +27,10 @@
 //!
 //! Time comes from a [`Clock`]; sweeps run when [`Liveness::poll`] finds
 //! one due, so tests drive the registry with a [`crate::clock::ManualClock`].
-//! When a poll comes more than an interval late (the process stalled), one
-//! sweep runs and the next is due an interval later: a stall of the
-//! detector is not counted against the nodes.
+//! When a poll comes an interval or more late (the process stalled, or the
+//! thread polling was held up), one sweep runs that clears bits and fails
+//! no one, and the next is due an interval later: a stall of the detector
+//! is not counted against the nodes.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,8 +62,8 @@ pub struct NodeId(pub Vec<u8>);
 pub enum NodeState {
     /// It heartbeated since the last sweep.
     Alive,
-    /// It missed the last interval; the next sweep fails it unless it
-    /// heartbeats first.
+    /// No heartbeat since the last sweep (yet); the next sweep fails it
+    /// unless it heartbeats first.
     Suspect,
     /// A sweep declared it failed.
     Failed,
@@ -101,7 +105,7 @@ pub struct SweepReport {
 }
 
 /// Called with each node a sweep declares failed.
-pub type FailureListener = Box<dyn Fn(&NodeInfo) + Send + Sync>;
+pub type FailureListener = Arc<dyn Fn(&NodeInfo) + Send + Sync>;
 
 #[derive(Debug)]
 struct Node {
@@ -182,8 +186,10 @@ impl Liveness {
         &self.clock
     }
 
-    /// Sets the function called with every node a sweep declares failed
-    /// (it runs on the sweeping thread, with no registry lock held).
+    /// Sets the function called with every node a sweep declares failed.
+    /// It runs on the sweeping thread (the page store's background thread)
+    /// with no registry lock held, so it may call into the registry; it
+    /// must not close the page store, which joins that thread.
     pub fn set_failure_listener(&self, listener: FailureListener) {
         *self.listener.write() = Some(listener);
     }
@@ -213,8 +219,9 @@ impl Liveness {
         node.lsn.store(lsn.0, Ordering::Release);
         node.last_heartbeat_ms.store(now_ms, Ordering::Release);
         node.referenced.store(true, Ordering::Release);
-        drop(live);
+        // Under the live lock: see `sweep`.
         self.failed.lock().retain(|f| f.id.0 != id);
+        drop(live);
         tracing::info!(node = %String::from_utf8_lossy(id), lsn = lsn.0, "compute node registered");
         Ok(())
     }
@@ -222,32 +229,39 @@ impl Liveness {
     /// Runs a sweep if one is due by the clock. Returns its report.
     pub fn poll(&self) -> Option<SweepReport> {
         let now_ms = self.clock.now_ms();
-        {
+        let late = {
             let mut schedule = self.schedule.lock();
             if now_ms < schedule.next_sweep_ms {
                 return None;
             }
             let on_time = schedule.next_sweep_ms.saturating_add(self.interval_ms);
-            schedule.next_sweep_ms = if on_time <= now_ms {
+            let late = on_time <= now_ms;
+            schedule.next_sweep_ms = if late {
                 now_ms.saturating_add(self.interval_ms)
             } else {
                 on_time
             };
             schedule.sweeps += 1;
-        }
-        Some(self.sweep())
+            late
+        };
+        Some(self.sweep(!late))
     }
 
     /// One CLOCK pass over every node (normally run by [`Liveness::poll`]).
-    fn sweep(&self) -> SweepReport {
+    /// With `may_fail` false (the sweep is late: the detector itself
+    /// stalled, and nodes may not have been heard) bits are cleared and no
+    /// node fails.
+    fn sweep(&self, may_fail: bool) -> SweepReport {
         let started = Instant::now();
         let mut report = SweepReport::default();
         let mut suspects = Vec::new();
         for (id, node) in self.live.read().iter() {
             if node.referenced.swap(false, Ordering::AcqRel) {
                 report.survived += 1;
-            } else {
+            } else if may_fail {
                 suspects.push(id.clone());
+            } else {
+                report.survived += 1;
             }
         }
         if !suspects.is_empty() {
@@ -263,32 +277,35 @@ impl Liveness {
                     }
                 }
             }
-        }
-        self.remember_failures(&report.failed);
-        report.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        report
-    }
-
-    fn remember_failures(&self, failed: &[NodeInfo]) {
-        if failed.is_empty() {
-            return;
-        }
-        {
+            // Under the live lock, so a node rejoining right now is either
+            // still live here or already in the failed list when its
+            // heartbeat removes it from there: never both.
             let mut kept = self.failed.lock();
-            for node in failed {
+            for node in &report.failed {
                 if kept.len() == MAX_FAILED_KEPT {
                     kept.pop_front();
                 }
                 kept.push_back(node.clone());
             }
         }
-        let listener = self.listener.read();
+        self.report_failures(&report.failed);
+        report.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        report
+    }
+
+    /// Logs the failed nodes and hands them to the listener, with no lock
+    /// of the registry held.
+    fn report_failures(&self, failed: &[NodeInfo]) {
+        if failed.is_empty() {
+            return;
+        }
+        let listener = self.listener.read().clone();
         for node in failed {
             tracing::warn!(
                 node = %String::from_utf8_lossy(&node.id.0),
                 lsn = node.lsn.0,
                 last_heartbeat_ms = node.last_heartbeat_ms,
-                "compute node failed: no heartbeat for two sweep intervals"
+                "compute node failed: no heartbeat since the sweep before last"
             );
             if let Some(listener) = listener.as_ref() {
                 listener(node);

@@ -74,7 +74,7 @@ fn failures_reach_the_listener_and_a_failed_node_can_come_back() {
     let (clock, liveness) = registry(0);
     let reported = Arc::new(AtomicUsize::new(0));
     let seen = reported.clone();
-    liveness.set_failure_listener(Box::new(move |node| {
+    liveness.set_failure_listener(Arc::new(move |node| {
         assert_eq!(node.id.0, b"n1");
         assert_eq!(node.state, NodeState::Failed);
         seen.fetch_add(1, Ordering::SeqCst);
@@ -110,6 +110,51 @@ fn a_stalled_detector_runs_one_sweep_not_a_backlog() {
     assert!(liveness.poll().is_none());
     assert_eq!(liveness.sweeps(), 1);
     assert_eq!(next_interval(&clock, &liveness), vec![b"n".to_vec()]);
+}
+
+#[test]
+fn a_stall_right_after_a_sweep_fails_no_one() {
+    let (clock, liveness) = registry(0);
+    for id in [&b"a"[..], b"b", b"c"] {
+        liveness.heartbeat(id, PageLsn(1)).unwrap();
+    }
+    assert!(
+        next_interval(&clock, &liveness).is_empty(),
+        "on time: bits cleared"
+    );
+    // The detector stalls for ten intervals; the nodes could not be heard.
+    clock.advance_ms(10 * INTERVAL_MS);
+    let late = liveness.poll().unwrap();
+    assert!(late.failed.is_empty(), "a late sweep fails no one");
+    assert_eq!(liveness.live_nodes(), 3);
+    // Back on schedule, silence counts again.
+    liveness.heartbeat(b"a", PageLsn(2)).unwrap();
+    let mut failed = next_interval(&clock, &liveness);
+    failed.sort();
+    assert_eq!(failed, vec![b"b".to_vec(), b"c".to_vec()]);
+}
+
+#[test]
+fn a_listener_may_call_back_into_the_registry() {
+    let (clock, liveness) = registry(0);
+    let liveness = Arc::new(liveness);
+    let registry = Arc::downgrade(&liveness);
+    let listed = Arc::new(AtomicUsize::new(0));
+    let seen = listed.clone();
+    liveness.set_failure_listener(Arc::new(move |_| {
+        let registry = registry.upgrade().expect("registry alive");
+        // Reads the registry and replaces the listener, from inside it.
+        seen.store(registry.nodes().len(), Ordering::SeqCst);
+        registry.set_failure_listener(Arc::new(|_| {}));
+    }));
+    liveness.heartbeat(b"n", PageLsn(1)).unwrap();
+    next_interval(&clock, &liveness);
+    assert_eq!(next_interval(&clock, &liveness), vec![b"n".to_vec()]);
+    assert_eq!(
+        listed.load(Ordering::SeqCst),
+        1,
+        "the failed node is listed when the listener runs"
+    );
 }
 
 #[test]
@@ -362,4 +407,54 @@ fn the_background_thread_sweeps_and_vacuums() {
         vec![PageLsn(20), PageLsn(30)]
     );
     pages.close().unwrap();
+}
+
+#[test]
+fn a_horizon_beyond_the_data_does_not_refuse_later_puts() {
+    let clock = Arc::new(ManualClock::new(0));
+    let (_dir, pages) = page_store(&clock);
+    pages.put_page(b"p", PageLsn(10), b"a").unwrap();
+    pages.put_page(b"p", PageLsn(20), b"b").unwrap();
+    // A node reporting an absurd LSN, or an operator's typo.
+    pages.heartbeat(b"runaway", PageLsn(u64::MAX)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    pages.tick();
+    pages.heartbeat(b"runaway", PageLsn(u64::MAX)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    let run = pages.tick().expect("vacuum due");
+    assert_eq!(
+        (run.horizon, run.versions_removed),
+        (PageLsn(20), 1),
+        "capped at the newest version"
+    );
+    assert_eq!(
+        pages.vacuum(PageLsn(u64::MAX)).unwrap().horizon,
+        PageLsn(20)
+    );
+    pages.put_page(b"p", PageLsn(30), b"c").unwrap();
+    assert_eq!(
+        pages.get_page(b"p", PageLsn(u64::MAX)).unwrap().unwrap().0,
+        PageLsn(30)
+    );
+}
+
+#[test]
+fn a_retried_put_of_a_kept_version_below_the_horizon_is_a_no_op() {
+    let clock = Arc::new(ManualClock::new(0));
+    let (_dir, pages) = page_store(&clock);
+    pages.put_page(b"p", PageLsn(100), b"kept").unwrap();
+    pages.put_page(b"p", PageLsn(200), b"newer").unwrap();
+    pages.vacuum(PageLsn(150)).unwrap();
+    assert!(!pages.put_page(b"p", PageLsn(100), b"kept").unwrap());
+    assert!(matches!(
+        pages.put_page(b"p", PageLsn(100), b"other"),
+        Err(PageError::Conflict { lsn: PageLsn(100) })
+    ));
+    assert!(matches!(
+        pages.put_page(b"p", PageLsn(120), b"new"),
+        Err(PageError::BelowHorizon {
+            lsn: PageLsn(120),
+            horizon: PageLsn(150)
+        })
+    ));
 }

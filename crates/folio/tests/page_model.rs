@@ -118,16 +118,16 @@ impl Model {
         }
     }
 
+    /// A kept version put again is checked first (same bytes: a no-op even
+    /// below the horizon); a new version below the horizon is refused.
     fn put(&mut self, id: &[u8], lsn: u64, image: &[u8]) -> Outcome {
-        if lsn < self.horizon {
-            return Outcome::BelowHorizon {
-                lsn,
-                horizon: self.horizon,
-            };
-        }
         match self.versions.get(&(id.to_vec(), lsn)) {
             Some(old) if old == image => Outcome::Unchanged,
             Some(_) => Outcome::Conflict { lsn },
+            None if lsn < self.horizon => Outcome::BelowHorizon {
+                lsn,
+                horizon: self.horizon,
+            },
             None => {
                 self.versions.insert((id.to_vec(), lsn), image.to_vec());
                 Outcome::Stored
@@ -135,10 +135,16 @@ impl Model {
         }
     }
 
+    /// The highest LSN stored. Vacuum keeps each page's newest version at
+    /// or below the horizon, so the highest LSN ever put is always stored.
+    fn newest(&self) -> u64 {
+        self.versions.keys().map(|(_, l)| *l).max().unwrap_or(0)
+    }
+
     /// Per page: keep the newest version at or below the horizon and all
-    /// above it.
+    /// above it. The horizon never passes the highest LSN ever put.
     fn vacuum(&mut self, asked: u64) -> Outcome {
-        let horizon = asked.max(self.horizon);
+        let horizon = asked.min(self.newest()).max(self.horizon);
         self.horizon = horizon;
         let (mut pages_trimmed, mut versions_removed) = (0, 0);
         let ids: Vec<Vec<u8>> = self.pages().into_iter().map(<[u8]>::to_vec).collect();

@@ -17,7 +17,7 @@
 use bytes::Bytes;
 use folio::{PageLsn, PageStore};
 
-use super::{page_error, HandlerResult};
+use super::{page_error, syntax_error, HandlerResult};
 use crate::resp::Reply;
 use crate::shared::Shared;
 
@@ -97,14 +97,25 @@ pub(super) fn versions(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 /// `PAGE.VACUUM [horizon]`.
 pub(super) fn vacuum(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        let horizon = match args.get(1) {
-            Some(arg) => Some(lsn(arg)?),
-            None => pages.live_horizon(),
+        let horizon = match args {
+            [_, arg] => Some(lsn(arg)?),
+            [_] => pages.live_horizon(),
+            _ => return Err(syntax_error()),
         };
         let Some(horizon) = horizon else {
             return Ok(Ok(Reply::Integer(0)));
         };
-        Ok(match pages.vacuum(horizon) {
+        // A vacuum visits every page: let the runtime move this worker's
+        // other connections elsewhere meanwhile.
+        // (block_in_place needs the multi-threaded runtime the server runs.)
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let vacuumed = if multi_thread {
+            tokio::task::block_in_place(|| pages.vacuum(horizon))
+        } else {
+            pages.vacuum(horizon)
+        };
+        Ok(match vacuumed {
             Ok(stats) => Ok(Reply::count(stats.versions_removed)),
             Err(e) => page_error(e),
         })

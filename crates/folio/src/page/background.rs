@@ -34,7 +34,12 @@ impl Vacuumer {
                         return;
                     }
                 }
-                step();
+                // A panic must not end sweeps and vacuum silently.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut step)).is_err() {
+                    tracing::error!(
+                        "the page store's background step panicked; it runs again next time"
+                    );
+                }
             })
             .map_err(PageError::Spawn)?;
         Ok(Vacuumer { stop, thread })

@@ -198,7 +198,7 @@ impl LogIndex {
     }
 
     /// The ids of shard `shard`'s pages that vacuum at `horizon` would
-    /// trim, collected under the shard's read lock (readers never wait).
+    /// trim, collected in one pass under the shard's read lock.
     fn trim_candidates(&self, shard: usize, horizon: PageLsn) -> Vec<Box<[u8]>> {
         let shard = self.shards[shard].read();
         shard

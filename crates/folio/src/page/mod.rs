@@ -31,7 +31,8 @@
 //! - versions are immutable: a put of an existing (page, LSN) with the same
 //!   bytes does nothing, with different bytes it is [`PageError::Conflict`];
 //! - the *vacuum horizon* `H` is stored durably before vacuum removes
-//!   anything, and only grows; a put below it is [`PageError::BelowHorizon`];
+//!   anything, only grows, and never passes the highest LSN ever put; a
+//!   put of a new version below it is [`PageError::BelowHorizon`];
 //! - a read at `lsn` returns the newest kept version at or below `lsn`;
 //!   when there is none and `lsn < H`, the version it needed may have been
 //!   vacuumed and the read is [`PageError::VersionVacuumed`], never a wrong
@@ -137,6 +138,9 @@ struct Shared<S: KvStore + ?Sized> {
     hasher: RandomState,
     /// The vacuum horizon applied: no version below it may be put.
     horizon: AtomicU64,
+    /// The highest LSN ever put (0 when none): vacuum never goes past it,
+    /// so a horizon far ahead of the data cannot refuse later puts.
+    newest: AtomicU64,
     vacuum: Mutex<vacuum::VacuumState>,
     vacuum_runs: AtomicU64,
     versions_vacuumed: AtomicU64,
@@ -159,9 +163,11 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
     pub fn open(store: Arc<S>, options: PageOptions) -> PageResult<Self> {
         let index = LogIndex::new();
         let mut foreign = None;
+        let mut newest = 0;
         store.for_each_key(&mut |k| {
             if let Some((id, lsn)) = key::decode(k) {
                 index.insert(id, lsn);
+                newest = newest.max(lsn.0);
             } else if k != HORIZON_KEY {
                 foreign = Some(k.len());
                 return ControlFlow::Break(());
@@ -179,6 +185,7 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
             put_locks: (0..PUT_LOCKS).map(|_| Mutex::new(())).collect(),
             hasher: RandomState::default(),
             horizon: AtomicU64::new(horizon.0),
+            newest: AtomicU64::new(newest),
             vacuum: Mutex::new(vacuum::VacuumState::new(
                 &*options.clock,
                 options.vacuum_interval_ms,
@@ -222,7 +229,9 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
 
     /// Removes every version older than the newest at or below `horizon`,
     /// on every page. A horizon below the one already applied vacuums at
-    /// the applied one (the horizon never moves backwards).
+    /// the applied one (the horizon never moves backwards); one above the
+    /// highest LSN ever put vacuums at that LSN (the same versions go, and
+    /// later puts are not refused).
     pub fn vacuum(&self, horizon: PageLsn) -> PageResult<VacuumStats> {
         self.shared.vacuum(horizon)
     }
@@ -314,10 +323,7 @@ impl<S: KvStore + ?Sized> Shared<S> {
         key::check_page_id(id)?;
         let key = key::encode(id, lsn);
         let _page = self.put_lock(id);
-        let horizon = PageLsn(self.horizon.load(Ordering::Acquire));
-        if lsn < horizon {
-            return Err(PageError::BelowHorizon { lsn, horizon });
-        }
+        // A retried put of a kept version is a no-op even below the horizon.
         if self.index.contains(id, lsn) {
             return match self.store.get(&key)? {
                 Some(stored) if stored == image => Ok(false),
@@ -325,7 +331,12 @@ impl<S: KvStore + ?Sized> Shared<S> {
                 None => Err(PageError::MissingVersion { lsn }),
             };
         }
+        let horizon = PageLsn(self.horizon.load(Ordering::Acquire));
+        if lsn < horizon {
+            return Err(PageError::BelowHorizon { lsn, horizon });
+        }
         self.store.put(&key, image)?;
+        self.newest.fetch_max(lsn.0, Ordering::AcqRel);
         self.index.insert(id, lsn);
         Ok(true)
     }

@@ -3,10 +3,12 @@
 //! At horizon `H`, a page keeps its newest version at or below `H` and
 //! every version above `H`; older ones go. The horizon is written to the
 //! store and made durable first (so after a crash a read below it is still
-//! refused rather than answered "not found"), then each page's victims are
-//! cut from the LogIndex under the page's put lock and deleted from the
-//! store in write batches. Readers of other pages never wait; readers of a
-//! page being trimmed wait for one shard write lock, a few microseconds.
+//! refused rather than answered "not found"), and never passes the newest
+//! LSN ever put. Then every put lock is taken and released once, and each
+//! page's victims are cut from the LogIndex under the page's put lock and
+//! deleted from the store, oldest first, in write batches. Readers only
+//! ever wait for one shard's lock (see docs/ARCHITECTURE.md, "Readers and
+//! vacuum").
 
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
@@ -66,7 +68,8 @@ impl<S: KvStore + ?Sized> Shared<S> {
     pub(super) fn tick(&self) -> Option<VacuumStats> {
         self.liveness.poll();
         let now_ms = self.options.clock.now_ms();
-        let mut state = self.vacuum.lock();
+        // A vacuum asked for on demand is running: sweeps must go on.
+        let mut state = self.vacuum.try_lock()?;
         if now_ms < state.next_due_ms {
             return None;
         }
@@ -142,9 +145,11 @@ impl<S: KvStore + ?Sized> Shared<S> {
         }
     }
 
-    /// Makes `max(asked, applied)` the durable vacuum horizon; returns it.
+    /// Makes `max(applied, min(asked, newest))` the durable vacuum
+    /// horizon; returns it.
     fn raise_horizon(&self, asked: PageLsn) -> PageResult<PageLsn> {
         let applied = PageLsn(self.horizon.load(Ordering::Acquire));
+        let asked = asked.min(PageLsn(self.newest.load(Ordering::Acquire)));
         if asked <= applied {
             return Ok(applied);
         }
