@@ -5,9 +5,9 @@
 //! Layers, each in its own module:
 //!
 //! 1. [`resp`]: the incremental request parser and the reply encoder;
-//! 2. `commands`: dispatch and the commands (GET, SET, DEL, EXISTS, MGET,
-//!    MSET, DBSIZE, PING, ECHO, QUIT, SELECT, COMMAND, CONFIG GET, INFO,
-//!    and the page and node commands);
+//! 2. `commands`: dispatch and the commands (see docs/PROTOCOL.md: the
+//!    string commands without expiry, connection and server commands,
+//!    AUTH, and the page and node commands);
 //! 3. `connection` and `server`: one tokio task per client, pipelining,
 //!    `maxclients`, graceful shutdown;
 //! 4. [`run`]: a runtime, a listener and signal handling around [`serve`].

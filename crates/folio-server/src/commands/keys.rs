@@ -144,6 +144,6 @@ pub(super) fn dbsize(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
 }
 
 /// A bulk reply for a value, nil for none.
-fn optional_bulk(value: Option<Vec<u8>>) -> Reply {
+pub(super) fn optional_bulk(value: Option<Vec<u8>>) -> Reply {
     value.map_or(Reply::NullBulk, Reply::bulk)
 }

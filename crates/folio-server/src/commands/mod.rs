@@ -12,6 +12,7 @@ mod info;
 mod keys;
 mod pages;
 mod server;
+mod strings;
 
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,20 @@ const COMMANDS: &[Spec] = &[
     spec("exists", -2, keys::exists),
     spec("mget", -2, keys::mget),
     spec("mset", -3, keys::mset),
+    spec("setnx", 3, strings::setnx),
+    spec("getset", 3, strings::getset),
+    spec("getdel", 2, strings::getdel),
+    spec("msetnx", -3, strings::msetnx),
+    spec("strlen", 2, strings::strlen),
+    spec("append", 3, strings::append),
+    spec("incr", 2, strings::incr),
+    spec("decr", 2, strings::decr),
+    spec("incrby", 3, strings::incrby),
+    spec("decrby", 3, strings::decrby),
+    spec("type", 2, strings::type_of),
+    // UNLINK frees memory in the background in Redis; here it is DEL.
+    spec("unlink", -2, keys::del),
+    spec("time", 1, server::time),
     spec("page.put", 4, pages::put),
     spec("page.get", 3, pages::get),
     spec("page.versions", 2, pages::versions),

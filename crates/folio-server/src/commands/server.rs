@@ -16,6 +16,18 @@ pub(super) fn ping(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     })
 }
 
+/// `TIME`: the server's clock as `[seconds, microseconds]` since the Unix
+/// epoch, both as bulk strings.
+pub(super) fn time(_shared: &Shared, _args: &[Bytes]) -> HandlerResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(Reply::Array(vec![
+        Reply::bulk(now.as_secs().to_string().into_bytes()),
+        Reply::bulk(now.subsec_micros().to_string().into_bytes()),
+    ]))
+}
+
 /// `ECHO message`.
 pub(super) fn echo(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     Ok(Reply::Bulk(args[1].clone()))

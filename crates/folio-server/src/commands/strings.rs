@@ -1,0 +1,136 @@
+//! More string commands: SETNX, GETSET, GETDEL, MSETNX, STRLEN, APPEND,
+//! INCR, DECR, INCRBY, DECRBY, TYPE, UNLINK.
+//!
+//! Each read-modify-write holds the stripes of its keys (`keylock`), so
+//! `INCR` from many clients at once loses no increment and `MSETNX` sets
+//! all of its keys or none. Replies and error texts are Redis 7's.
+
+use bytes::Bytes;
+use folio::WriteBatch;
+
+use super::{keys, wrong_arity, HandlerResult};
+use crate::resp::{parse_i64, Reply};
+use crate::shared::Shared;
+
+/// `SETNX key value`: 1 when the key was set, 0 when it existed.
+pub(super) fn setnx(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let _guard = shared.locks.lock([&args[1][..]]);
+    if shared.store.get(&args[1])?.is_some() {
+        return Ok(Reply::Integer(0));
+    }
+    shared.store.put(&args[1], &args[2])?;
+    Ok(Reply::Integer(1))
+}
+
+/// `GETSET key value`: the old value (or nil), and the new one is set.
+pub(super) fn getset(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let _guard = shared.locks.lock([&args[1][..]]);
+    let old = shared.store.get(&args[1])?;
+    shared.store.put(&args[1], &args[2])?;
+    Ok(keys::optional_bulk(old))
+}
+
+/// `GETDEL key`: the value (or nil), and the key is removed.
+pub(super) fn getdel(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let _guard = shared.locks.lock([&args[1][..]]);
+    let old = shared.store.get(&args[1])?;
+    if old.is_some() {
+        shared.store.delete(&args[1])?;
+    }
+    Ok(keys::optional_bulk(old))
+}
+
+/// `MSETNX key value [key value ...]`: 1 when every key was absent and all
+/// are now set (one atomic batch), 0 when any existed (nothing is set).
+pub(super) fn msetnx(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let pairs = &args[1..];
+    if !pairs.len().is_multiple_of(2) {
+        return Ok(wrong_arity("msetnx"));
+    }
+    let _guard = shared.locks.lock(pairs.iter().step_by(2).map(|k| &k[..]));
+    for key in pairs.iter().step_by(2) {
+        if shared.store.get(key)?.is_some() {
+            return Ok(Reply::Integer(0));
+        }
+    }
+    let mut batch = WriteBatch::new();
+    for pair in pairs.chunks_exact(2) {
+        batch.put(&pair[0][..], &pair[1][..]);
+    }
+    shared.store.write_batch(&batch)?;
+    Ok(Reply::Integer(1))
+}
+
+/// `STRLEN key`: the value's length, 0 when absent.
+pub(super) fn strlen(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let len = shared.store.get(&args[1])?.map_or(0, |v| v.len());
+    Ok(Reply::count(len))
+}
+
+/// `APPEND key value`: the length after appending (a missing key is empty).
+pub(super) fn append(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let _guard = shared.locks.lock([&args[1][..]]);
+    let mut value = shared.store.get(&args[1])?.unwrap_or_default();
+    value.extend_from_slice(&args[2]);
+    shared.store.put(&args[1], &value)?;
+    Ok(Reply::count(value.len()))
+}
+
+/// `INCR key`.
+pub(super) fn incr(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    add(shared, &args[1], 1)
+}
+
+/// `DECR key`.
+pub(super) fn decr(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    add(shared, &args[1], -1)
+}
+
+/// `INCRBY key increment`.
+pub(super) fn incrby(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    match parse_i64(&args[2]) {
+        Some(by) => add(shared, &args[1], by),
+        None => Ok(not_an_integer()),
+    }
+}
+
+/// `DECRBY key decrement`.
+pub(super) fn decrby(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    match parse_i64(&args[2]) {
+        // Negating i64::MIN overflows; Redis refuses it the same way.
+        Some(i64::MIN) => Ok(Reply::err("decrement would overflow")),
+        Some(by) => add(shared, &args[1], -by),
+        None => Ok(not_an_integer()),
+    }
+}
+
+/// Adds `by` to the integer at `key` (a missing key is 0), atomically.
+fn add(shared: &Shared, key: &[u8], by: i64) -> HandlerResult {
+    let _guard = shared.locks.lock([key]);
+    let current = match shared.store.get(key)? {
+        None => 0,
+        Some(value) => match parse_i64(&value) {
+            Some(n) => n,
+            None => return Ok(not_an_integer()),
+        },
+    };
+    let Some(next) = current.checked_add(by) else {
+        return Ok(Reply::err("increment or decrement would overflow"));
+    };
+    shared.store.put(key, next.to_string().as_bytes())?;
+    Ok(Reply::Integer(next))
+}
+
+fn not_an_integer() -> Reply {
+    Reply::err("value is not an integer or out of range")
+}
+
+/// `TYPE key`: `string` or `none` (strings are the only type).
+pub(super) fn type_of(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let name = if shared.store.get(&args[1])?.is_some() {
+        "string"
+    } else {
+        "none"
+    };
+    Ok(Reply::Simple(name.into()))
+}
