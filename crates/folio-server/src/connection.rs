@@ -87,8 +87,8 @@ impl Connection {
                     return Ok(After::Close);
                 }
             };
-            // Engine calls are synchronous and take microseconds, so they run
-            // right on this task instead of through spawn_blocking.
+            // Reads take microseconds and run right on this task; writes,
+            // which may wait for an fsync, `dispatch` runs in block_in_place.
             let (reply, after) = dispatch(&self.shared, &mut self.session, &command);
             reply.encode(&mut self.output);
             if after == After::Close {

@@ -125,13 +125,52 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     if spec.name == "auth" {
         return (auth::auth(shared, session, args), After::Continue);
     }
-    let reply = (spec.handler)(shared, args).unwrap_or_else(|err| engine_error(&err));
+    let run = || (spec.handler)(shared, args).unwrap_or_else(|err| engine_error(&err));
+    let reply = if WRITES.contains(&spec.name) {
+        off_the_runtime(run)
+    } else {
+        run()
+    };
     let after = if spec.name == "quit" {
         After::Close
     } else {
         After::Continue
     };
     (reply, after)
+}
+
+/// Commands that write to a store: with `sync` durability each waits for
+/// a WAL fsync, milliseconds during which the runtime worker would serve
+/// no other connection (and no other write could join the fsync).
+const WRITES: &[&str] = &[
+    "set",
+    "del",
+    "unlink",
+    "mset",
+    "msetnx",
+    "setnx",
+    "getset",
+    "getdel",
+    "append",
+    "incr",
+    "decr",
+    "incrby",
+    "decrby",
+    "page.put",
+    "page.vacuum",
+];
+
+/// Runs `f`, which may block, telling a multi-threaded tokio runtime first
+/// so that it moves this worker's other tasks to another thread; outside
+/// such a runtime (unit tests) just runs it.
+pub(crate) fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
 }
 
 /// Number of commands in the table (`COMMAND COUNT`).

@@ -105,17 +105,8 @@ pub(super) fn vacuum(shared: &Shared, args: &[Bytes]) -> HandlerResult {
         let Some(horizon) = horizon else {
             return Ok(Ok(Reply::Integer(0)));
         };
-        // A vacuum visits every page: let the runtime move this worker's
-        // other connections elsewhere meanwhile.
-        // (block_in_place needs the multi-threaded runtime the server runs.)
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let vacuumed = if multi_thread {
-            tokio::task::block_in_place(|| pages.vacuum(horizon))
-        } else {
-            pages.vacuum(horizon)
-        };
-        Ok(match vacuumed {
+        // A vacuum visits every page: `dispatch` runs it off the runtime.
+        Ok(match pages.vacuum(horizon) {
             Ok(stats) => Ok(Reply::count(stats.versions_removed)),
             Err(e) => page_error(e),
         })
