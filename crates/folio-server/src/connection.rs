@@ -90,6 +90,12 @@ impl Connection {
             // Reads take microseconds and run right on this task; writes,
             // which may wait for an fsync, `dispatch` runs in block_in_place.
             let (reply, after) = dispatch(&self.shared, &mut self.session, &command);
+            if after == After::Shutdown {
+                // Redis sends no reply to a successful SHUTDOWN.
+                self.flush().await?;
+                self.shared.shutdown_requested.notify_one();
+                return Ok(After::Close);
+            }
             reply.encode(&mut self.output);
             if after == After::Close {
                 self.flush().await?;

@@ -44,6 +44,10 @@ pub async fn serve(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            () = shared.shutdown_requested.notified() => {
+                tracing::info!("shutdown requested by SHUTDOWN");
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => admit(&shared, stream, &stopped, &mut tasks),
                 Err(err) => {

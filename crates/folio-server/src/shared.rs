@@ -1,11 +1,12 @@
 //! State shared by every connection of one server.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use folio::{KvStore, PageStore};
+use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
 use crate::keylock::KeyLocks;
@@ -27,6 +28,10 @@ pub(crate) struct Shared {
     pub started: Instant,
     /// Clients connected now, counted by [`ClientSlot`]s.
     clients: AtomicUsize,
+    /// Unix time of the last successful `SAVE` (or of the start).
+    pub last_save_unix: AtomicU64,
+    /// Signalled by `SHUTDOWN`: the accept loop stops as on a signal.
+    pub shutdown_requested: Notify,
 }
 
 /// One admitted client; frees its slot when dropped (also on panic).
@@ -45,6 +50,8 @@ impl Shared {
             local_addr,
             started: Instant::now(),
             clients: AtomicUsize::new(0),
+            last_save_unix: AtomicU64::new(unix_now()),
+            shutdown_requested: Notify::new(),
         }
     }
 
@@ -65,6 +72,13 @@ impl Shared {
                 shared: Arc::clone(self),
             })
     }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl ClientSlot {

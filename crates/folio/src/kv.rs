@@ -133,6 +133,13 @@ pub trait KvStore: Send + Sync {
     /// before the call survives a reopen and a crash.
     fn flush(&self) -> Result<()>;
 
+    /// Makes the store's on-disk image current, so that reopening replays
+    /// little or nothing (`SAVE`). Implies [`KvStore::flush`]; backends
+    /// without a separate checkpoint just flush.
+    fn checkpoint(&self) -> Result<()> {
+        self.flush()
+    }
+
     /// Number of keys present. Not a snapshot: with concurrent writers it
     /// may count part of a batch.
     fn len(&self) -> Result<u64>;

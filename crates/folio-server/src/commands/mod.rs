@@ -11,6 +11,7 @@ mod glob;
 mod info;
 mod keys;
 mod pages;
+mod persistence;
 mod server;
 mod strings;
 
@@ -74,6 +75,11 @@ const COMMANDS: &[Spec] = &[
     // UNLINK frees memory in the background in Redis; here it is DEL.
     spec("unlink", -2, keys::del),
     spec("time", 1, server::time),
+    spec("save", 1, persistence::save),
+    spec("lastsave", 1, persistence::lastsave),
+    spec("shutdown", -1, persistence::shutdown),
+    spec("flushdb", -1, persistence::flushdb),
+    spec("flushall", -1, persistence::flushdb),
     spec("page.put", 4, pages::put),
     spec("page.get", 3, pages::get),
     spec("page.versions", 2, pages::versions),
@@ -98,6 +104,8 @@ pub enum After {
     Continue,
     /// Close the connection once the reply is sent.
     Close,
+    /// `SHUTDOWN` succeeded: send no reply, close, and stop the server.
+    Shutdown,
 }
 
 /// Runs one command of the connection whose session is `session` and
@@ -131,10 +139,10 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     } else {
         run()
     };
-    let after = if spec.name == "quit" {
-        After::Close
-    } else {
-        After::Continue
+    let after = match spec.name {
+        "quit" => After::Close,
+        "shutdown" if !reply.is_error() => After::Shutdown,
+        _ => After::Continue,
     };
     (reply, after)
 }

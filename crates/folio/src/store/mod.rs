@@ -270,6 +270,10 @@ impl KvStore for PagedStore {
         self.inner.flush()
     }
 
+    fn checkpoint(&self) -> Result<()> {
+        PagedStore::checkpoint(self)
+    }
+
     fn len(&self) -> Result<u64> {
         let _gate = self.inner.read_gate()?;
         Ok(self.inner.index.len())

@@ -1,0 +1,98 @@
+//! SAVE, LASTSAVE, SHUTDOWN, FLUSHDB and FLUSHALL.
+//!
+//! `SAVE` is a checkpoint of every store: afterwards a restart replays
+//! nothing written before it. `SHUTDOWN` stops the server as SIGTERM does
+//! (finish in-flight commands, close the stores, which checkpoints them);
+//! `SAVE` makes it checkpoint before it starts shutting down, `NOSAVE` is
+//! accepted, but closing always makes every acknowledged write durable.
+//! `FLUSHDB` and `FLUSHALL` delete every key of the key store (the only
+//! database); page versions are not keys and stay.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use folio::WriteBatch;
+
+use super::{syntax_error, HandlerResult};
+use crate::resp::Reply;
+use crate::shared::{unix_now, Shared};
+
+/// Keys deleted per write batch by `FLUSHDB`.
+const FLUSH_BATCH_KEYS: usize = 1024;
+
+/// `SAVE`.
+pub(super) fn save(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
+    checkpoint_all(shared)?;
+    Ok(Reply::ok())
+}
+
+fn checkpoint_all(shared: &Shared) -> Result<(), folio::Error> {
+    shared.store.checkpoint()?;
+    if let Some(pages) = &shared.pages {
+        pages.store().checkpoint()?;
+    }
+    shared.last_save_unix.store(unix_now(), Ordering::Release);
+    Ok(())
+}
+
+/// `LASTSAVE`: Unix time of the last successful `SAVE` (or of the start).
+pub(super) fn lastsave(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
+    Ok(Reply::count(shared.last_save_unix.load(Ordering::Acquire)))
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`: checks the options (and with
+/// `SAVE` checkpoints); on success `dispatch` closes the connection without
+/// a reply and signals the accept loop, as Redis does.
+pub(super) fn shutdown(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let (mut save, mut nosave) = (false, false);
+    for option in &args[1..] {
+        match option.to_ascii_lowercase().as_slice() {
+            b"save" => save = true,
+            b"nosave" => nosave = true,
+            b"now" | b"force" => {}
+            _ => return Ok(syntax_error()),
+        }
+    }
+    if save && nosave {
+        return Ok(syntax_error());
+    }
+    if save {
+        if let Err(err) = checkpoint_all(shared) {
+            tracing::warn!(error = %err, "SHUTDOWN SAVE: checkpoint failed; not shutting down");
+            return Ok(Reply::err("Errors trying to SHUTDOWN. Check logs."));
+        }
+    }
+    Ok(Reply::ok())
+}
+
+/// `FLUSHDB [ASYNC|SYNC]` and `FLUSHALL [ASYNC|SYNC]`: removes every key.
+/// Keys written while it runs may survive it.
+pub(super) fn flushdb(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    match &args[1..] {
+        [] => {}
+        [mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {}
+        _ => return Ok(syntax_error()),
+    }
+    // Deleting by rounds of keys keeps the memory bounded; a bound on the
+    // rounds keeps writers that add keys as fast from holding it forever.
+    let rounds = shared.store.len()? / FLUSH_BATCH_KEYS as u64 + 16;
+    for _ in 0..rounds {
+        let mut batch = WriteBatch::new();
+        shared.store.for_each_key(&mut |key| {
+            batch.delete(key);
+            if batch.len() >= FLUSH_BATCH_KEYS {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        if batch.is_empty() {
+            break;
+        }
+        let keys: Vec<&[u8]> = batch.ops().iter().map(folio::BatchOp::key).collect();
+        let _guard = shared.locks.lock(keys);
+        shared.store.write_batch(&batch)?;
+    }
+    Ok(Reply::ok())
+}
