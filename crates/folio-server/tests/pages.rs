@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{open_pages, open_store, TestServer, Value};
+use common::{open_pages, open_store, Client, TestServer, Value};
 use folio_server::{ServerConfig, Stores};
 
 fn server(dir: &std::path::Path) -> TestServer {
@@ -12,6 +12,14 @@ fn server(dir: &std::path::Path) -> TestServer {
 
 fn pair(lsn: i64, image: &[u8]) -> Value {
     Value::Array(vec![Value::Integer(lsn), Value::bulk(image)])
+}
+
+/// The text of `INFO pages`.
+fn info_pages(c: &mut Client) -> String {
+    match c.call(&[b"INFO", b"pages"]) {
+        Value::Bulk(info) => String::from_utf8(info).expect("INFO is text"),
+        other => panic!("INFO: {other:?}"),
+    }
 }
 
 fn is_error_starting(value: &Value, prefix: &str) -> bool {
@@ -82,11 +90,7 @@ fn vacuumed_versions_get_a_vacuumed_error() {
         ),
         "{conflict:?}"
     );
-    let info = c.call(&[b"INFO", b"pages"]);
-    let Value::Bulk(info) = info else {
-        panic!("INFO: {info:?}")
-    };
-    let info = String::from_utf8(info).unwrap();
+    let info = info_pages(&mut c);
     assert!(info.contains("page_versions:2\r\n"), "{info}");
     assert!(info.contains("vacuum_horizon:25\r\n"), "{info}");
     assert!(info.contains("versions_vacuumed:1\r\n"), "{info}");
@@ -184,13 +188,7 @@ fn heartbeats_register_nodes() {
         c.call(&[b"NODE.HEARTBEAT", b"", b"1"]),
         Value::error("ERR node id is 0 bytes; node ids are 1 to 256 bytes")
     );
-    let info = c.call(&[b"INFO", b"pages"]);
-    let Value::Bulk(info) = info else {
-        panic!("INFO: {info:?}")
-    };
-    assert!(String::from_utf8(info)
-        .unwrap()
-        .contains("live_nodes:2\r\n"));
+    assert!(info_pages(&mut c).contains("live_nodes:2\r\n"));
 }
 
 #[test]
