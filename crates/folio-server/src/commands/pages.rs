@@ -15,18 +15,29 @@
 //! string of its digits.
 
 use bytes::Bytes;
-use folio::{PageLsn, PageStore};
+use folio::{PageError, PageLsn, PageStore};
 
 use super::{page_error, syntax_error, HandlerResult};
 use crate::resp::Reply;
 use crate::shared::Shared;
 
-/// The page store, or the reply saying the server has none.
-fn pages(shared: &Shared) -> Result<&PageStore, Reply> {
-    shared
-        .pages
-        .as_deref()
-        .ok_or_else(|| Reply::err("the page store is not enabled on this server"))
+/// Why a page command answers with an error: a bad argument (its reply
+/// is ready) or a page-store error (mapped by [`page_error`]).
+enum Refusal {
+    Reply(Reply),
+    Page(PageError),
+}
+
+impl From<Reply> for Refusal {
+    fn from(reply: Reply) -> Self {
+        Refusal::Reply(reply)
+    }
+}
+
+impl From<PageError> for Refusal {
+    fn from(err: PageError) -> Self {
+        Refusal::Page(err)
+    }
 }
 
 /// Parses an LSN argument.
@@ -47,39 +58,35 @@ fn lsn_reply(lsn: PageLsn) -> Reply {
     }
 }
 
-/// Runs `f` with the page store, turning a missing store or a bad argument
-/// into its reply.
+/// Runs `f` with the page store; a server without one, a bad argument and
+/// a page-store error each become their reply.
 fn with_pages(
     shared: &Shared,
-    f: impl FnOnce(&PageStore) -> Result<HandlerResult, Reply>,
+    f: impl FnOnce(&PageStore) -> Result<Reply, Refusal>,
 ) -> HandlerResult {
-    match pages(shared).and_then(f) {
-        Ok(result) => result,
-        Err(reply) => Ok(reply),
+    let Some(pages) = shared.pages.as_deref() else {
+        return Ok(Reply::err("the page store is not enabled on this server"));
+    };
+    match f(pages) {
+        Ok(reply) | Err(Refusal::Reply(reply)) => Ok(reply),
+        Err(Refusal::Page(err)) => page_error(err),
     }
 }
 
 /// `PAGE.PUT id lsn image`.
 pub(super) fn put(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        let at = lsn(&args[2])?;
-        Ok(match pages.put_page(&args[1], at, &args[3]) {
-            Ok(_) => Ok(Reply::ok()),
-            Err(e) => page_error(e),
-        })
+        pages.put_page(&args[1], lsn(&args[2])?, &args[3])?;
+        Ok(Reply::ok())
     })
 }
 
 /// `PAGE.GET id lsn`.
 pub(super) fn get(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        let at = lsn(&args[2])?;
-        Ok(match pages.get_page(&args[1], at) {
-            Ok(Some((found, image))) => {
-                Ok(Reply::Array(vec![lsn_reply(found), Reply::bulk(image)]))
-            }
-            Ok(None) => Ok(Reply::NullBulk),
-            Err(e) => page_error(e),
+        Ok(match pages.get_page(&args[1], lsn(&args[2])?)? {
+            Some((found, image)) => Reply::Array(vec![lsn_reply(found), Reply::bulk(image)]),
+            None => Reply::NullBulk,
         })
     })
 }
@@ -87,10 +94,8 @@ pub(super) fn get(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 /// `PAGE.VERSIONS id`.
 pub(super) fn versions(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        Ok(match pages.versions(&args[1]) {
-            Ok(lsns) => Ok(Reply::Array(lsns.into_iter().map(lsn_reply).collect())),
-            Err(e) => page_error(e),
-        })
+        let lsns = pages.versions(&args[1])?;
+        Ok(Reply::Array(lsns.into_iter().map(lsn_reply).collect()))
     })
 }
 
@@ -100,27 +105,21 @@ pub(super) fn vacuum(shared: &Shared, args: &[Bytes]) -> HandlerResult {
         let horizon = match args {
             [_, arg] => Some(lsn(arg)?),
             [_] => pages.live_horizon(),
-            _ => return Err(syntax_error()),
+            _ => return Err(syntax_error().into()),
         };
         let Some(horizon) = horizon else {
-            return Ok(Ok(Reply::Integer(0)));
+            return Ok(Reply::Integer(0));
         };
         // A vacuum visits every page: `dispatch` runs it off the runtime.
-        Ok(match pages.vacuum(horizon) {
-            Ok(stats) => Ok(Reply::count(stats.versions_removed)),
-            Err(e) => page_error(e),
-        })
+        Ok(Reply::count(pages.vacuum(horizon)?.versions_removed))
     })
 }
 
 /// `NODE.HEARTBEAT node lsn`.
 pub(super) fn heartbeat(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        let at = lsn(&args[2])?;
-        Ok(match pages.heartbeat(&args[1], at) {
-            Ok(()) => Ok(Reply::ok()),
-            Err(e) => page_error(e),
-        })
+        pages.heartbeat(&args[1], lsn(&args[2])?)?;
+        Ok(Reply::ok())
     })
 }
 
@@ -134,13 +133,13 @@ pub(super) fn list(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
                 Reply::bulk(node.state.name().as_bytes().to_vec()),
             ])
         });
-        Ok(Ok(Reply::Array(nodes.collect())))
+        Ok(Reply::Array(nodes.collect()))
     })
 }
 
 /// `NODE.HORIZON`.
 pub(super) fn horizon(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        Ok(Ok(pages.live_horizon().map_or(Reply::NullBulk, lsn_reply)))
+        Ok(pages.live_horizon().map_or(Reply::NullBulk, lsn_reply))
     })
 }
