@@ -33,6 +33,13 @@ pub enum ServerError {
     /// The SIGINT/SIGTERM handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signal(#[source] io::Error),
+    /// The key store could not be opened as the server's key space (an
+    /// I/O error, or values not written by this server).
+    #[error("cannot open the key space: {0}")]
+    Keyspace(#[source] folio::Error),
+    /// The expiry sweep thread could not be started.
+    #[error("cannot start the expiry sweep thread: {0}")]
+    Sweeper(#[source] io::Error),
     /// Closing the store after shutdown failed: recent writes may not be
     /// durable.
     #[error("closing the store failed: {0}")]

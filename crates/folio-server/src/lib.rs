@@ -6,11 +6,13 @@
 //!
 //! 1. [`resp`]: the incremental request parser and the reply encoder;
 //! 2. `commands`: dispatch and the commands (see docs/PROTOCOL.md: the
-//!    string commands without expiry, connection and server commands,
-//!    AUTH, and the page and node commands);
-//! 3. `connection` and `server`: one tokio task per client, pipelining,
+//!    string commands with expiry, SCAN and KEYS, connection and server
+//!    commands, AUTH, and the page and node commands);
+//! 3. `keyspace`: values with their expiry deadlines in the engine, the
+//!    in-memory deadline index, and the background expiry sweep;
+//! 4. `connection` and `server`: one tokio task per client, pipelining,
 //!    `maxclients`, graceful shutdown;
-//! 4. [`run`]: a runtime, a listener and signal handling around [`serve`].
+//! 5. [`run`]: a runtime, a listener and signal handling around [`serve`].
 //!
 //! Invariants: a client's bytes never panic the server or make it reserve
 //! memory they have not sent; a protocol error is answered with Redis's text
@@ -30,6 +32,7 @@ mod config;
 mod connection;
 mod error;
 mod keylock;
+mod keyspace;
 pub mod resp;
 mod run;
 mod server;

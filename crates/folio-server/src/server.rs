@@ -13,9 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::commands::off_the_runtime;
 use crate::config::ServerConfig;
 use crate::connection::Connection;
 use crate::error::ServerError;
+use crate::keyspace::Sweeper;
 use crate::shared::Shared;
 use crate::stores::Stores;
 
@@ -37,7 +39,10 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     config.validate()?;
     let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
-    let shared = Arc::new(Shared::new(stores, config, local_addr));
+    let shared = off_the_runtime(|| Shared::new(stores, config, local_addr))
+        .map(Arc::new)
+        .map_err(ServerError::Keyspace)?;
+    let sweeper = Sweeper::start(Arc::clone(&shared.keys)).map_err(ServerError::Sweeper)?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -63,6 +68,7 @@ pub async fn serve(
     // Receivers outlive the sender's use here, so the send cannot fail.
     let _ = stop.send(true);
     drain(tasks, shared.config.shutdown_grace).await;
+    off_the_runtime(|| drop(sweeper));
     Ok(())
 }
 

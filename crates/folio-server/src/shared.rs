@@ -5,21 +5,19 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use folio::{KvStore, PageStore};
+use folio::PageStore;
 use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
-use crate::keylock::KeyLocks;
+use crate::keyspace::Keyspace;
 use crate::stores::Stores;
 
 /// What commands need besides their arguments.
 pub(crate) struct Shared {
-    /// The engine of the key commands.
-    pub store: Arc<dyn KvStore>,
+    /// The keys of the string commands, with their expiry.
+    pub keys: Arc<Keyspace>,
     /// The page store, when the server has one.
     pub pages: Option<Arc<PageStore>>,
-    /// Locks making conditional writes atomic.
-    pub locks: KeyLocks,
     /// The server's settings.
     pub config: ServerConfig,
     /// The address actually listened on (the port may have been 0).
@@ -40,19 +38,23 @@ pub(crate) struct ClientSlot {
 }
 
 impl Shared {
-    /// State for a server listening on `local_addr`.
-    pub(crate) fn new(stores: Stores, config: ServerConfig, local_addr: SocketAddr) -> Self {
-        Self {
-            store: stores.kv,
+    /// State for a server listening on `local_addr`; opening the key space
+    /// reads every value's header (see `keyspace`).
+    pub(crate) fn new(
+        stores: Stores,
+        config: ServerConfig,
+        local_addr: SocketAddr,
+    ) -> Result<Self, folio::Error> {
+        Ok(Self {
+            keys: Arc::new(Keyspace::open(stores.kv)?),
             pages: stores.pages,
-            locks: KeyLocks::new(),
             config,
             local_addr,
             started: Instant::now(),
             clients: AtomicUsize::new(0),
             last_save_unix: AtomicU64::new(unix_now()),
             shutdown_requested: Notify::new(),
-        }
+        })
     }
 
     /// Clients connected now.

@@ -150,5 +150,6 @@ fn shutdown_answers_the_command_in_flight() {
     assert_eq!(client.read(), Value::ok());
     assert!(client.is_closed());
     server.stop().expect("clean shutdown");
-    assert_eq!(inner.get(b"slow").expect("get"), Some(b"v".to_vec()));
+    let again = TestServer::start(inner);
+    assert_eq!(again.client().call(&[b"GET", b"slow"]), Value::bulk(b"v"));
 }

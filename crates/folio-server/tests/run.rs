@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{open_pages, open_store, Client, Value};
+use common::{open_pages, open_store, Client, TestServer, Value};
 use folio::PageLsn;
 use folio_server::{ServerConfig, Stores};
 
@@ -48,12 +48,14 @@ fn run_serves_until_sigterm_then_closes_the_store() {
     server.join().expect("server thread").expect("clean run");
     assert!(client.is_closed());
 
-    let reopened = open_store(&dir.path().join("kv"));
+    let reopened = TestServer::start(open_store(&dir.path().join("kv")));
     assert_eq!(
-        reopened.get(b"durable").expect("get"),
-        Some(b"yes".to_vec())
+        reopened.client().call(&[b"GET", b"durable"]),
+        Value::bulk(b"yes")
     );
-    reopened.close().expect("close");
+    let store = std::sync::Arc::clone(&reopened.store);
+    reopened.stop().expect("stop");
+    store.close().expect("close");
     let pages = open_pages(&dir.path().join("pages"));
     assert_eq!(
         pages.get_page(b"blk", PageLsn(9)).expect("get_page"),

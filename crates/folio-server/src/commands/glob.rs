@@ -1,38 +1,105 @@
-//! Glob matching for `CONFIG GET` patterns: `*`, `?` and literal bytes,
-//! case-insensitive (Redis also knows `[...]` and `\`; parameter names never
-//! need them).
+//! Redis's glob patterns (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a-z]`
+//! and `\` escapes. `KEYS` and `SCAN MATCH` match case-sensitively,
+//! `CONFIG GET` case-insensitively.
+//!
+//! The matcher backtracks only to the last `*`, so its time is at most
+//! pattern length x text length (Redis guards its recursive matcher
+//! against exponential patterns the same way).
 
-/// True when `text` matches `pattern`.
+/// True when `text` matches `pattern`, ignoring ASCII case (`CONFIG GET`).
 pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    matches(pattern, text, true)
+}
+
+/// True when the key `text` matches `pattern` (`KEYS`, `SCAN MATCH`).
+pub(crate) fn key_match(pattern: &[u8], text: &[u8]) -> bool {
+    matches(pattern, text, false)
+}
+
+fn matches(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
     let (mut p, mut t) = (0, 0);
     // Where to resume after the last `*`: (pattern index, text index).
     let mut resume: Option<(usize, usize)> = None;
     while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                resume = Some((p + 1, t));
-                p += 1;
+        if pattern.get(p) == Some(&b'*') {
+            resume = Some((p + 1, t));
+            p += 1;
+            continue;
+        }
+        if let Some(len) = match_one(&pattern[p..], text[t], nocase) {
+            p += len;
+            t += 1;
+            continue;
+        }
+        match resume {
+            Some((rp, rt)) => {
+                resume = Some((rp, rt + 1));
+                p = rp;
+                t = rt + 1;
             }
-            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&text[t]) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match resume {
-                Some((rp, rt)) => {
-                    resume = Some((rp, rt + 1));
-                    p = rp;
-                    t = rt + 1;
-                }
-                None => return false,
-            },
+            None => return false,
         }
     }
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
+/// When the pattern element at the start of `pattern` matches the byte `c`,
+/// the element's length in the pattern.
+fn match_one(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
+    match *pattern.first()? {
+        b'?' => Some(1),
+        // A trailing backslash is a literal one, as in Redis.
+        b'\\' if pattern.len() >= 2 => (pattern[1] == c).then_some(2),
+        b'[' => match_class(pattern, c, nocase),
+        p => same(p, c, nocase).then_some(1),
+    }
+}
+
+/// A `[...]` class at the start of `pattern`; an unterminated class runs to
+/// the end of the pattern, as in Redis.
+fn match_class(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
+    let mut i = 1;
+    let negate = pattern.get(i) == Some(&b'^');
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let end = loop {
+        match pattern.get(i) {
+            None => break pattern.len(),
+            Some(b']') => break i + 1,
+            Some(b'\\') if i + 1 < pattern.len() => {
+                i += 1;
+                matched |= pattern[i] == c;
+            }
+            Some(&start) if i + 2 < pattern.len() && pattern[i + 1] == b'-' => {
+                let (lo, hi) = (start.min(pattern[i + 2]), start.max(pattern[i + 2]));
+                matched |= if nocase {
+                    (lo.to_ascii_lowercase()..=hi.to_ascii_lowercase())
+                        .contains(&c.to_ascii_lowercase())
+                } else {
+                    (lo..=hi).contains(&c)
+                };
+                i += 2;
+            }
+            Some(&p) => matched |= same(p, c, nocase),
+        }
+        i += 1;
+    };
+    (matched != negate).then_some(end)
+}
+
+fn same(a: u8, b: u8, nocase: bool) -> bool {
+    if nocase {
+        a.eq_ignore_ascii_case(&b)
+    } else {
+        a == b
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{glob_match, key_match};
 
     #[test]
     fn matches_like_redis() {
@@ -47,5 +114,45 @@ mod tests {
         assert!(!glob_match(b"*x", b"save"));
         assert!(!glob_match(b"", b"save"));
         assert!(glob_match(b"", b""));
+    }
+
+    #[test]
+    fn keys_patterns_like_redis() {
+        assert!(key_match(b"h?llo", b"hello"));
+        assert!(key_match(b"h*llo", b"heeeello"));
+        assert!(key_match(b"h[ae]llo", b"hallo"));
+        assert!(!key_match(b"h[ae]llo", b"hillo"));
+        assert!(key_match(b"h[^e]llo", b"hallo"));
+        assert!(!key_match(b"h[^e]llo", b"hello"));
+        assert!(key_match(b"h[a-b]llo", b"hbllo"));
+        assert!(
+            key_match(b"h[b-a]llo", b"hallo"),
+            "a reversed range is swapped"
+        );
+        assert!(!key_match(b"h[a-b]llo", b"hcllo"));
+        assert!(key_match(b"h\\*llo", b"h*llo"));
+        assert!(!key_match(b"h\\*llo", b"hxllo"));
+        assert!(key_match(b"a\\", b"a\\"), "a trailing backslash is literal");
+        assert!(key_match(b"[\\]]", b"]"));
+        assert!(
+            key_match(b"x[abc", b"xb"),
+            "an unterminated class runs to the end"
+        );
+        assert!(
+            !key_match(b"Hello", b"hello"),
+            "keys match case-sensitively"
+        );
+        assert!(glob_match(b"H[A-Z]llo", b"hello"));
+        assert!(key_match(b"*", b""));
+        assert!(key_match(b"user:*:name", b"user:42:name"));
+        assert!(!key_match(b"user:*:name", b"user:42:mail"));
+    }
+
+    #[test]
+    fn many_stars_stay_fast() {
+        let text = vec![b'a'; 5000];
+        let mut pattern = b"*a".repeat(50);
+        pattern.extend_from_slice(b"b");
+        assert!(!key_match(&pattern, &text));
     }
 }

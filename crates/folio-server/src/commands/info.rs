@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use super::HandlerResult;
+use crate::keyspace::unix_now_ms;
 use crate::resp::Reply;
 use crate::shared::Shared;
 
@@ -63,7 +64,7 @@ fn server_section(shared: &Shared) -> String {
             ("redis_version", REDIS_VERSION.to_owned()),
             ("redis_mode", "standalone".to_owned()),
             ("folio_version", env!("CARGO_PKG_VERSION").to_owned()),
-            ("folio_engine", shared.store.engine_name().to_owned()),
+            ("folio_engine", shared.keys.store().engine_name().to_owned()),
             ("process_id", std::process::id().to_string()),
             ("tcp_port", shared.local_addr.port().to_string()),
             ("uptime_in_seconds", uptime.to_string()),
@@ -83,7 +84,7 @@ fn clients_section(shared: &Shared) -> String {
 }
 
 fn folio_section(shared: &Shared) -> String {
-    let stats = shared.store.stats();
+    let stats = shared.keys.store().stats();
     section(
         "Folio",
         &[
@@ -125,11 +126,16 @@ fn pages_section(shared: &Shared) -> Option<String> {
 }
 
 fn keyspace_section(shared: &Shared) -> Result<String, folio::Error> {
-    let keys = shared.store.len()?;
+    let now_ms = unix_now_ms();
+    let keys = shared.keys.len(now_ms)?;
+    let (expires, avg_ttl) = shared.keys.expiry_summary(now_ms);
     // Like Redis, an empty database gets no line.
     let fields = match keys {
         0 => Vec::new(),
-        _ => vec![("db0", format!("keys={keys},expires=0,avg_ttl=0"))],
+        _ => vec![(
+            "db0",
+            format!("keys={keys},expires={expires},avg_ttl={avg_ttl}"),
+        )],
     };
     Ok(section("Keyspace", &fields))
 }

@@ -1,80 +1,114 @@
 //! Key commands: GET, SET, DEL, EXISTS, MGET, MSET, DBSIZE.
 //!
-//! Every write locks the stripes of its keys first (see `keylock`), so the
-//! read-then-write of `SET ... NX|XX|GET` is atomic against other writes.
-//! Multi-key `DEL` is atomic against writers but a concurrent reader may see
-//! some keys gone and others not; `MSET` is one atomic write batch. An `MGET`
-//! reply holds at most [`MAX_MGET_REPLY_BYTES`] of values.
+//! Every write locks the stripes of its keys first (see `keyspace`), so the
+//! read-then-write of `SET ... NX|XX|GET|KEEPTTL` is atomic against other
+//! writes. Multi-key `DEL` is atomic against writers but a concurrent reader
+//! may see some keys gone and others not; `MSET` is one atomic write batch.
+//! An `MGET` reply holds at most [`MAX_MGET_REPLY_BYTES`] of values.
 
 use bytes::Bytes;
-use folio::WriteBatch;
 
+use super::expire::{store_with_deadline, ExpiryKind};
 use super::{syntax_error, wrong_arity, HandlerResult};
+use crate::keyspace::{unix_now_ms, Stored};
 use crate::resp::Reply;
 use crate::shared::Shared;
 
 /// `GET key`.
 pub(super) fn get(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    Ok(optional_bulk(shared.store.get(&args[1])?))
+    Ok(optional_value(shared.keys.get(&args[1], unix_now_ms())?))
+}
+
+/// What `SET` does to the key's expiry.
+#[derive(Default)]
+enum SetExpiry<'a> {
+    /// Remove it.
+    #[default]
+    Clear,
+    /// `KEEPTTL`: keep the one the key has.
+    Keep,
+    /// `EX`, `PX`, `EXAT` or `PXAT` with its argument.
+    Set(ExpiryKind, &'a Bytes),
 }
 
 /// Options of `SET`.
 #[derive(Default)]
-struct SetOptions {
+struct SetOptions<'a> {
     /// Only set if the key is absent.
     nx: bool,
     /// Only set if the key is present.
     xx: bool,
     /// Reply with the previous value.
     get: bool,
+    expiry: SetExpiry<'a>,
 }
 
-impl SetOptions {
-    /// Parses the options after `SET key value`, or the error reply.
-    fn parse(options: &[Bytes]) -> Result<Self, Reply> {
+impl<'a> SetOptions<'a> {
+    /// Parses the options after `SET key value` as Redis 7 does: `NX` and
+    /// `XX` exclude each other, `KEEPTTL` and the expiry options too, an
+    /// expiry option takes the next argument (repeating the same one is
+    /// allowed, the last wins); anything else is a syntax error.
+    fn parse(options: &'a [Bytes]) -> Result<Self, Reply> {
         let mut parsed = SetOptions::default();
-        for option in options {
-            match option.to_ascii_lowercase().as_slice() {
-                b"nx" if !parsed.xx => parsed.nx = true,
-                b"xx" if !parsed.nx => parsed.xx = true,
-                b"get" => parsed.get = true,
-                // No key ever has an expiry here, so keeping it is a no-op.
-                b"keepttl" => {}
-                b"ex" | b"px" | b"exat" | b"pxat" => {
-                    return Err(Reply::err(
-                        "key expiry (EX/PX/EXAT/PXAT) is not supported by this server",
-                    ));
+        let mut i = 0;
+        while i < options.len() {
+            let word = options[i].to_ascii_lowercase();
+            match (word.as_slice(), &parsed.expiry) {
+                (b"nx", _) if !parsed.xx => parsed.nx = true,
+                (b"xx", _) if !parsed.nx => parsed.xx = true,
+                (b"get", _) => parsed.get = true,
+                (b"keepttl", SetExpiry::Clear | SetExpiry::Keep) => parsed.expiry = SetExpiry::Keep,
+                _ => {
+                    let kind = ExpiryKind::parse(&word).ok_or_else(syntax_error)?;
+                    let arg = options.get(i + 1).ok_or_else(syntax_error)?;
+                    match parsed.expiry {
+                        SetExpiry::Set(previous, _) if previous != kind => {
+                            return Err(syntax_error())
+                        }
+                        SetExpiry::Keep => return Err(syntax_error()),
+                        _ => parsed.expiry = SetExpiry::Set(kind, arg),
+                    }
+                    i += 1;
                 }
-                _ => return Err(syntax_error()),
             }
+            i += 1;
         }
         Ok(parsed)
     }
-
-    fn conditional(&self) -> bool {
-        self.nx || self.xx || self.get
-    }
 }
 
-/// `SET key value [NX|XX] [GET] [KEEPTTL]`.
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`.
 pub(super) fn set(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    let (key, value) = (&args[1], &args[2]);
+    let (key, value) = (&args[1][..], &args[2][..]);
     let options = match SetOptions::parse(&args[3..]) {
         Ok(options) => options,
         Err(reply) => return Ok(reply),
     };
-    let _guard = shared.locks.lock([&key[..]]);
-    if !options.conditional() {
-        shared.store.put(key, value)?;
+    let now_ms = unix_now_ms();
+    let new_deadline = match options.expiry {
+        SetExpiry::Set(kind, arg) => match kind.deadline(arg, now_ms, "set") {
+            Ok(deadline) => Some(deadline),
+            Err(reply) => return Ok(reply),
+        },
+        SetExpiry::Clear | SetExpiry::Keep => None,
+    };
+    let _guard = shared.keys.lock([key]);
+    let reads_old = options.nx || options.xx || options.get;
+    if !reads_old && !matches!(options.expiry, SetExpiry::Keep) {
+        store_with_deadline(shared, key, value, new_deadline, now_ms)?;
         return Ok(Reply::ok());
     }
-    let old = shared.store.get(key)?;
+    let old = shared.keys.get(key, now_ms)?;
     let write = !((options.nx && old.is_some()) || (options.xx && old.is_none()));
     if write {
-        shared.store.put(key, value)?;
+        let deadline = match options.expiry {
+            SetExpiry::Keep => old.as_ref().and_then(|o| o.deadline_ms),
+            _ => new_deadline,
+        };
+        store_with_deadline(shared, key, value, deadline, now_ms)?;
     }
     Ok(match (options.get, write) {
-        (true, _) => optional_bulk(old),
+        (true, _) => optional_value(old),
         (false, true) => Reply::ok(),
         (false, false) => Reply::NullBulk,
     })
@@ -83,20 +117,21 @@ pub(super) fn set(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 /// `DEL key [key ...]`: the number of keys removed.
 pub(super) fn del(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let keys = &args[1..];
-    let _guard = shared.locks.lock(keys.iter().map(|k| &k[..]));
+    let now_ms = unix_now_ms();
+    let _guard = shared.keys.lock(keys.iter().map(|k| &k[..]));
     let mut removed = 0u64;
     for key in keys {
-        removed += u64::from(shared.store.delete(key)?);
+        removed += u64::from(shared.keys.delete(key, now_ms)?);
     }
     Ok(Reply::count(removed))
 }
 
 /// `EXISTS key [key ...]`: how many of the keys exist, repeats counted.
 pub(super) fn exists(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let now_ms = unix_now_ms();
     let mut present = 0u64;
     for key in &args[1..] {
-        // The engine has no `contains`; a get reads the value too.
-        present += u64::from(shared.store.get(key)?.is_some());
+        present += u64::from(shared.keys.contains(key, now_ms)?);
     }
     Ok(Reply::count(present))
 }
@@ -108,42 +143,40 @@ pub(super) const MAX_MGET_REPLY_BYTES: usize = 256 * 1024 * 1024;
 /// `MGET key [key ...]`: one bulk or nil per key.
 pub(super) fn mget(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let keys = &args[1..];
+    let now_ms = unix_now_ms();
     let mut values = Vec::with_capacity(keys.len().min(1024));
     let mut total = 0usize;
     for key in keys {
-        let value = shared.store.get(key)?;
-        total += value.as_ref().map_or(0, Vec::len);
+        let value = shared.keys.get(key, now_ms)?;
+        total += value.as_ref().map_or(0, |v| v.value.len());
         if total > MAX_MGET_REPLY_BYTES {
             return Ok(Reply::err(format!(
                 "MGET reply would exceed {MAX_MGET_REPLY_BYTES} bytes; ask for fewer keys"
             )));
         }
-        values.push(optional_bulk(value));
+        values.push(optional_value(value));
     }
     Ok(Reply::Array(values))
 }
 
-/// `MSET key value [key value ...]`, applied as one atomic write batch.
+/// `MSET key value [key value ...]`, applied as one atomic write batch; the
+/// keys lose any expiry.
 pub(super) fn mset(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let pairs = &args[1..];
     if !pairs.len().is_multiple_of(2) {
         return Ok(wrong_arity("mset"));
     }
-    let mut batch = WriteBatch::new();
-    for pair in pairs.chunks_exact(2) {
-        batch.put(&pair[0][..], &pair[1][..]);
-    }
-    let _guard = shared.locks.lock(pairs.iter().step_by(2).map(|k| &k[..]));
-    shared.store.write_batch(&batch)?;
+    let _guard = shared.keys.lock(pairs.iter().step_by(2).map(|k| &k[..]));
+    shared.keys.put_pairs(pairs)?;
     Ok(Reply::ok())
 }
 
-/// `DBSIZE`: the number of keys.
+/// `DBSIZE`: the number of keys, expired ones not counted.
 pub(super) fn dbsize(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
-    Ok(Reply::count(shared.store.len()?))
+    Ok(Reply::count(shared.keys.len(unix_now_ms())?))
 }
 
 /// A bulk reply for a value, nil for none.
-pub(super) fn optional_bulk(value: Option<Vec<u8>>) -> Reply {
-    value.map_or(Reply::NullBulk, Reply::bulk)
+pub(super) fn optional_value(value: Option<Stored>) -> Reply {
+    value.map_or(Reply::NullBulk, |v| Reply::Bulk(v.value))
 }

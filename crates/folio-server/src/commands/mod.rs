@@ -7,11 +7,13 @@
 
 mod auth;
 mod engine_error;
+mod expire;
 mod glob;
 mod info;
 mod keys;
 mod pages;
 mod persistence;
+mod scan;
 mod server;
 mod strings;
 
@@ -75,6 +77,20 @@ const COMMANDS: &[Spec] = &[
     // UNLINK frees memory in the background in Redis; here it is DEL.
     spec("unlink", -2, keys::del),
     spec("time", 1, server::time),
+    spec("setex", 4, expire::setex),
+    spec("psetex", 4, expire::psetex),
+    spec("getex", -2, expire::getex),
+    spec("expire", -3, expire::expire),
+    spec("pexpire", -3, expire::pexpire),
+    spec("expireat", -3, expire::expireat),
+    spec("pexpireat", -3, expire::pexpireat),
+    spec("ttl", 2, expire::ttl),
+    spec("pttl", 2, expire::pttl),
+    spec("expiretime", 2, expire::expiretime),
+    spec("pexpiretime", 2, expire::pexpiretime),
+    spec("persist", 2, expire::persist),
+    spec("keys", 2, scan::keys),
+    spec("scan", -2, scan::scan),
     spec("save", 1, persistence::save),
     spec("lastsave", 1, persistence::lastsave),
     spec("shutdown", -1, persistence::shutdown),
@@ -164,6 +180,17 @@ const WRITES: &[&str] = &[
     "decr",
     "incrby",
     "decrby",
+    "setex",
+    "psetex",
+    "getex",
+    "expire",
+    "pexpire",
+    "expireat",
+    "pexpireat",
+    "persist",
+    "flushdb",
+    "flushall",
+    "save",
     "page.put",
     "page.vacuum",
 ];

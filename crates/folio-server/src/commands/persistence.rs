@@ -8,11 +8,9 @@
 //! `FLUSHDB` and `FLUSHALL` delete every key of the key store (the only
 //! database); page versions are not keys and stay.
 
-use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use folio::WriteBatch;
 
 use super::{syntax_error, HandlerResult};
 use crate::resp::Reply;
@@ -28,7 +26,7 @@ pub(super) fn save(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
 }
 
 fn checkpoint_all(shared: &Shared) -> Result<(), folio::Error> {
-    shared.store.checkpoint()?;
+    shared.keys.store().checkpoint()?;
     if let Some(pages) = &shared.pages {
         pages.store().checkpoint()?;
     }
@@ -74,25 +72,6 @@ pub(super) fn flushdb(shared: &Shared, args: &[Bytes]) -> HandlerResult {
         [mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {}
         _ => return Ok(syntax_error()),
     }
-    // Deleting by rounds of keys keeps the memory bounded; a bound on the
-    // rounds keeps writers that add keys as fast from holding it forever.
-    let rounds = shared.store.len()? / FLUSH_BATCH_KEYS as u64 + 16;
-    for _ in 0..rounds {
-        let mut batch = WriteBatch::new();
-        shared.store.for_each_key(&mut |key| {
-            batch.delete(key);
-            if batch.len() >= FLUSH_BATCH_KEYS {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })?;
-        if batch.is_empty() {
-            break;
-        }
-        let keys: Vec<&[u8]> = batch.ops().iter().map(folio::BatchOp::key).collect();
-        let _guard = shared.locks.lock(keys);
-        shared.store.write_batch(&batch)?;
-    }
+    shared.keys.clear(FLUSH_BATCH_KEYS)?;
     Ok(Reply::ok())
 }

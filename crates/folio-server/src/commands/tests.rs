@@ -91,7 +91,8 @@ fn shared() -> (Shared, Arc<MemStore>) {
             crate::Stores::kv_only(store.clone()),
             ServerConfig::default(),
             addr,
-        ),
+        )
+        .expect("open the key space"),
         store,
     )
 }
@@ -173,8 +174,9 @@ fn set_options() {
     assert_eq!(run(&sh, "get j"), bulk("v"));
     assert_eq!(run(&sh, "set k v nx xx"), err("ERR syntax error"));
     assert_eq!(run(&sh, "set k v bogus"), err("ERR syntax error"));
-    assert!(run(&sh, "set k v ex 10").is_error());
+    assert_eq!(run(&sh, "set k v ex 10"), Reply::ok());
     assert_eq!(run(&sh, "set k v keepttl"), Reply::ok());
+    assert_eq!(run(&sh, "ttl k"), Reply::Integer(10));
 }
 
 #[test]

@@ -1,0 +1,111 @@
+//! `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]` and
+//! `KEYS pattern`. Neither ever lists an expired key.
+//!
+//! `SCAN`'s cursor is a position in a hash space (see `keyspace::scan`): a
+//! key present for a whole iteration is returned exactly once, and `COUNT`
+//! is a lower bound (a call returns at least a 64th of the keys, so that an
+//! iteration costs at most 64 passes over them). `MATCH` and `TYPE` filter
+//! a page after it is chosen, so a page may come back empty with a nonzero
+//! cursor, as in Redis.
+
+use std::ops::ControlFlow;
+
+use bytes::Bytes;
+
+use super::expire::not_an_integer;
+use super::glob::key_match;
+use super::keys::MAX_MGET_REPLY_BYTES;
+use super::{syntax_error, HandlerResult};
+use crate::keyspace::unix_now_ms;
+use crate::resp::{parse_i64, Reply};
+use crate::shared::Shared;
+
+/// Redis's default `COUNT`.
+const DEFAULT_COUNT: usize = 10;
+
+/// `KEYS pattern`: every live key matching the pattern. The reply is built in
+/// memory, so it is refused past [`MAX_MGET_REPLY_BYTES`] of keys.
+pub(super) fn keys(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let pattern = &args[1][..];
+    let (mut found, mut bytes, mut too_big) = (Vec::new(), 0usize, false);
+    shared.keys.for_each_live_key(unix_now_ms(), &mut |key| {
+        if !key_match(pattern, key) {
+            return ControlFlow::Continue(());
+        }
+        bytes += key.len();
+        if bytes > MAX_MGET_REPLY_BYTES {
+            too_big = true;
+            return ControlFlow::Break(());
+        }
+        found.push(Reply::bulk(key.to_vec()));
+        ControlFlow::Continue(())
+    })?;
+    if too_big {
+        return Ok(Reply::err(format!(
+            "KEYS reply would exceed {MAX_MGET_REPLY_BYTES} bytes; use SCAN"
+        )));
+    }
+    Ok(Reply::Array(found))
+}
+
+/// Options of `SCAN`.
+struct ScanOptions<'a> {
+    pattern: Option<&'a [u8]>,
+    count: usize,
+    /// `TYPE`: only `string` keys exist, so another type matches nothing.
+    only_strings: bool,
+}
+
+impl<'a> ScanOptions<'a> {
+    fn parse(options: &'a [Bytes]) -> Result<Self, Reply> {
+        let mut parsed = ScanOptions {
+            pattern: None,
+            count: DEFAULT_COUNT,
+            only_strings: true,
+        };
+        for pair in options.chunks(2) {
+            let [name, value] = pair else {
+                return Err(syntax_error());
+            };
+            match name.to_ascii_lowercase().as_slice() {
+                b"match" => parsed.pattern = Some(&value[..]),
+                b"count" => {
+                    let count = parse_i64(value).ok_or_else(not_an_integer)?;
+                    if count < 1 {
+                        return Err(syntax_error());
+                    }
+                    parsed.count = usize::try_from(count).unwrap_or(usize::MAX);
+                }
+                b"type" => parsed.only_strings = value.eq_ignore_ascii_case(b"string"),
+                _ => return Err(syntax_error()),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: the next cursor
+/// (a bulk string; "0" when done) and a page of keys.
+pub(super) fn scan(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let cursor = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok());
+    let Some(cursor) = cursor else {
+        return Ok(Reply::err("invalid cursor"));
+    };
+    let options = match ScanOptions::parse(&args[2..]) {
+        Ok(options) => options,
+        Err(reply) => return Ok(reply),
+    };
+    let page = shared.keys.scan(cursor, options.count, unix_now_ms())?;
+    let keys = page
+        .keys
+        .into_iter()
+        .filter(|key| options.only_strings && options.pattern.is_none_or(|p| key_match(p, key)))
+        .map(Reply::bulk)
+        .collect();
+    Ok(Reply::Array(vec![
+        Reply::bulk(page.next_cursor.to_string()),
+        Reply::Array(keys),
+    ]))
+}

@@ -1,0 +1,159 @@
+//! The in-memory index of keys that have a deadline, ordered by deadline.
+//!
+//! It is a cache of the deadlines stored in the values (`envelope`), rebuilt
+//! when the server starts. Writers change a key's entry while they hold the
+//! key's stripe lock and after the engine write succeeded, so under that
+//! lock the index agrees with the store.
+//!
+//! Invariant (checked by `assert_invariants` in tests): `by_key` and
+//! `by_deadline` hold the same (key, deadline) pairs.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// A key, shared between the two maps.
+type Key = Arc<[u8]>;
+
+/// Keys with a deadline.
+#[derive(Debug, Default)]
+pub(crate) struct ExpiryIndex {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_key: HashMap<Key, u64>,
+    by_deadline: BTreeSet<(u64, Key)>,
+}
+
+/// True when a key with `deadline_ms` is gone at `now_ms`. Redis's rule: a
+/// key lives through its deadline's millisecond.
+pub(crate) fn is_expired(deadline_ms: u64, now_ms: u64) -> bool {
+    now_ms > deadline_ms
+}
+
+impl ExpiryIndex {
+    /// Records `key`'s deadline; `None` removes it.
+    pub(crate) fn set(&self, key: &[u8], deadline_ms: Option<u64>) {
+        let mut inner = self.inner.lock();
+        match deadline_ms {
+            None => inner.remove(key),
+            Some(deadline) => inner.insert(key, deadline),
+        }
+    }
+
+    /// `key`'s deadline, if it has one.
+    pub(crate) fn deadline(&self, key: &[u8]) -> Option<u64> {
+        self.inner.lock().by_key.get(key).copied()
+    }
+
+    /// True when `key` has a deadline that has passed at `now_ms`.
+    pub(crate) fn is_key_expired(&self, key: &[u8], now_ms: u64) -> bool {
+        self.deadline(key).is_some_and(|d| is_expired(d, now_ms))
+    }
+
+    /// Up to `max` keys expired at `now_ms`, earliest deadline first.
+    pub(crate) fn due(&self, now_ms: u64, max: usize) -> Vec<(Key, u64)> {
+        let inner = self.inner.lock();
+        inner
+            .by_deadline
+            .iter()
+            .take_while(|(deadline, _)| is_expired(*deadline, now_ms))
+            .take(max)
+            .map(|(deadline, key)| (Arc::clone(key), *deadline))
+            .collect()
+    }
+
+    /// Number of keys expired at `now_ms` (the engine still holds them
+    /// until the sweep deletes them).
+    pub(crate) fn count_due(&self, now_ms: u64) -> u64 {
+        let inner = self.inner.lock();
+        let due = inner
+            .by_deadline
+            .iter()
+            .take_while(|(deadline, _)| is_expired(*deadline, now_ms))
+            .count();
+        u64::try_from(due).unwrap_or(u64::MAX)
+    }
+
+    /// Keys with a deadline, and the mean time left of those not yet
+    /// expired at `now_ms` (ms; 0 when none), for `INFO keyspace`.
+    pub(crate) fn summary(&self, now_ms: u64) -> (u64, u64) {
+        let inner = self.inner.lock();
+        let (mut live, mut total_left) = (0u64, 0u128);
+        for (deadline, _) in inner.by_deadline.iter().rev() {
+            if is_expired(*deadline, now_ms) {
+                break;
+            }
+            live += 1;
+            total_left += u128::from(deadline - now_ms);
+        }
+        let mean = total_left.checked_div(u128::from(live)).unwrap_or(0);
+        (live, u64::try_from(mean).unwrap_or(u64::MAX))
+    }
+
+    /// Panics when the two maps disagree.
+    #[cfg(test)]
+    pub(crate) fn assert_invariants(&self) {
+        let inner = self.inner.lock();
+        assert_eq!(inner.by_key.len(), inner.by_deadline.len());
+        for (deadline, key) in &inner.by_deadline {
+            assert_eq!(inner.by_key.get(key), Some(deadline));
+        }
+    }
+}
+
+impl Inner {
+    fn insert(&mut self, key: &[u8], deadline: u64) {
+        if let Some(old) = self.by_key.get(key).copied() {
+            if old == deadline {
+                return;
+            }
+            self.remove(key);
+        }
+        let key: Key = Arc::from(key);
+        self.by_deadline.insert((deadline, Arc::clone(&key)));
+        self.by_key.insert(key, deadline);
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        if let Some((key, deadline)) = self.by_key.remove_entry(key) {
+            self.by_deadline.remove(&(deadline, key));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_by_deadline_and_replaces() {
+        let index = ExpiryIndex::default();
+        index.set(b"c", Some(30));
+        index.set(b"a", Some(10));
+        index.set(b"b", Some(20));
+        index.set(b"c", Some(5));
+        index.assert_invariants();
+        let due: Vec<_> = index
+            .due(20, 10)
+            .into_iter()
+            .map(|(k, d)| (k.to_vec(), d))
+            .collect();
+        assert_eq!(due, vec![(b"c".to_vec(), 5), (b"a".to_vec(), 10)]);
+        assert_eq!(index.count_due(20), 2);
+        assert_eq!(index.due(100, 1).len(), 1);
+        index.set(b"a", None);
+        index.set(b"missing", None);
+        index.assert_invariants();
+        assert_eq!(index.deadline(b"a"), None);
+        assert!(index.is_key_expired(b"c", 6));
+        assert!(
+            !index.is_key_expired(b"c", 5),
+            "a key lives through its deadline"
+        );
+        assert_eq!(index.summary(10), (1, 10));
+    }
+}

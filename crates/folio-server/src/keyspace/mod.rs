@@ -1,0 +1,269 @@
+//! The key space of the string commands: values with optional expiry, kept
+//! in a [`KvStore`].
+//!
+//! Each value is stored with a header (`envelope`) holding its deadline, so
+//! a value and its expiry are one engine write and survive a restart
+//! together. The deadlines are also held in memory, ordered (`expiry`), so
+//! that the background sweep (`sweeper`) finds the expired keys without
+//! scanning and `DBSIZE`, `KEYS` and `SCAN` skip the ones it has not
+//! deleted yet. Reads check the deadline in the value itself (lazy expiry):
+//! an expired key is absent for every command from its deadline on, deleted
+//! or not.
+//!
+//! Invariants:
+//! - every value in the store decodes (`envelope::decode`); opening refuses a
+//!   store that holds anything else;
+//! - for a key whose stripe lock is held, the expiry index holds exactly the
+//!   deadline stored in its value: writers change the store, then the
+//!   index, under the key's lock.
+//!
+//! Concurrency: writers lock the stripes of their keys first ([`Keyspace::lock`]);
+//! reads take no lock.
+
+mod envelope;
+mod expiry;
+mod scan;
+mod sweeper;
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use folio::{Error, KvStore, WriteBatch};
+
+use crate::keylock::{KeyGuard, KeyLocks};
+
+pub(crate) use envelope::Stored;
+pub(crate) use expiry::is_expired;
+pub(crate) use scan::ScanPage;
+pub(crate) use sweeper::Sweeper;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Keys with values and deadlines, over one engine store.
+pub(crate) struct Keyspace {
+    store: Arc<dyn KvStore>,
+    expiries: expiry::ExpiryIndex,
+    locks: KeyLocks,
+    /// Seed of the hash that orders keys for `SCAN`; random per start.
+    scan_seed: u64,
+}
+
+/// Unix time now, in milliseconds.
+pub(crate) fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Keyspace {
+    /// Opens the key space of `store`, reading every value's header to
+    /// rebuild the expiry index. A value that is not in the server's
+    /// format fails the open: the store was written by something else.
+    pub(crate) fn open(store: Arc<dyn KvStore>) -> Result<Self> {
+        let started = Instant::now();
+        let keyspace = Self {
+            store,
+            expiries: expiry::ExpiryIndex::default(),
+            locks: KeyLocks::new(),
+            scan_seed: rand::random(),
+        };
+        let mut keys = Vec::new();
+        keyspace.store.for_each_key(&mut |key| {
+            keys.push(key.to_vec());
+            ControlFlow::Continue(())
+        })?;
+        for key in &keys {
+            if let Some(stored) = keyspace.store.get(key)? {
+                let deadline = envelope::deadline(&stored).map_err(|e| foreign(key, e))?;
+                keyspace.expiries.set(key, deadline);
+            }
+        }
+        tracing::info!(
+            keys = keys.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "key space opened"
+        );
+        Ok(keyspace)
+    }
+
+    /// The engine underneath.
+    pub(crate) fn store(&self) -> &Arc<dyn KvStore> {
+        &self.store
+    }
+
+    /// Locks the stripes of `keys`: every write holds the locks of the keys
+    /// it writes, from its first read to its last write.
+    pub(crate) fn lock<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyGuard<'_> {
+        self.locks.lock(keys)
+    }
+
+    /// The value of `key` and its deadline; `None` when absent or expired
+    /// at `now_ms`.
+    pub(crate) fn get(&self, key: &[u8], now_ms: u64) -> Result<Option<Stored>> {
+        let Some(stored) = self.store.get(key)? else {
+            return Ok(None);
+        };
+        let stored = envelope::decode(stored).map_err(|e| foreign(key, e))?;
+        let expired = stored.deadline_ms.is_some_and(|d| is_expired(d, now_ms));
+        Ok((!expired).then_some(stored))
+    }
+
+    /// True when `key` is present and not expired at `now_ms`.
+    pub(crate) fn contains(&self, key: &[u8], now_ms: u64) -> Result<bool> {
+        Ok(self.get(key, now_ms)?.is_some())
+    }
+
+    /// Sets `key` to `value` with `deadline_ms` (`None`: no expiry). The
+    /// caller holds the key's lock.
+    pub(crate) fn put(&self, key: &[u8], value: &[u8], deadline_ms: Option<u64>) -> Result<()> {
+        let stored = envelope::encode(value, deadline_ms);
+        self.store
+            .put(key, &stored)
+            .map_err(|e| value_limit(e, envelope::header_len(deadline_ms)))?;
+        self.expiries.set(key, deadline_ms);
+        Ok(())
+    }
+
+    /// Sets every `(key, value)` pair of `pairs` (flattened) with no expiry,
+    /// atomically. The caller holds the keys' locks.
+    pub(crate) fn put_pairs(&self, pairs: &[Bytes]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        for pair in pairs.chunks_exact(2) {
+            batch.put(&pair[0][..], envelope::encode(&pair[1], None));
+        }
+        self.store
+            .write_batch(&batch)
+            .map_err(|e| value_limit(e, envelope::header_len(None)))?;
+        for pair in pairs.chunks_exact(2) {
+            self.expiries.set(&pair[0], None);
+        }
+        Ok(())
+    }
+
+    /// Removes `key`; true when it was present and not expired at `now_ms`.
+    /// The caller holds the key's lock.
+    pub(crate) fn delete(&self, key: &[u8], now_ms: u64) -> Result<bool> {
+        let expired = self.expiries.is_key_expired(key, now_ms);
+        let present = self.store.delete(key)?;
+        self.expiries.set(key, None);
+        Ok(present && !expired)
+    }
+
+    /// Number of keys not expired at `now_ms`. Not a snapshot, like the
+    /// engine's `len`.
+    pub(crate) fn len(&self, now_ms: u64) -> Result<u64> {
+        let stored = self.store.len()?;
+        Ok(stored.saturating_sub(self.expiries.count_due(now_ms)))
+    }
+
+    /// Keys with a deadline not reached at `now_ms`, and their mean time left
+    /// in ms.
+    pub(crate) fn expiry_summary(&self, now_ms: u64) -> (u64, u64) {
+        self.expiries.summary(now_ms)
+    }
+
+    /// Calls `visit` for every key not expired at `now_ms`, as the engine's
+    /// `for_each_key` does (keys written meanwhile may or may not be seen).
+    pub(crate) fn for_each_live_key(
+        &self,
+        now_ms: u64,
+        visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> Result<()> {
+        self.store.for_each_key(&mut |key| {
+            if self.expiries.is_key_expired(key, now_ms) {
+                ControlFlow::Continue(())
+            } else {
+                visit(key)
+            }
+        })
+    }
+
+    /// Deletes up to `max_keys` keys expired at `now_ms`, earliest first, in
+    /// one write batch; returns how many.
+    pub(crate) fn sweep(&self, now_ms: u64, max_keys: usize) -> Result<usize> {
+        let due = self.expiries.due(now_ms, max_keys);
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let _guard = self.lock(due.iter().map(|(key, _)| &key[..]));
+        // Under the locks the index is the truth: a writer may have given a
+        // key a later deadline, or none, since `due` was read.
+        let victims: Vec<_> = due
+            .iter()
+            .filter(|(key, _)| self.expiries.is_key_expired(key, now_ms))
+            .map(|(key, _)| key)
+            .collect();
+        let mut batch = WriteBatch::new();
+        for key in &victims {
+            batch.delete(&key[..]);
+        }
+        self.store.write_batch(&batch)?;
+        for key in &victims {
+            self.expiries.set(key, None);
+        }
+        Ok(victims.len())
+    }
+
+    /// Deletes every key, `batch_keys` per write batch (`FLUSHDB`). Keys
+    /// written while it runs may survive it.
+    pub(crate) fn clear(&self, batch_keys: usize) -> Result<()> {
+        // A bound on the rounds keeps writers that add keys as fast as they
+        // go from holding it forever.
+        let rounds = self.store.len()? / batch_keys.max(1) as u64 + 16;
+        for _ in 0..rounds {
+            let mut keys = Vec::new();
+            self.store.for_each_key(&mut |key| {
+                keys.push(key.to_vec());
+                if keys.len() >= batch_keys {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+            if keys.is_empty() {
+                break;
+            }
+            let _guard = self.lock(keys.iter().map(Vec::as_slice));
+            let mut batch = WriteBatch::new();
+            for key in &keys {
+                batch.delete(&key[..]);
+            }
+            self.store.write_batch(&batch)?;
+            for key in &keys {
+                self.expiries.set(key, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// One page of `SCAN` from `cursor` (see `scan`).
+    pub(crate) fn scan(&self, cursor: u64, count: usize, now_ms: u64) -> Result<ScanPage> {
+        scan::scan(self, cursor, count, now_ms)
+    }
+}
+
+/// The error for a stored value not in the server's format.
+fn foreign(key: &[u8], err: envelope::DecodeError) -> Error {
+    Error::corruption(
+        "key space",
+        None,
+        format!("key {}: {err}", key[..key.len().min(64)].escape_ascii()),
+    )
+}
+
+/// Restates a value-size error of the engine, which counts the header, in
+/// the client's terms.
+fn value_limit(err: Error, header: usize) -> Error {
+    match err {
+        Error::ValueTooLarge { len, max } => Error::ValueTooLarge {
+            len: len.saturating_sub(header),
+            max: max.saturating_sub(header),
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests;

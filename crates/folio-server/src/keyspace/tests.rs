@@ -1,0 +1,236 @@
+//! The key space against a `BTreeMap` model on a simulated clock, over the
+//! real engine on an in-memory file system, with reopens.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use folio::io::MemVfs;
+use folio::{Config, KvStore, PagedStore};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+
+/// Key -> (value, deadline).
+type Model = BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
+
+fn open_store(mem: &MemVfs) -> Arc<dyn KvStore> {
+    let store =
+        PagedStore::open_with_vfs(Arc::new(mem.clone()), Path::new("/ks"), &Config::default())
+            .expect("open the store");
+    Arc::new(store)
+}
+
+fn live(model: &Model, now_ms: u64) -> BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>)> {
+    model
+        .iter()
+        .filter(|(_, (_, deadline))| !deadline.is_some_and(|d| is_expired(d, now_ms)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Every key of a full `SCAN` iteration, each checked to come once.
+fn scan_all(keyspace: &Keyspace, count: usize, now_ms: u64) -> BTreeSet<Vec<u8>> {
+    let (mut cursor, mut seen) = (0, BTreeSet::new());
+    loop {
+        let page = keyspace.scan(cursor, count, now_ms).expect("scan");
+        for key in page.keys {
+            assert!(seen.insert(key), "a key came twice in one iteration");
+        }
+        if page.next_cursor == 0 {
+            return seen;
+        }
+        assert!(page.next_cursor > cursor, "the cursor moves forward");
+        cursor = page.next_cursor;
+    }
+}
+
+fn check(keyspace: &Keyspace, model: &Model, now_ms: u64) {
+    let expected = live(model, now_ms);
+    for (key, (value, deadline)) in model {
+        let got = keyspace.get(key, now_ms).expect("get");
+        match expected.get(key) {
+            Some(_) => {
+                let got = got.expect("a live key is found");
+                assert_eq!(&got.value[..], &value[..]);
+                assert_eq!(got.deadline_ms, *deadline);
+            }
+            None => assert!(got.is_none(), "an expired key is absent"),
+        }
+    }
+    assert_eq!(keyspace.len(now_ms).expect("len"), expected.len() as u64);
+    let mut listed = BTreeSet::new();
+    keyspace
+        .for_each_live_key(now_ms, &mut |k| {
+            listed.insert(k.to_vec());
+            ControlFlow::Continue(())
+        })
+        .expect("keys");
+    let expected_keys: BTreeSet<Vec<u8>> = expected.keys().cloned().collect();
+    assert_eq!(listed, expected_keys);
+    assert_eq!(scan_all(keyspace, 3, now_ms), expected_keys);
+    let with_deadline = expected.values().filter(|(_, d)| d.is_some()).count();
+    assert_eq!(keyspace.expiry_summary(now_ms).0, with_deadline as u64);
+    keyspace.expiries.assert_invariants();
+}
+
+#[test]
+fn matches_a_model_through_expiry_sweeps_and_reopens() {
+    let mut rng = StdRng::seed_from_u64(0x6b65_7973);
+    let mem = MemVfs::new();
+    let mut keyspace = Keyspace::open(open_store(&mem)).expect("open");
+    let mut model = Model::new();
+    let mut now_ms = 1_000_000u64;
+    for step in 0..1500 {
+        let key = format!("k{}", rng.gen_range(0..40)).into_bytes();
+        match rng.gen_range(0..10) {
+            0..=3 => {
+                let value: Vec<u8> = (0..rng.gen_range(0..40)).map(|_| rng.gen()).collect();
+                let deadline = rng.gen_bool(0.5).then(|| now_ms + rng.gen_range(0..200));
+                let _guard = keyspace.lock([&key[..]]);
+                keyspace.put(&key, &value, deadline).expect("put");
+                model.insert(key, (value, deadline));
+            }
+            4 => {
+                let _guard = keyspace.lock([&key[..]]);
+                let removed = keyspace.delete(&key, now_ms).expect("delete");
+                let was_live = live(&model, now_ms).contains_key(&key);
+                assert_eq!(removed, was_live, "delete reports only a live key");
+                model.remove(&key);
+            }
+            5 => {
+                let pairs: Vec<Bytes> = (0..rng.gen_range(1..4))
+                    .flat_map(|i| [Bytes::from(format!("m{i}")), Bytes::from(vec![b'v'; i])])
+                    .collect();
+                let _guard = keyspace.lock(pairs.iter().step_by(2).map(|k| &k[..]));
+                keyspace.put_pairs(&pairs).expect("put pairs");
+                for pair in pairs.chunks_exact(2) {
+                    model.insert(pair[0].to_vec(), (pair[1].to_vec(), None));
+                }
+            }
+            6 => {
+                let swept = keyspace.sweep(now_ms, 8).expect("sweep");
+                assert!(swept <= 8);
+                // Swept keys were expired: the model's live view is unchanged.
+                model.retain(|k, (_, d)| {
+                    !d.is_some_and(|d| is_expired(d, now_ms))
+                        || keyspace.store().get(k).expect("raw get").is_some()
+                });
+            }
+            7 => now_ms += rng.gen_range(0..100),
+            8 if step % 50 == 0 => {
+                keyspace.store().close().expect("close");
+                keyspace = Keyspace::open(open_store(&mem)).expect("reopen");
+            }
+            _ => check(&keyspace, &model, now_ms),
+        }
+    }
+    check(&keyspace, &model, now_ms);
+    // Far in the future everything with a deadline is gone, and a sweep
+    // deletes exactly those keys.
+    now_ms += 1_000_000;
+    while keyspace.sweep(now_ms, 5).expect("sweep") > 0 {}
+    model.retain(|_, (_, d)| d.is_none());
+    assert_eq!(keyspace.store().len().expect("len"), model.len() as u64);
+    check(&keyspace, &model, now_ms);
+}
+
+#[test]
+fn refuses_a_store_written_by_someone_else() {
+    let mem = MemVfs::new();
+    let store = open_store(&mem);
+    store.put(b"raw", b"not an envelope").expect("put");
+    let keyspace = Keyspace {
+        store: Arc::clone(&store),
+        expiries: expiry::ExpiryIndex::default(),
+        locks: KeyLocks::new(),
+        scan_seed: 0,
+    };
+    let err = keyspace.get(b"raw", 0).expect_err("foreign value");
+    assert!(err.to_string().contains("format tag 0x6e"), "{err}");
+    store.close().expect("close");
+    let err = Keyspace::open(open_store(&mem))
+        .err()
+        .expect("foreign store");
+    assert!(matches!(err, Error::Corruption { .. }), "{err}");
+    assert!(err.to_string().contains("key raw"), "{err}");
+}
+
+#[test]
+fn value_limits_are_stated_in_client_bytes() {
+    let mem = MemVfs::new();
+    let store = open_store(&mem);
+    let keyspace = Keyspace::open(store).expect("open");
+    let max = Config::default().max_value_bytes;
+    let too_big = vec![0u8; max];
+    for deadline in [None, Some(5)] {
+        let err = keyspace.put(b"k", &too_big, deadline).expect_err("too big");
+        let header = envelope::header_len(deadline);
+        match err {
+            Error::ValueTooLarge { len, max: limit } => {
+                assert_eq!(len, max);
+                assert_eq!(limit, max - header);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    keyspace
+        .put(b"k", &too_big[..max - 9], Some(5))
+        .expect("at the limit");
+}
+
+#[test]
+fn scan_pages_cover_a_large_key_set_once() {
+    let keyspace = Keyspace::open(open_store(&MemVfs::new())).expect("open");
+    let keys: BTreeSet<Vec<u8>> = (0..5000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    for key in &keys {
+        keyspace.put(key, b"", None).expect("put");
+    }
+    for count in [1, 10, 100, 10_000] {
+        assert_eq!(scan_all(&keyspace, count, 0), keys);
+    }
+    // COUNT 1 still returns a 64th of the keys per call.
+    let page = keyspace.scan(0, 1, 0).expect("scan");
+    assert!(page.keys.len() >= 5000 / 64, "{} keys", page.keys.len());
+    assert_ne!(page.next_cursor, 0);
+}
+
+#[test]
+fn the_sweep_never_deletes_a_key_rewritten_after_it_was_listed() {
+    let keyspace = Arc::new(Keyspace::open(open_store(&MemVfs::new())).expect("open"));
+    let keys: Vec<Vec<u8>> = (0..2000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    for key in &keys {
+        keyspace.put(key, b"old", Some(5)).expect("put");
+    }
+    let sweeper = {
+        let keyspace = Arc::clone(&keyspace);
+        std::thread::spawn(move || {
+            let mut swept = 0;
+            loop {
+                let n = keyspace.sweep(10, 16).expect("sweep");
+                if n == 0 && keyspace.expiries.count_due(10) == 0 {
+                    return swept;
+                }
+                swept += n;
+            }
+        })
+    };
+    // Rewrite every other key with no deadline while the sweep runs.
+    for key in keys.iter().step_by(2) {
+        let _guard = keyspace.lock([&key[..]]);
+        keyspace.put(key, b"new", None).expect("rewrite");
+    }
+    let swept = sweeper.join().expect("sweeper");
+    for (i, key) in keys.iter().enumerate() {
+        let got = keyspace.get(key, 10).expect("get");
+        if i % 2 == 0 {
+            assert_eq!(got.expect("a rewritten key survives").value, &b"new"[..]);
+        } else {
+            assert!(got.is_none());
+            assert_eq!(keyspace.store().get(key).expect("raw"), None, "swept");
+        }
+    }
+    assert!(swept >= 1000, "{swept}");
+    keyspace.expiries.assert_invariants();
+}
