@@ -43,13 +43,16 @@ impl Connection {
     /// Wraps an accepted stream.
     pub(crate) fn new(stream: TcpStream, shared: Arc<Shared>) -> Self {
         let parser = RequestParser::new(shared.config.max_query_buffer_bytes);
+        let unknown = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        let peer = stream.peer_addr().unwrap_or(unknown);
+        let session = Session::new(shared.clients.register(peer, shared.local_addr));
         Self {
             stream,
             shared,
             parser,
             input: BytesMut::with_capacity(READ_CHUNK),
             output: Vec::new(),
-            session: Session::new(),
+            session,
         }
     }
 
@@ -96,7 +99,7 @@ impl Connection {
                 self.shared.shutdown_requested.notify_one();
                 return Ok(After::Close);
             }
-            reply.encode(&mut self.output);
+            reply.encode_for(&mut self.output, self.session.protocol());
             if after == After::Close {
                 self.flush().await?;
                 return Ok(After::Close);

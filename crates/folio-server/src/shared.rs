@@ -8,6 +8,7 @@ use std::time::Instant;
 use folio::PageStore;
 use tokio::sync::Notify;
 
+use crate::clients::ClientRegistry;
 use crate::config::ServerConfig;
 use crate::keyspace::Keyspace;
 use crate::stores::Stores;
@@ -24,8 +25,10 @@ pub(crate) struct Shared {
     pub local_addr: SocketAddr,
     /// When the server started.
     pub started: Instant,
+    /// The connected clients, for `CLIENT LIST`.
+    pub clients: Arc<ClientRegistry>,
     /// Clients connected now, counted by [`ClientSlot`]s.
-    clients: AtomicUsize,
+    client_count: AtomicUsize,
     /// Unix time of the last successful `SAVE` (or of the start).
     pub last_save_unix: AtomicU64,
     /// Signalled by `SHUTDOWN`: the accept loop stops as on a signal.
@@ -51,7 +54,8 @@ impl Shared {
             config,
             local_addr,
             started: Instant::now(),
-            clients: AtomicUsize::new(0),
+            clients: ClientRegistry::new(),
+            client_count: AtomicUsize::new(0),
             last_save_unix: AtomicU64::new(unix_now()),
             shutdown_requested: Notify::new(),
         })
@@ -59,13 +63,13 @@ impl Shared {
 
     /// Clients connected now.
     pub(crate) fn connected_clients(&self) -> usize {
-        self.clients.load(Ordering::Relaxed)
+        self.client_count.load(Ordering::Relaxed)
     }
 
     /// Takes a client slot, or `None` when `maxclients` are connected.
     pub(crate) fn admit(self: &Arc<Self>) -> Option<ClientSlot> {
         let max = self.config.maxclients;
-        self.clients
+        self.client_count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
@@ -92,6 +96,6 @@ impl ClientSlot {
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        self.shared.clients.fetch_sub(1, Ordering::AcqRel);
+        self.shared.client_count.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -159,7 +159,7 @@ fn redis_cli_and_benchmark_startup_commands() {
     };
     let info = String::from_utf8(info).expect("INFO is text");
     assert!(
-        info.starts_with("# Server\r\nredis_version:7.0.0\r\n"),
+        info.starts_with("# Server\r\nredis_version:7.2.0\r\n"),
         "{info}"
     );
     assert!(

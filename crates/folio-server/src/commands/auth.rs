@@ -1,27 +1,43 @@
-//! `AUTH` and the per-connection session it changes.
+//! `AUTH`, `HELLO` and the per-connection session they change.
 //!
 //! With `ServerConfig::requirepass` set, a new connection may run only
 //! `AUTH`, `HELLO` and `QUIT` (and learn that a command is unknown or has
 //! the wrong arity, as Redis 7 answers those first); everything else gets
-//! `-NOAUTH Authentication required.` until an `AUTH` succeeds. The only
-//! user is `default`, as in a Redis without ACL rules.
+//! `-NOAUTH Authentication required.` until an `AUTH` (or `HELLO ... AUTH`)
+//! succeeds. The only user is `default`, as in a Redis without ACL rules.
 
 use bytes::Bytes;
 
+use super::info::REDIS_VERSION;
 use super::syntax_error;
-use crate::resp::Reply;
+use crate::clients::{ClientInfo, Registration};
+use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;
 
 /// What one connection has established.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Session {
     authenticated: bool,
+    client: Registration,
 }
 
 impl Session {
-    /// A fresh connection's session.
-    pub fn new() -> Self {
-        Self::default()
+    /// The session of the client `client` registered as.
+    pub(crate) fn new(client: Registration) -> Self {
+        Self {
+            authenticated: false,
+            client,
+        }
+    }
+
+    /// This connection's client.
+    pub(crate) fn client(&self) -> &ClientInfo {
+        self.client.info()
+    }
+
+    /// The protocol version replies are encoded in (2 or 3).
+    pub(crate) fn protocol(&self) -> u8 {
+        self.client().protocol()
     }
 }
 
@@ -44,25 +60,102 @@ pub(super) fn auth(shared: &Shared, session: &mut Session, args: &[Bytes]) -> Re
         [_, user, password] => (Some(user), password),
         _ => return syntax_error(),
     };
-    let Some(required) = &shared.config.requirepass else {
-        return match user {
-            None => Reply::err(
-                "AUTH <password> called without any password configured for the default user. \
-                 Are you sure your configuration is correct?",
-            ),
-            Some(user) if user.as_ref() == b"default" => Reply::ok(),
-            Some(_) => wrong_pass(),
-        };
+    if shared.config.requirepass.is_none() && user.is_none() {
+        return Reply::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        );
+    }
+    match authenticate(shared, session, user.map(|u| &u[..]), password) {
+        Ok(()) => Reply::ok(),
+        Err(reply) => reply,
+    }
+}
+
+/// Checks a user and password. Without `requirepass` the `default` user
+/// takes any password, as Redis's `nopass` default user does.
+fn authenticate(
+    shared: &Shared,
+    session: &mut Session,
+    user: Option<&[u8]>,
+    password: &[u8],
+) -> Result<(), Reply> {
+    let user_ok = user.is_none_or(|u| u == b"default");
+    let password_ok = match &shared.config.requirepass {
+        None => true,
+        Some(required) => constant_time_eq(password, required.as_bytes()),
     };
-    let user_ok = user.is_none_or(|u| u.as_ref() == b"default");
-    if user_ok && constant_time_eq(password, required.as_bytes()) {
+    if user_ok && password_ok {
         session.authenticated = true;
-        Reply::ok()
+        Ok(())
     } else {
         session.authenticated = false;
         tracing::warn!("failed AUTH");
-        wrong_pass()
+        Err(wrong_pass())
     }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`:
+/// switches the protocol, optionally authenticates and names the client,
+/// and describes the server as a map.
+pub(super) fn hello(shared: &Shared, session: &mut Session, args: &[Bytes]) -> Reply {
+    let mut version = None;
+    if let Some(arg) = args.get(1) {
+        match parse_i64(arg) {
+            None => return Reply::err("Protocol version is not an integer or out of range"),
+            Some(v @ 2..=3) => version = u8::try_from(v).ok(),
+            Some(_) => return Reply::Error(b"NOPROTO unsupported protocol version".to_vec()),
+        }
+    }
+    let (mut credentials, mut name) = (None, None);
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        if args[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
+            credentials = Some((&args[i + 1], &args[i + 2]));
+            i += 3;
+        } else if args[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+            name = Some(&args[i + 1]);
+            i += 2;
+        } else {
+            let mut text = b"Syntax error in HELLO option '".to_vec();
+            text.extend_from_slice(&args[i]);
+            text.push(b'\'');
+            return Reply::err(text);
+        }
+    }
+    if let Some((user, password)) = credentials {
+        if let Err(reply) = authenticate(shared, session, Some(user), password) {
+            return reply;
+        }
+    }
+    if shared.config.requirepass.is_some() && !session.authenticated {
+        return Reply::Error(
+            b"NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+              HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+              select the RESP protocol version at the same time"
+                .to_vec(),
+        );
+    }
+    if let Some(name) = name {
+        if let Err(reply) = super::client::check_name(name, "Client names") {
+            return reply;
+        }
+        session.client().update_names(|n| n.name = name.to_vec());
+    }
+    if let Some(version) = version {
+        session.client().set_protocol(version);
+    }
+    let field = |name: &str, value: Reply| (Reply::bulk(name.as_bytes().to_vec()), value);
+    Reply::Map(vec![
+        field("server", Reply::bulk(&b"redis"[..])),
+        field("version", Reply::bulk(REDIS_VERSION.as_bytes().to_vec())),
+        field("proto", Reply::Integer(i64::from(session.protocol()))),
+        field("id", Reply::count(session.client().id)),
+        field("mode", Reply::bulk(&b"standalone"[..])),
+        field("role", Reply::bulk(&b"master"[..])),
+        field("modules", Reply::Array(Vec::new())),
+    ])
 }
 
 fn wrong_pass() -> Reply {

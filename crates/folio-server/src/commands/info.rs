@@ -1,6 +1,6 @@
 //! `INFO [section ...]`: Redis-style sections with CRLF line endings.
 //!
-//! Sections: `server` (with `redis_version:7.0.0` so tools accept the
+//! Sections: `server` (with `redis_version:7.2.0` so tools accept the
 //! server), `clients`, `folio` (the engine's `Stats`), `pages` (the page
 //! store and the live compute nodes, when there is a page store) and
 //! `keyspace`. No
@@ -16,7 +16,7 @@ use crate::resp::Reply;
 use crate::shared::Shared;
 
 /// The Redis version this server answers like.
-const REDIS_VERSION: &str = "7.0.0";
+pub(super) const REDIS_VERSION: &str = "7.2.0";
 
 /// `INFO [section ...]`.
 pub(super) fn info(shared: &Shared, args: &[Bytes]) -> HandlerResult {

@@ -6,6 +6,7 @@
 //! place that does.
 
 mod auth;
+mod client;
 mod engine_error;
 mod expire;
 mod glob;
@@ -47,8 +48,10 @@ struct Spec {
 
 /// Every command this server knows.
 const COMMANDS: &[Spec] = &[
-    // Answered by `dispatch` itself: it changes the session.
+    // Answered by `dispatch` itself: they use the session.
     spec("auth", -2, server::quit),
+    spec("hello", -1, server::quit),
+    spec("client", -2, server::quit),
     spec("ping", -1, server::ping),
     spec("echo", 2, server::echo),
     spec("quit", -1, server::quit),
@@ -146,8 +149,12 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     if let Some(refusal) = auth::check(shared, session, spec.name) {
         return (refusal, After::Continue);
     }
-    if spec.name == "auth" {
-        return (auth::auth(shared, session, args), After::Continue);
+    session.client().touch(spec.name);
+    match spec.name {
+        "auth" => return (auth::auth(shared, session, args), After::Continue),
+        "hello" => return (auth::hello(shared, session, args), After::Continue),
+        "client" => return (client::client(shared, session, args), After::Continue),
+        _ => {}
     }
     let run = || (spec.handler)(shared, args).unwrap_or_else(|err| engine_error(&err));
     let reply = if WRITES.contains(&spec.name) {
@@ -227,6 +234,15 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 /// canonical lower-case name (`get`, `config|get`).
 pub(crate) fn wrong_arity(name: &str) -> Reply {
     Reply::err(format!("wrong number of arguments for '{name}' command"))
+}
+
+/// Redis 7's reply to an unknown subcommand of `container`.
+pub(crate) fn unknown_subcommand(sub: &[u8], container: &str) -> Reply {
+    let shown = &sub[..sub.len().min(128)];
+    let mut text = b"unknown subcommand '".to_vec();
+    text.extend_from_slice(shown);
+    text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
+    Reply::err(text)
 }
 
 /// `ERR syntax error`.

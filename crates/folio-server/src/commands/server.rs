@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::glob::glob_match;
-use super::{command_count, wrong_arity, HandlerResult};
+use super::{command_count, unknown_subcommand, wrong_arity, HandlerResult};
 use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;
 
@@ -56,7 +56,7 @@ pub(super) fn command(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     Ok(match sub.to_ascii_lowercase().as_slice() {
         b"count" if args.len() == 2 => Reply::count(command_count()),
         b"count" => wrong_arity("command|count"),
-        b"docs" => Reply::Array(Vec::new()),
+        b"docs" => Reply::Map(Vec::new()),
         _ => unknown_subcommand(sub, "COMMAND"),
     })
 }
@@ -76,11 +76,14 @@ pub(super) fn config(shared: &Shared, args: &[Bytes]) -> HandlerResult {
             .iter()
             .any(|pattern| glob_match(pattern, name.as_bytes()))
         {
-            pairs.push(Reply::bulk(name.as_bytes().to_vec()));
-            pairs.push(Reply::bulk(value.into_bytes()));
+            pairs.push((
+                Reply::bulk(name.as_bytes().to_vec()),
+                Reply::bulk(value.into_bytes()),
+            ));
         }
     }
-    Ok(Reply::Array(pairs))
+    // A map in RESP3; in RESP2 the flat array of names and values.
+    Ok(Reply::Map(pairs))
 }
 
 /// The parameters `CONFIG GET` reports, with their values.
@@ -94,13 +97,4 @@ fn config_parameters(shared: &Shared) -> [(&'static str, String); 6] {
         ("save", String::new()),
         ("appendonly", "no".to_owned()),
     ]
-}
-
-/// Redis 7's reply to an unknown subcommand of `container`.
-fn unknown_subcommand(sub: &[u8], container: &str) -> Reply {
-    let shown = &sub[..sub.len().min(128)];
-    let mut text = b"unknown subcommand '".to_vec();
-    text.extend_from_slice(shown);
-    text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
-    Reply::err(text)
 }

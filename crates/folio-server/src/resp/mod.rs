@@ -1,4 +1,5 @@
-//! RESP2: the request parser and the reply encoder.
+//! RESP: the request parser and the reply encoder (RESP2, and RESP3 after
+//! `HELLO 3`).
 //!
 //! [`RequestParser`] turns a connection's input bytes into commands
 //! incrementally; [`Reply`] is what a command answers, written out with
@@ -18,4 +19,4 @@ pub use parser::{
     parse_i64, Command, RequestParser, ARGS_INITIAL_CAPACITY, DEFAULT_MAX_QUERY_BUFFER,
     MAX_BULK_LEN, MAX_INLINE_LEN, MAX_MULTIBULK_LEN,
 };
-pub use reply::Reply;
+pub use reply::{Reply, RESP3};

@@ -1,4 +1,8 @@
-//! RESP2 replies and their encoding.
+//! Replies and their encoding in RESP2 and, after `HELLO 3`, RESP3.
+//!
+//! The two differ only where RESP3 has a type RESP2 lacks: a null is `_`
+//! (RESP2: `$-1` or `*-1`), and a map is `%` (RESP2: a flat array of
+//! keys and values).
 
 use std::borrow::Cow;
 
@@ -22,7 +26,12 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// `*-1\r\n`.
     NullArray,
+    /// RESP3 `%<n>\r\n` and n key-value pairs; in RESP2 an array of 2n.
+    Map(Vec<(Reply, Reply)>),
 }
+
+/// Protocol version 3 (`HELLO 3`); anything else encodes as RESP2.
+pub const RESP3: u8 = 3;
 
 impl Reply {
     /// `+OK`.
@@ -60,8 +69,15 @@ impl Reply {
         matches!(self, Reply::Error(_))
     }
 
-    /// Appends the wire form of this reply to `out`.
+    /// Appends the RESP2 wire form of this reply to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_for(out, 2);
+    }
+
+    /// Appends the wire form of this reply in protocol version `protocol`
+    /// (2 or [`RESP3`]) to `out`.
+    pub fn encode_for(&self, out: &mut Vec<u8>, protocol: u8) {
+        let resp3 = protocol == RESP3;
         match self {
             Reply::Simple(text) => line(out, b'+', text.as_bytes()),
             Reply::Error(text) => line(out, b'-', text),
@@ -71,14 +87,26 @@ impl Reply {
                 out.extend_from_slice(bytes);
                 out.extend_from_slice(b"\r\n");
             }
+            Reply::NullBulk | Reply::NullArray if resp3 => out.extend_from_slice(b"_\r\n"),
             Reply::NullBulk => out.extend_from_slice(b"$-1\r\n"),
             Reply::Array(items) => {
                 header(out, b'*', len_i64(items.len()));
                 for item in items {
-                    item.encode(out);
+                    item.encode_for(out, protocol);
                 }
             }
             Reply::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Reply::Map(pairs) => {
+                if resp3 {
+                    header(out, b'%', len_i64(pairs.len()));
+                } else {
+                    header(out, b'*', len_i64(pairs.len().saturating_mul(2)));
+                }
+                for (key, value) in pairs {
+                    key.encode_for(out, protocol);
+                    value.encode_for(out, protocol);
+                }
+            }
         }
     }
 
@@ -150,6 +178,25 @@ mod tests {
         let expected = b"*8\r\n+OK\r\n-ERR bad  thing\r\n:-42\r\n:-9223372036854775808\r\n\
 $4\r\na\r\n\0\r\n$-1\r\n*0\r\n*-1\r\n";
         assert_eq!(reply.to_bytes(), expected.to_vec());
+    }
+
+    #[test]
+    fn resp3_has_nulls_and_maps() {
+        let reply = Reply::Array(vec![
+            Reply::NullBulk,
+            Reply::NullArray,
+            Reply::Map(vec![(Reply::bulk(&b"proto"[..]), Reply::Integer(3))]),
+        ]);
+        assert_eq!(
+            reply.to_bytes(),
+            b"*3\r\n$-1\r\n*-1\r\n*2\r\n$5\r\nproto\r\n:3\r\n".to_vec()
+        );
+        let mut resp3 = Vec::new();
+        reply.encode_for(&mut resp3, RESP3);
+        assert_eq!(
+            resp3,
+            b"*3\r\n_\r\n_\r\n%1\r\n$5\r\nproto\r\n:3\r\n".to_vec()
+        );
     }
 
     #[test]

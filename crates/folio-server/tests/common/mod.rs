@@ -115,6 +115,10 @@ pub enum Value {
     Nil,
     Array(Vec<Value>),
     NilArray,
+    /// RESP3 `_`.
+    Null,
+    /// RESP3 `%`.
+    Map(Vec<(Value, Value)>),
 }
 
 impl Value {
@@ -187,6 +191,8 @@ impl Client {
             }
             b'*' if number() < 0 => Value::NilArray,
             b'*' => Value::Array((0..number()).map(|_| self.read()).collect()),
+            b'_' => Value::Null,
+            b'%' => Value::Map((0..number()).map(|_| (self.read(), self.read())).collect()),
             other => panic!("bad reply type byte {other:?}"),
         }
     }

@@ -1,0 +1,148 @@
+//! `CLIENT ID | INFO | LIST | SETNAME | GETNAME | SETINFO | HELP`, as
+//! Redis 7 answers them.
+
+use bytes::Bytes;
+
+use super::{unknown_subcommand, wrong_arity, Session};
+use crate::resp::Reply;
+use crate::shared::Shared;
+
+/// `CLIENT <subcommand> ...`; needs the session, so `dispatch` calls it.
+pub(super) fn client(shared: &Shared, session: &mut Session, args: &[Bytes]) -> Reply {
+    let sub = args[1].to_ascii_lowercase();
+    let argc = args.len();
+    let me = session.client();
+    match (sub.as_slice(), argc) {
+        (b"id", 2) => Reply::count(me.id),
+        (b"info", 2) => {
+            let mut line = me.list_line();
+            line.push(b'\n');
+            Reply::bulk(line)
+        }
+        (b"list", _) => list(shared, &args[2..]),
+        (b"getname", 2) => {
+            let name = me.names().name;
+            if name.is_empty() {
+                Reply::NullBulk
+            } else {
+                Reply::bulk(name)
+            }
+        }
+        (b"setname", 3) => match check_name(&args[2], "Client names") {
+            Ok(()) => {
+                me.update_names(|n| n.name = args[2].to_vec());
+                Reply::ok()
+            }
+            Err(reply) => reply,
+        },
+        (b"setinfo", 4) => setinfo(session, &args[2], &args[3]),
+        (b"help", 2) => help(),
+        (b"id" | b"info" | b"getname" | b"setname" | b"setinfo" | b"help", _) => {
+            wrong_arity(&format!("client|{}", String::from_utf8_lossy(&sub)))
+        }
+        _ => unknown_subcommand(&args[1], "CLIENT"),
+    }
+}
+
+/// `CLIENT LIST [TYPE normal] [ID id ...]`.
+fn list(shared: &Shared, options: &[Bytes]) -> Reply {
+    let mut ids: Option<Vec<u64>> = None;
+    match options {
+        [] => {}
+        [kind, value] if kind.eq_ignore_ascii_case(b"type") => {
+            let known = [&b"normal"[..], b"master", b"replica", b"pubsub"];
+            if !known.iter().any(|k| value.eq_ignore_ascii_case(k)) {
+                let mut text = b"Unknown client type '".to_vec();
+                text.extend_from_slice(value);
+                text.push(b'\'');
+                return Reply::err(text);
+            }
+            if !value.eq_ignore_ascii_case(b"normal") {
+                ids = Some(Vec::new());
+            }
+        }
+        [kind, values @ ..] if kind.eq_ignore_ascii_case(b"id") && !values.is_empty() => {
+            let parsed: Option<Vec<u64>> = values
+                .iter()
+                .map(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+                .collect();
+            match parsed {
+                Some(parsed) => ids = Some(parsed),
+                None => return Reply::err("Invalid client ID"),
+            }
+        }
+        _ => return super::syntax_error(),
+    }
+    let mut text = Vec::new();
+    for client in shared.clients.list() {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&client.id)) {
+            text.extend_from_slice(&client.list_line());
+            text.push(b'\n');
+        }
+    }
+    Reply::bulk(text)
+}
+
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value`.
+fn setinfo(session: &Session, attribute: &[u8], value: &Bytes) -> Reply {
+    let attribute = attribute.to_ascii_lowercase();
+    let what = match attribute.as_slice() {
+        b"lib-name" => "lib-name",
+        b"lib-ver" => "lib-ver",
+        _ => {
+            let mut text = b"Unrecognized option '".to_vec();
+            text.extend_from_slice(&attribute);
+            text.push(b'\'');
+            return Reply::err(text);
+        }
+    };
+    if let Err(reply) = check_name(value, what) {
+        return reply;
+    }
+    session.client().update_names(|n| match what {
+        "lib-name" => n.lib_name = value.to_vec(),
+        _ => n.lib_ver = value.to_vec(),
+    });
+    Reply::ok()
+}
+
+/// Most bytes of a client name or library field.
+const MAX_NAME_BYTES: usize = 1024;
+
+/// Redis's rule for names: printable ASCII without spaces (they would
+/// break `CLIENT LIST` lines).
+pub(super) fn check_name(name: &[u8], what: &str) -> Result<(), Reply> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(Reply::err(format!(
+            "{what} cannot contain spaces, newlines or special characters."
+        )));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(Reply::err(format!(
+            "{what}: {} bytes is over the limit of {MAX_NAME_BYTES}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+fn help() -> Reply {
+    let lines = [
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "LIST [TYPE <normal|master|replica|pubsub>] [ID <id> [<id> ...]]",
+        "    Return information about client connections.",
+        "SETINFO <option> <value>",
+        "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "HELP",
+        "    Print this help.",
+    ];
+    Reply::Array(lines.iter().map(|l| Reply::Simple((*l).into())).collect())
+}
