@@ -29,10 +29,23 @@ pub(crate) struct Shared {
     pub clients: Arc<ClientRegistry>,
     /// Clients connected now, counted by [`ClientSlot`]s.
     client_count: AtomicUsize,
+    /// Totals for `INFO stats`.
+    pub counters: Counters,
     /// Unix time of the last successful `SAVE` (or of the start).
     pub last_save_unix: AtomicU64,
     /// Signalled by `SHUTDOWN`: the accept loop stops as on a signal.
     pub shutdown_requested: Notify,
+}
+
+/// Totals since the server started.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Clients admitted.
+    pub connections_received: AtomicU64,
+    /// Clients refused over `maxclients`.
+    pub rejected_connections: AtomicU64,
+    /// Commands run (known commands, errors included).
+    pub commands_processed: AtomicU64,
 }
 
 /// One admitted client; frees its slot when dropped (also on panic).
@@ -56,6 +69,7 @@ impl Shared {
             started: Instant::now(),
             clients: ClientRegistry::new(),
             client_count: AtomicUsize::new(0),
+            counters: Counters::default(),
             last_save_unix: AtomicU64::new(unix_now()),
             shutdown_requested: Notify::new(),
         })
@@ -69,14 +83,21 @@ impl Shared {
     /// Takes a client slot, or `None` when `maxclients` are connected.
     pub(crate) fn admit(self: &Arc<Self>) -> Option<ClientSlot> {
         let max = self.config.maxclients;
-        self.client_count
+        let admitted = self
+            .client_count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
-            .ok()
-            .map(|_| ClientSlot {
-                shared: Arc::clone(self),
-            })
+            .is_ok();
+        let counter = if admitted {
+            &self.counters.connections_received
+        } else {
+            &self.counters.rejected_connections
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        admitted.then(|| ClientSlot {
+            shared: Arc::clone(self),
+        })
     }
 }
 

@@ -167,6 +167,69 @@ fn redis_cli_and_benchmark_startup_commands() {
         "{info}"
     );
     assert!(info.contains("connected_clients:1\r\n"), "{info}");
+    for section in [
+        "# Memory\r\n",
+        "# Persistence\r\n",
+        "# Stats\r\n",
+        "# Keyspace\r\n",
+    ] {
+        assert!(info.contains(section), "{section} missing: {info}");
+    }
+    assert!(info.contains("total_connections_received:1\r\n"), "{info}");
+    assert!(info.contains("\r\nused_memory_rss:"), "{info}");
+    let Value::Bulk(stats) = client.call(&[b"INFO", b"stats"]) else {
+        panic!("INFO stats");
+    };
+    let stats = String::from_utf8(stats).unwrap();
+    assert!(
+        stats.starts_with("# Stats\r\n") && !stats.contains("# Server"),
+        "{stats}"
+    );
+    assert!(stats.contains("expired_keys:0\r\n"), "{stats}");
+}
+
+#[test]
+fn command_info_describes_arity_flags_and_keys() {
+    let (server, _dir) = server();
+    let mut client = server.client();
+    let int = Value::Integer;
+    assert_eq!(
+        client.call(&[b"COMMAND", b"INFO", b"get", b"MSET", b"nosuch", b"ping"]),
+        Value::Array(vec![
+            Value::Array(vec![
+                Value::bulk("get"),
+                int(2),
+                Value::Array(vec![Value::Simple("readonly".into())]),
+                int(1),
+                int(1),
+                int(1),
+            ]),
+            Value::Array(vec![
+                Value::bulk("mset"),
+                int(-3),
+                Value::Array(vec![Value::Simple("write".into())]),
+                int(1),
+                int(-1),
+                int(2),
+            ]),
+            Value::NilArray,
+            Value::Array(vec![
+                Value::bulk("ping"),
+                int(-1),
+                Value::Array(vec![Value::Simple("fast".into())]),
+                int(0),
+                int(0),
+                int(0),
+            ]),
+        ])
+    );
+    let Value::Integer(count) = client.call(&[b"COMMAND", b"COUNT"]) else {
+        panic!("count")
+    };
+    let Value::Array(all) = client.call(&[b"COMMAND", b"INFO"]) else {
+        panic!("info")
+    };
+    assert_eq!(all.len() as i64, count);
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! `INFO [section ...]`: Redis-style sections with CRLF line endings.
 //!
 //! Sections: `server` (with `redis_version:7.2.0` so tools accept the
-//! server), `clients`, `folio` (the engine's `Stats`), `pages` (the page
-//! store and the live compute nodes, when there is a page store) and
-//! `keyspace`. No
-//! argument, `default`, `all` or `everything` give every section.
+//! server), `clients`, `memory` (the process's resident set; Folio has no
+//! `maxmemory`), `persistence` (the last `SAVE`; the WAL's figures are in
+//! `folio`), `stats`, `folio` (the engine's `Stats`: buffer pool, disk,
+//! WAL), `pages` (the page store and the live compute nodes, when there is
+//! a page store) and `keyspace`. No argument, `default`, `all` or
+//! `everything` give every section.
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -32,6 +35,15 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     }
     if include("clients") {
         sections.push(clients_section(shared));
+    }
+    if include("memory") {
+        sections.push(memory_section());
+    }
+    if include("persistence") {
+        sections.push(persistence_section(shared));
+    }
+    if include("stats") {
+        sections.push(stats_section(shared));
     }
     if include("folio") {
         sections.push(folio_section(shared));
@@ -79,6 +91,62 @@ fn clients_section(shared: &Shared) -> String {
         &[
             ("connected_clients", shared.connected_clients().to_string()),
             ("maxclients", shared.config.maxclients.to_string()),
+        ],
+    )
+}
+
+fn memory_section() -> String {
+    let rss = resident_bytes().map_or_else(String::new, |b| b.to_string());
+    section(
+        "Memory",
+        &[
+            ("used_memory_rss", rss),
+            ("maxmemory", "0".to_owned()),
+            ("maxmemory_policy", "noeviction".to_owned()),
+        ],
+    )
+}
+
+/// The process's resident set in bytes (`VmRSS` of `/proc/self/status`),
+/// where the system has it.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+fn persistence_section(shared: &Shared) -> String {
+    let last_save = shared.last_save_unix.load(Ordering::Acquire);
+    section(
+        "Persistence",
+        &[
+            ("loading", "0".to_owned()),
+            ("rdb_bgsave_in_progress", "0".to_owned()),
+            ("rdb_last_save_time", last_save.to_string()),
+            ("rdb_last_bgsave_status", "ok".to_owned()),
+            ("aof_enabled", "0".to_owned()),
+            ("aof_rewrite_in_progress", "0".to_owned()),
+        ],
+    )
+}
+
+fn stats_section(shared: &Shared) -> String {
+    let counters = &shared.counters;
+    let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed).to_string();
+    section(
+        "Stats",
+        &[
+            (
+                "total_connections_received",
+                load(&counters.connections_received),
+            ),
+            (
+                "total_commands_processed",
+                load(&counters.commands_processed),
+            ),
+            ("rejected_connections", load(&counters.rejected_connections)),
+            ("expired_keys", shared.keys.expired_keys().to_string()),
         ],
     )
 }

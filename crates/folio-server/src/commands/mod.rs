@@ -150,6 +150,10 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
         return (refusal, After::Continue);
     }
     session.client().touch(spec.name);
+    shared
+        .counters
+        .commands_processed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match spec.name {
         "auth" => return (auth::auth(shared, session, args), After::Continue),
         "hello" => return (auth::hello(shared, session, args), After::Continue),
@@ -218,6 +222,53 @@ pub(crate) fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
 /// Number of commands in the table (`COMMAND COUNT`).
 pub(crate) fn command_count() -> usize {
     COMMANDS.len()
+}
+
+/// Names of every command, for `COMMAND INFO` without arguments.
+pub(crate) fn command_names() -> impl Iterator<Item = &'static str> {
+    COMMANDS.iter().map(|s| s.name)
+}
+
+/// `COMMAND INFO`'s entry for `name`: `[name, arity, flags, first key,
+/// last key, step]`, or nil for an unknown command.
+pub(crate) fn command_info(name: &[u8]) -> Reply {
+    let Some(spec) = COMMANDS
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+    else {
+        return Reply::NullArray;
+    };
+    let (first, last, step) = key_positions(spec.name);
+    let flag = if WRITES.contains(&spec.name) {
+        "write"
+    } else if first > 0 {
+        "readonly"
+    } else {
+        "fast"
+    };
+    Reply::Array(vec![
+        Reply::bulk(spec.name.as_bytes().to_vec()),
+        Reply::Integer(i64::from(spec.arity)),
+        Reply::Array(vec![Reply::Simple(flag.into())]),
+        Reply::Integer(first),
+        Reply::Integer(last),
+        Reply::Integer(step),
+    ])
+}
+
+/// Where a command's keys are: (first, last, step) as `COMMAND INFO` gives
+/// them; (0, 0, 0) for a command without keys.
+fn key_positions(name: &str) -> (i64, i64, i64) {
+    match name {
+        "del" | "unlink" | "exists" | "mget" => (1, -1, 1),
+        "mset" | "msetnx" => (1, -1, 2),
+        "get" | "set" | "setnx" | "getset" | "getdel" | "strlen" | "append" | "incr" | "decr"
+        | "incrby" | "decrby" | "type" | "setex" | "psetex" | "getex" | "expire" | "pexpire"
+        | "expireat" | "pexpireat" | "ttl" | "pttl" | "expiretime" | "pexpiretime" | "persist" => {
+            (1, 1, 1)
+        }
+        _ => (0, 0, 0),
+    }
 }
 
 /// Redis's arity rule.

@@ -3,7 +3,9 @@
 use bytes::Bytes;
 
 use super::glob::glob_match;
-use super::{command_count, unknown_subcommand, wrong_arity, HandlerResult};
+use super::{
+    command_count, command_info, command_names, unknown_subcommand, wrong_arity, HandlerResult,
+};
 use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;
 
@@ -47,8 +49,9 @@ pub(super) fn select(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     })
 }
 
-/// `COMMAND`, `COMMAND COUNT`, `COMMAND DOCS [name ...]`: enough for
-/// `redis-cli` to start; no command metadata is described.
+/// `COMMAND`, `COMMAND COUNT`, `COMMAND DOCS [name ...]`, `COMMAND INFO
+/// [name ...]`: enough for `redis-cli` and client libraries (names, arity,
+/// read or write, key positions); `DOCS` describes nothing.
 pub(super) fn command(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let Some(sub) = args.get(1) else {
         return Ok(Reply::Array(Vec::new()));
@@ -57,6 +60,12 @@ pub(super) fn command(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
         b"count" if args.len() == 2 => Reply::count(command_count()),
         b"count" => wrong_arity("command|count"),
         b"docs" => Reply::Map(Vec::new()),
+        b"info" if args.len() == 2 => Reply::Array(
+            command_names()
+                .map(|name| command_info(name.as_bytes()))
+                .collect(),
+        ),
+        b"info" => Reply::Array(args[2..].iter().map(|n| command_info(n)).collect()),
         _ => unknown_subcommand(sub, "COMMAND"),
     })
 }

@@ -26,6 +26,7 @@ mod scan;
 mod sweeper;
 
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,6 +49,8 @@ pub(crate) struct Keyspace {
     locks: KeyLocks,
     /// Seed of the hash that orders keys for `SCAN`; random per start.
     scan_seed: u64,
+    /// Keys the sweep has deleted since the start.
+    expired: AtomicU64,
 }
 
 /// Unix time now, in milliseconds.
@@ -68,6 +71,7 @@ impl Keyspace {
             expiries: expiry::ExpiryIndex::default(),
             locks: KeyLocks::new(),
             scan_seed: rand::random(),
+            expired: AtomicU64::new(0),
         };
         let mut keys = Vec::new();
         keyspace.store.for_each_key(&mut |key| {
@@ -158,6 +162,11 @@ impl Keyspace {
         Ok(stored.saturating_sub(self.expiries.count_due(now_ms)))
     }
 
+    /// Keys the expiry sweep has deleted since the key space was opened.
+    pub(crate) fn expired_keys(&self) -> u64 {
+        self.expired.load(Ordering::Relaxed)
+    }
+
     /// Keys with a deadline not reached at `now_ms`, and their mean time left
     /// in ms.
     pub(crate) fn expiry_summary(&self, now_ms: u64) -> (u64, u64) {
@@ -203,6 +212,8 @@ impl Keyspace {
         for key in &victims {
             self.expiries.set(key, None);
         }
+        let swept = u64::try_from(victims.len()).unwrap_or(u64::MAX);
+        self.expired.fetch_add(swept, Ordering::Relaxed);
         Ok(victims.len())
     }
 

@@ -146,6 +146,7 @@ fn refuses_a_store_written_by_someone_else() {
         expiries: expiry::ExpiryIndex::default(),
         locks: KeyLocks::new(),
         scan_seed: 0,
+        expired: AtomicU64::new(0),
     };
     let err = keyspace.get(b"raw", 0).expect_err("foreign value");
     assert!(err.to_string().contains("format tag 0x6e"), "{err}");
