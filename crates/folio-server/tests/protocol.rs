@@ -12,12 +12,30 @@ fn malformed_frames_close_only_their_connection() {
     let server = TestServer::start(open_store(dir.path()));
     let mut bystander = server.client();
     assert_eq!(bystander.call(&[b"SET", b"k", b"v"]), Value::ok());
-    let cases: [(&[u8], &str); 7] = [
+    // The malformed-frame cases of Redis's tests/unit/protocol.tcl, and a
+    // few more.
+    let cases: [(&[u8], &str); 11] = [
         (
             b"*3000000000\r\n",
             "ERR Protocol error: invalid multibulk length",
         ),
         (b"*1\r\n$-5\r\n", "ERR Protocol error: invalid bulk length"),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n",
+            "ERR Protocol error: invalid bulk length",
+        ),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n",
+            "ERR Protocol error: invalid bulk length",
+        ),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n",
+            "ERR Protocol error: invalid bulk length",
+        ),
+        (
+            b"*1\r\nfoo\r\n",
+            "ERR Protocol error: expected '$', got 'f'",
+        ),
         (b"*1\r\n$abc\r\n", "ERR Protocol error: invalid bulk length"),
         (
             b"*1\r\n:12\r\n",
@@ -48,6 +66,35 @@ fn malformed_frames_close_only_their_connection() {
         );
         assert!(client.is_closed(), "connection left open after {frame:?}");
         assert_eq!(bystander.call(&[b"GET", b"k"]), Value::bulk("v"));
+    }
+}
+
+/// protocol.tcl's "Protocol desync regression test": a frame start followed
+/// by an endless stream of bytes with no line end must get a protocol error
+/// and a close, not an ever-growing buffer.
+#[test]
+fn desync_streams_are_cut_off() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(open_store(dir.path()));
+    for start in [&b"\x00"[..], b"*\x00", b"$\x00"] {
+        let mut client = server.client();
+        client.send_raw(start);
+        let mut sent = 0usize;
+        let mut refused = false;
+        // Tcl's test sends the word "payload" until the write fails.
+        while sent < 4 * 1024 * 1024 {
+            if !client.try_send_raw(&b"payload".repeat(1024)) {
+                refused = true;
+                break;
+            }
+            sent += 7 * 1024;
+        }
+        let reply = client.read();
+        let Value::Error(text) = reply else {
+            panic!("{start:?}: expected a protocol error, got {reply:?}");
+        };
+        assert!(text.starts_with("ERR Protocol error: "), "{text}");
+        assert!(refused || client.is_closed(), "{start:?}: left open");
     }
 }
 

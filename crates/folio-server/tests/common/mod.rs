@@ -159,6 +159,11 @@ impl Client {
         self.writer.write_all(bytes).expect("write");
     }
 
+    /// Sends raw bytes; false when the server has closed the connection.
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> bool {
+        self.writer.write_all(bytes).is_ok()
+    }
+
     /// Sends one command as a multibulk array.
     pub fn send(&mut self, args: &[&[u8]]) {
         self.send_raw(&encode(args));
