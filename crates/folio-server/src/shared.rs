@@ -19,6 +19,10 @@ pub(crate) struct Shared {
     pub keys: Arc<Keyspace>,
     /// The page store, when the server has one.
     pub pages: Option<Arc<PageStore>>,
+    /// Key writes wait for an fsync (`sync` durability).
+    pub key_writes_wait: bool,
+    /// Page writes wait for an fsync (`sync` durability).
+    pub page_writes_wait: bool,
     /// The server's settings.
     pub config: ServerConfig,
     /// The address actually listened on (the port may have been 0).
@@ -61,7 +65,13 @@ impl Shared {
         config: ServerConfig,
         local_addr: SocketAddr,
     ) -> Result<Self, folio::Error> {
+        let waits = |store: &dyn folio::KvStore| store.durability() == folio::Durability::Sync;
         Ok(Self {
+            key_writes_wait: waits(stores.kv.as_ref()),
+            page_writes_wait: stores
+                .pages
+                .as_ref()
+                .is_some_and(|p| waits(p.store().as_ref())),
             keys: Arc::new(Keyspace::open(stores.kv)?),
             pages: stores.pages,
             config,

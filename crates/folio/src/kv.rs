@@ -129,6 +129,14 @@ pub trait KvStore: Send + Sync {
     /// Applies every operation of `batch` atomically, in order.
     fn write_batch(&self, batch: &WriteBatch) -> Result<()>;
 
+    /// When this store acknowledges a write ([`crate::Durability`]). Callers
+    /// use it to tell whether a write may wait for an fsync (`Sync`) and so
+    /// belongs off an async runtime's worker threads. The default, `Sync`,
+    /// is the conservative answer for a backend that does not say.
+    fn durability(&self) -> crate::Durability {
+        crate::Durability::Sync
+    }
+
     /// Durability barrier: when this returns `Ok`, every write that returned
     /// before the call survives a reopen and a crash.
     fn flush(&self) -> Result<()>;

@@ -36,6 +36,11 @@ fn run_case(name: &str, config: &Config, place: &Place) {
     let keys = 300;
     let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     let mut store = place.open(config);
+    assert_eq!(
+        store.durability(),
+        config.durability,
+        "{name}: reports its mode"
+    );
     for step in 0..ops as u64 {
         match rng.gen_range(0..100) {
             0..=44 => {

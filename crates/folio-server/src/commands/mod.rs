@@ -161,7 +161,7 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
         _ => {}
     }
     let run = || (spec.handler)(shared, args).unwrap_or_else(|err| engine_error(&err));
-    let reply = if WRITES.contains(&spec.name) {
+    let reply = if may_block(shared, spec.name) {
         off_the_runtime(run)
     } else {
         run()
@@ -174,9 +174,22 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     (reply, after)
 }
 
-/// Commands that write to a store: with `sync` durability each waits for
-/// a WAL fsync, milliseconds during which the runtime worker would serve
-/// no other connection (and no other write could join the fsync).
+/// True when `command` may wait for the disk for milliseconds, during which
+/// the runtime worker would serve no other connection (and no other write
+/// could join the fsync): so it runs in `block_in_place`. That handoff has
+/// a price (SET with `--durability none`, 50 clients: 30.7K/s with it,
+/// 43.8K/s without; docs/BENCHMARKS.md), so writes pay it only when they
+/// wait for an fsync. Checkpoints and vacuums always may.
+fn may_block(shared: &Shared, command: &str) -> bool {
+    match command {
+        "save" | "flushdb" | "flushall" | "page.vacuum" => true,
+        _ if !WRITES.contains(&command) => false,
+        "page.put" => shared.page_writes_wait,
+        _ => shared.key_writes_wait,
+    }
+}
+
+/// Commands that write to a store.
 const WRITES: &[&str] = &[
     "set",
     "del",
@@ -201,7 +214,6 @@ const WRITES: &[&str] = &[
     "persist",
     "flushdb",
     "flushall",
-    "save",
     "page.put",
     "page.vacuum",
 ];

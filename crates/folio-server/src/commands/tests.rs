@@ -283,3 +283,21 @@ fn mget_reply_size_is_capped() {
     };
     assert!(String::from_utf8_lossy(&text).contains("268435456"));
 }
+
+#[test]
+fn only_commands_that_may_wait_for_the_disk_leave_the_runtime() {
+    let (mut sh, _) = shared();
+    assert!(
+        sh.key_writes_wait,
+        "a store that does not say is taken as sync"
+    );
+    assert!(super::may_block(&sh, "set"));
+    assert!(!super::may_block(&sh, "get"));
+    assert!(super::may_block(&sh, "save"));
+    sh.key_writes_wait = false;
+    assert!(!super::may_block(&sh, "set"));
+    assert!(!super::may_block(&sh, "incr"));
+    assert!(super::may_block(&sh, "flushall"), "many writes and a flush");
+    assert!(!super::may_block(&sh, "page.put"), "no page store");
+    assert!(super::may_block(&sh, "page.vacuum"));
+}

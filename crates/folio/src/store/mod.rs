@@ -242,6 +242,10 @@ impl KvStore for PagedStore {
         ENGINE_NAME
     }
 
+    fn durability(&self) -> crate::Durability {
+        self.inner.config.durability
+    }
+
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.inner.put(key, value)
     }

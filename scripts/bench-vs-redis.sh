@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# redis-benchmark against `folio serve` and against redis-server, side by
+# side on this machine (loopback only), one server at a time:
+#
+#   -t set,get -n $N -r $N -d 100 -c 50, with -P 1 and -P 16, and
+#   durability none  (folio --durability none; redis with no persistence)
+#   durability sync  (folio --durability sync;  redis appendfsync always)
+#
+# Prints requests/s and the ratio folio/redis as a Markdown table.
+# Needs redis-server and redis-benchmark (Debian: apt-get install
+# redis-server redis-tools). Environment: N (default 1000000), CLIENTS (50),
+# FOLIO_PORT (7379), REDIS_PORT (7380), MODES ("none sync").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-1000000}
+CLIENTS=${CLIENTS:-50}
+FOLIO_PORT=${FOLIO_PORT:-7379}
+REDIS_PORT=${REDIS_PORT:-7380}
+MODES=${MODES:-"none sync"}
+
+for tool in redis-server redis-benchmark redis-cli; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install redis-server redis-tools)" >&2; exit 1; }
+done
+
+cargo build --release -q -p folio-cli
+FOLIO=target/release/folio
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for() { # port
+    for _ in $(seq 1 200); do
+        if redis-cli -p "$1" PING >/dev/null 2>&1; then return 0; fi
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2
+    exit 1
+}
+
+start_folio() { # mode
+    "$FOLIO" --log-level warn serve --dir "$work/folio-$1" --port "$FOLIO_PORT" \
+        --durability "$1" >"$work/folio-$1.log" 2>&1 &
+    server_pid=$!
+    wait_for "$FOLIO_PORT"
+}
+
+start_redis() { # mode
+    local persistence=(--save "" --appendonly no)
+    if [ "$1" = sync ]; then persistence=(--save "" --appendonly yes --appendfsync always); fi
+    mkdir -p "$work/redis-$1"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$work/redis-$1" \
+        "${persistence[@]}" --daemonize no --logfile "$work/redis-$1.log" &
+    server_pid=$!
+    wait_for "$REDIS_PORT"
+}
+
+stop_server() {
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+# Requests/s of one test: redis-benchmark's CSV line `"SET","123.45",...`.
+bench() { # port pipeline test
+    redis-benchmark -p "$1" -t "$3" -n "$N" -r "$N" -d 100 -c "$CLIENTS" -P "$2" --csv -q \
+        | awk -F'"' -v t="$(echo "$3" | tr a-z A-Z)" '$2 == t { print $4 }'
+}
+
+declare -A rps
+for mode in $MODES; do
+    for server in folio redis; do
+        "start_$server" "$mode"
+        port=$FOLIO_PORT
+        if [ "$server" = redis ]; then port=$REDIS_PORT; fi
+        for pipeline in 1 16; do
+            for test in set get; do
+                rps[$server,$mode,$pipeline,$test]=$(bench "$port" "$pipeline" "$test")
+                echo "$server durability=$mode -P $pipeline $test: ${rps[$server,$mode,$pipeline,$test]} req/s" >&2
+            done
+        done
+        stop_server
+    done
+done
+
+echo
+echo "| durability (folio / redis) | -P | test | folio req/s | redis req/s | folio/redis |"
+echo "|---|---|---|---|---|---|"
+for mode in $MODES; do
+    redis_mode="no persistence"
+    if [ "$mode" = sync ]; then redis_mode="appendfsync always"; fi
+    for pipeline in 1 16; do
+        for test in set get; do
+            f=${rps[folio,$mode,$pipeline,$test]}
+            r=${rps[redis,$mode,$pipeline,$test]}
+            ratio=$(awk -v f="$f" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", f / r; else print "n/a" }')
+            echo "| $mode / $redis_mode | $pipeline | ${test^^} | $f | $r | $ratio |"
+        done
+    done
+done
