@@ -9,6 +9,7 @@
 //! `by_deadline` hold the same (key, deadline) pairs.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -20,6 +21,10 @@ type Key = Arc<[u8]>;
 #[derive(Debug, Default)]
 pub(crate) struct ExpiryIndex {
     inner: Mutex<Inner>,
+    /// Number of keys in the index, readable without the lock: while it
+    /// is 0, removing a deadline and looking one up take no lock (the
+    /// common case of a key space without expiry).
+    len: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -37,15 +42,24 @@ pub(crate) fn is_expired(deadline_ms: u64, now_ms: u64) -> bool {
 impl ExpiryIndex {
     /// Records `key`'s deadline; `None` removes it.
     pub(crate) fn set(&self, key: &[u8], deadline_ms: Option<u64>) {
+        // A writer holds the key's stripe lock, so no other writer can be
+        // adding this key's deadline while the count reads 0.
+        if deadline_ms.is_none() && self.len.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let mut inner = self.inner.lock();
         match deadline_ms {
             None => inner.remove(key),
             Some(deadline) => inner.insert(key, deadline),
         }
+        self.len.store(inner.by_key.len(), Ordering::Release);
     }
 
     /// `key`'s deadline, if it has one.
     pub(crate) fn deadline(&self, key: &[u8]) -> Option<u64> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         self.inner.lock().by_key.get(key).copied()
     }
 
@@ -99,6 +113,7 @@ impl ExpiryIndex {
     pub(crate) fn assert_invariants(&self) {
         let inner = self.inner.lock();
         assert_eq!(inner.by_key.len(), inner.by_deadline.len());
+        assert_eq!(self.len.load(Ordering::Acquire), inner.by_key.len());
         for (deadline, key) in &inner.by_deadline {
             assert_eq!(inner.by_key.get(key), Some(deadline));
         }
