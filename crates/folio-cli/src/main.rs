@@ -1,15 +1,18 @@
 //! `folio`: run the server, check a store.
 //!
-//! - `folio serve [--dir DIR] [--port PORT] ...` serves a store over the
-//!   Redis protocol (`cargo run --release -- serve` uses the defaults).
+//! - `folio serve [--config FILE] [--dir DIR] [--port PORT] ...` serves a
+//!   store over the Redis protocol (`cargo run --release -- serve` uses the
+//!   defaults; `folio.example.toml` shows the config file).
 //! - `folio check --dir DIR` verifies a closed store; exit 0 when sound.
 
 mod check;
+mod config_file;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Folio: a crash-safe key-value and multi-version page store.
 #[derive(Debug, Parser)]
@@ -31,11 +34,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Check(args) => check::run(&args),
+        Command::Serve(args) => serve(args, cli.log_level, &matches),
+        Command::Check(args) => {
+            init_logging(&cli.log_level);
+            check::run(&args)
+        }
     };
     match result {
         Ok(code) => code,
@@ -44,6 +50,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `folio serve`: the config file is merged before logging starts, so that
+/// its `log_level` applies.
+fn serve(
+    args: serve::ServeArgs,
+    log_level: String,
+    matches: &ArgMatches,
+) -> anyhow::Result<ExitCode> {
+    let serve_matches = matches
+        .subcommand_matches("serve")
+        .context("no arguments for serve")?;
+    let settings = serve::Settings::resolve(args, log_level, matches, serve_matches)?;
+    init_logging(&settings.log_level);
+    serve::run(settings)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(filter: &str) {
