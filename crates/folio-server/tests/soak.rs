@@ -16,10 +16,11 @@
 //! The store runs with `Durability::None`: with `Sync` every SET waits for
 //! an fsync and this becomes a disk test.
 //!
-//! Last 30 s run (2026-11-22, 2-vCPU AMD EPYC VM, release, server and
-//! clients in this process on two runtime threads each): 1000 clients,
-//! 32.6K and 32.9K ops/s in two runs (each op one SET or GET), 914..1056 ops
-//! per client, slowest SET+GET 403 ms.
+//! Last 30 s runs (2026-11-22, 2-vCPU AMD EPYC VM, release, server and
+//! clients in this process on two runtime threads each; each op one SET or
+//! GET): 1000 clients, 62.4K and 56.8K ops/s, 1614..1990 ops per client,
+//! slowest SET+GET 160 ms (at 1fd00b6; 32.6K ops/s before ae1023c, when
+//! every write left the runtime through block_in_place).
 
 mod common;
 
