@@ -157,6 +157,9 @@ fn setex_psetex_getex_persist() {
         "a past deadline deletes"
     );
     assert_eq!(c.call(&[b"GETEX", b"missing", b"EX", b"10"]), Value::Nil);
+    // Redis looks the key up before it checks the expiry.
+    assert_eq!(c.call(&[b"GETEX", b"missing", b"EX", b"0"]), Value::Nil);
+    assert_eq!(c.call(&[b"GETEX", b"missing", b"PX", b"soon"]), Value::Nil);
     let syntax = err("ERR syntax error");
     assert_eq!(c.call(&[b"GETEX", b"p", b"EX", b"10", b"PERSIST"]), syntax);
     assert_eq!(c.call(&[b"GETEX", b"p", b"KEEPTTL"]), syntax);
@@ -362,6 +365,11 @@ fn scan_all(c: &mut Client, options: &[&[u8]]) -> BTreeSet<Vec<u8>> {
         if next == b"0" {
             return seen;
         }
+        let position: u64 = std::str::from_utf8(next).unwrap().parse().unwrap();
+        assert!(
+            i64::try_from(position).is_ok(),
+            "cursor {position} is over i64::MAX"
+        );
         cursor = next.clone();
     }
 }
@@ -419,5 +427,26 @@ fn scan_and_keys() {
     assert_eq!(
         c.call(&[b"SCAN", b"0", b"BOGUS", b"1"]),
         err("ERR syntax error")
+    );
+}
+
+#[test]
+fn an_expiry_on_a_value_at_the_limit_names_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(open_store(dir.path()));
+    let mut c = server.client();
+    let max = folio::Config::default().max_value_bytes;
+    let big = vec![b'x'; max - 1];
+    assert_eq!(c.call(&[b"SET", b"big", &big]), Value::ok());
+    let limit = format!(
+        "ERR value is {} bytes; the limit is {} bytes (config max_value_bytes)",
+        max - 1,
+        max - 9
+    );
+    assert_eq!(c.call(&[b"EXPIRE", b"big", b"100"]), err(&limit));
+    assert_eq!(c.call(&[b"TTL", b"big"]), int(-1), "nothing changed");
+    assert_eq!(
+        c.call(&[b"STRLEN", b"big"]),
+        int(i64::try_from(max - 1).unwrap())
     );
 }

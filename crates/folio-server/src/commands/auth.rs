@@ -89,7 +89,7 @@ fn authenticate(
         session.authenticated = true;
         Ok(())
     } else {
-        session.authenticated = false;
+        // As in Redis, a failed attempt leaves the session as it was.
         tracing::warn!("failed AUTH");
         Err(wrong_pass())
     }
@@ -115,6 +115,9 @@ pub(super) fn hello(shared: &Shared, session: &mut Session, args: &[Bytes]) -> R
             credentials = Some((&args[i + 1], &args[i + 2]));
             i += 3;
         } else if args[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+            if let Err(reply) = super::client::check_name(&args[i + 1], "Client names") {
+                return reply;
+            }
             name = Some(&args[i + 1]);
             i += 2;
         } else {
@@ -138,9 +141,6 @@ pub(super) fn hello(shared: &Shared, session: &mut Session, args: &[Bytes]) -> R
         );
     }
     if let Some(name) = name {
-        if let Err(reply) = super::client::check_name(name, "Client names") {
-            return reply;
-        }
         session.client().update_names(|n| n.name = name.to_vec());
     }
     if let Some(version) = version {

@@ -50,7 +50,7 @@ fn list(shared: &Shared, options: &[Bytes]) -> Reply {
     match options {
         [] => {}
         [kind, value] if kind.eq_ignore_ascii_case(b"type") => {
-            let known = [&b"normal"[..], b"master", b"replica", b"pubsub"];
+            let known = [&b"normal"[..], b"master", b"replica", b"slave", b"pubsub"];
             if !known.iter().any(|k| value.eq_ignore_ascii_case(k)) {
                 let mut text = b"Unknown client type '".to_vec();
                 text.extend_from_slice(value);
@@ -85,13 +85,12 @@ fn list(shared: &Shared, options: &[Bytes]) -> Reply {
 
 /// `CLIENT SETINFO LIB-NAME|LIB-VER value`.
 fn setinfo(session: &Session, attribute: &[u8], value: &Bytes) -> Reply {
-    let attribute = attribute.to_ascii_lowercase();
-    let what = match attribute.as_slice() {
+    let what = match attribute.to_ascii_lowercase().as_slice() {
         b"lib-name" => "lib-name",
         b"lib-ver" => "lib-ver",
         _ => {
             let mut text = b"Unrecognized option '".to_vec();
-            text.extend_from_slice(&attribute);
+            text.extend_from_slice(attribute);
             text.push(b'\'');
             return Reply::err(text);
         }

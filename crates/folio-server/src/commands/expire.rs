@@ -108,16 +108,18 @@ fn set_with(shared: &Shared, args: &[Bytes], kind: ExpiryKind, name: &str) -> Ha
 }
 
 /// What `GETEX` does to the expiry.
-enum GetExChange {
+enum GetExChange<'a> {
     Nothing,
     Persist,
-    At(u64),
+    /// The option and its argument, turned into a deadline only once the
+    /// key is found (Redis answers nil for a missing key before checking).
+    At(ExpiryKind, &'a Bytes),
 }
 
 /// `GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]`.
 pub(super) fn getex(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let now_ms = unix_now_ms();
-    let change = match parse_getex(&args[2..], now_ms) {
+    let change = match parse_getex(&args[2..]) {
         Ok(change) => change,
         Err(reply) => return Ok(reply),
     };
@@ -130,7 +132,11 @@ pub(super) fn getex(shared: &Shared, args: &[Bytes]) -> HandlerResult {
         return Ok(Reply::NullBulk);
     };
     match change {
-        GetExChange::At(deadline) => {
+        GetExChange::At(kind, arg) => {
+            let deadline = match kind.deadline(arg, now_ms, "getex") {
+                Ok(deadline) => deadline,
+                Err(reply) => return Ok(reply),
+            };
             store_with_deadline(shared, key, &stored.value, Some(deadline), now_ms)?;
         }
         GetExChange::Persist if stored.deadline_ms.is_some() => {
@@ -141,7 +147,7 @@ pub(super) fn getex(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     Ok(Reply::Bulk(stored.value))
 }
 
-fn parse_getex(options: &[Bytes], now_ms: u64) -> Result<GetExChange, Reply> {
+fn parse_getex(options: &[Bytes]) -> Result<GetExChange<'_>, Reply> {
     let mut expiry: Option<(ExpiryKind, &Bytes)> = None;
     let mut persist = false;
     let mut i = 0;
@@ -161,7 +167,7 @@ fn parse_getex(options: &[Bytes], now_ms: u64) -> Result<GetExChange, Reply> {
         i += 1;
     }
     Ok(match expiry {
-        Some((kind, arg)) => GetExChange::At(kind.deadline(arg, now_ms, "getex")?),
+        Some((kind, arg)) => GetExChange::At(kind, arg),
         None if persist => GetExChange::Persist,
         None => GetExChange::Nothing,
     })
@@ -280,7 +286,9 @@ fn expire_generic(
 
 /// `TTL key`: seconds left (rounded), -1 without expiry, -2 when absent.
 pub(super) fn ttl(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    time_left(shared, &args[1], |left_ms, _| (left_ms + 500) / 1000)
+    time_left(shared, &args[1], |left_ms, _| {
+        left_ms.saturating_add(500) / 1000
+    })
 }
 
 /// `PTTL key`: milliseconds left, -1 without expiry, -2 when absent.
@@ -290,7 +298,9 @@ pub(super) fn pttl(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 
 /// `EXPIRETIME key`: the deadline in Unix seconds, -1, or -2.
 pub(super) fn expiretime(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    time_left(shared, &args[1], |_, at_ms| (at_ms + 500) / 1000)
+    time_left(shared, &args[1], |_, at_ms| {
+        at_ms.saturating_add(500) / 1000
+    })
 }
 
 /// `PEXPIRETIME key`: the deadline in Unix milliseconds, -1, or -2.

@@ -49,7 +49,7 @@ fn match_one(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
     match *pattern.first()? {
         b'?' => Some(1),
         // A trailing backslash is a literal one, as in Redis.
-        b'\\' if pattern.len() >= 2 => (pattern[1] == c).then_some(2),
+        b'\\' if pattern.len() >= 2 => same(pattern[1], c, nocase).then_some(2),
         b'[' => match_class(pattern, c, nocase),
         p => same(p, c, nocase).then_some(1),
     }
@@ -143,6 +143,10 @@ mod tests {
             "keys match case-sensitively"
         );
         assert!(glob_match(b"H[A-Z]llo", b"hello"));
+        assert!(
+            glob_match(b"\\Save", b"save"),
+            "an escape matches without case too"
+        );
         assert!(key_match(b"*", b""));
         assert!(key_match(b"user:*:name", b"user:42:name"));
         assert!(!key_match(b"user:*:name", b"user:42:mail"));

@@ -101,11 +101,15 @@ pub(super) fn set(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let old = shared.keys.get(key, now_ms)?;
     let write = !((options.nx && old.is_some()) || (options.xx && old.is_none()));
     if write {
-        let deadline = match options.expiry {
-            SetExpiry::Keep => old.as_ref().and_then(|o| o.deadline_ms),
-            _ => new_deadline,
-        };
-        store_with_deadline(shared, key, value, deadline, now_ms)?;
+        match options.expiry {
+            // The old deadline has not passed (`old` is live): keep it as is,
+            // even within its last millisecond.
+            SetExpiry::Keep => {
+                let deadline = old.as_ref().and_then(|o| o.deadline_ms);
+                shared.keys.put(key, value, deadline)?;
+            }
+            _ => store_with_deadline(shared, key, value, new_deadline, now_ms)?,
+        }
     }
     Ok(match (options.get, write) {
         (true, _) => optional_value(old),

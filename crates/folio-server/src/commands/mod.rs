@@ -179,10 +179,12 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
 /// could join the fsync): so it runs in `block_in_place`. That handoff has
 /// a price (SET with `--durability none`, 50 clients: 30.7K/s with it,
 /// 43.8K/s without; docs/BENCHMARKS.md), so writes pay it only when they
-/// wait for an fsync. Checkpoints and vacuums always may.
+/// wait for an fsync. Checkpoints, vacuums and whole-key-space passes
+/// always may.
 fn may_block(shared: &Shared, command: &str) -> bool {
     match command {
-        "save" | "flushdb" | "flushall" | "page.vacuum" => true,
+        // A checkpoint; many writes and a flush; a pass over every key.
+        "save" | "flushdb" | "flushall" | "page.vacuum" | "scan" | "keys" => true,
         _ if !WRITES.contains(&command) => false,
         "page.put" => shared.page_writes_wait,
         _ => shared.key_writes_wait,
@@ -253,7 +255,7 @@ pub(crate) fn command_info(name: &[u8]) -> Reply {
     let (first, last, step) = key_positions(spec.name);
     let flag = if WRITES.contains(&spec.name) {
         "write"
-    } else if first > 0 {
+    } else if first > 0 || matches!(spec.name, "keys" | "scan" | "dbsize") {
         "readonly"
     } else {
         "fast"

@@ -16,7 +16,7 @@ use super::expire::not_an_integer;
 use super::glob::key_match;
 use super::keys::MAX_MGET_REPLY_BYTES;
 use super::{syntax_error, HandlerResult};
-use crate::keyspace::unix_now_ms;
+use crate::keyspace::{unix_now_ms, KEY_OVERHEAD_BYTES};
 use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;
 
@@ -24,7 +24,8 @@ use crate::shared::Shared;
 const DEFAULT_COUNT: usize = 10;
 
 /// `KEYS pattern`: every live key matching the pattern. The reply is built in
-/// memory, so it is refused past [`MAX_MGET_REPLY_BYTES`] of keys.
+/// memory, so it is refused past [`MAX_MGET_REPLY_BYTES`] (each key counted
+/// with its reply's overhead).
 pub(super) fn keys(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let pattern = &args[1][..];
     let (mut found, mut bytes, mut too_big) = (Vec::new(), 0usize, false);
@@ -32,7 +33,7 @@ pub(super) fn keys(shared: &Shared, args: &[Bytes]) -> HandlerResult {
         if !key_match(pattern, key) {
             return ControlFlow::Continue(());
         }
-        bytes += key.len();
+        bytes += key.len() + KEY_OVERHEAD_BYTES;
         if bytes > MAX_MGET_REPLY_BYTES {
             too_big = true;
             return ControlFlow::Break(());

@@ -208,18 +208,21 @@ fn server_commands() {
         err("ERR value is not an integer or out of range")
     );
     assert_eq!(run(&sh, "command"), Reply::Array(vec![]));
-    assert_eq!(run(&sh, "command docs get"), Reply::Array(vec![]));
+    assert_eq!(run(&sh, "command docs get"), Reply::Map(vec![]));
     assert_eq!(
         run(&sh, "command count"),
         Reply::count(super::COMMANDS.len())
     );
     assert_eq!(
         run(&sh, "config get save appendonly SAVE"),
-        Reply::Array(vec![bulk("save"), bulk(""), bulk("appendonly"), bulk("no")])
+        Reply::Map(vec![
+            (bulk("save"), bulk("")),
+            (bulk("appendonly"), bulk("no"))
+        ])
     );
     assert_eq!(
         run(&sh, "config get port"),
-        Reply::Array(vec![bulk("port"), bulk("7777")])
+        Reply::Map(vec![(bulk("port"), bulk("7777"))])
     );
     let quit = dispatch(&sh, &mut session(&sh), &[Bytes::from_static(b"QUIT")]);
     assert_eq!(quit, (Reply::ok(), After::Close));

@@ -31,6 +31,8 @@ pub(crate) struct ExpiryIndex {
 struct Inner {
     by_key: HashMap<Key, u64>,
     by_deadline: BTreeSet<(u64, Key)>,
+    /// Sum of the deadlines, for the mean time left without a walk.
+    deadline_sum: u128,
 }
 
 /// True when a key with `deadline_ms` is gone at `now_ms`. Redis's rule: a
@@ -94,18 +96,26 @@ impl ExpiryIndex {
 
     /// Keys with a deadline, and the mean time left of those not yet
     /// expired at `now_ms` (ms; 0 when none), for `INFO keyspace`.
+    /// Walks only the expired entries (which the sweep keeps few).
     pub(crate) fn summary(&self, now_ms: u64) -> (u64, u64) {
         let inner = self.inner.lock();
-        let (mut live, mut total_left) = (0u64, 0u128);
-        for (deadline, _) in inner.by_deadline.iter().rev() {
-            if is_expired(*deadline, now_ms) {
+        let (mut due, mut due_sum) = (0usize, 0u128);
+        for (deadline, _) in &inner.by_deadline {
+            if !is_expired(*deadline, now_ms) {
                 break;
             }
-            live += 1;
-            total_left += u128::from(deadline - now_ms);
+            due += 1;
+            due_sum += u128::from(*deadline);
         }
-        let mean = total_left.checked_div(u128::from(live)).unwrap_or(0);
-        (live, u64::try_from(mean).unwrap_or(u64::MAX))
+        let live = inner.by_key.len() - due;
+        let live_sum = inner.deadline_sum - due_sum;
+        let mean_left = live_sum
+            .checked_div(live as u128)
+            .map_or(0, |mean| mean.saturating_sub(u128::from(now_ms)));
+        (
+            u64::try_from(live).unwrap_or(u64::MAX),
+            u64::try_from(mean_left).unwrap_or(u64::MAX),
+        )
     }
 
     /// Panics when the two maps disagree.
@@ -114,6 +124,8 @@ impl ExpiryIndex {
         let inner = self.inner.lock();
         assert_eq!(inner.by_key.len(), inner.by_deadline.len());
         assert_eq!(self.len.load(Ordering::Acquire), inner.by_key.len());
+        let sum: u128 = inner.by_key.values().map(|&d| u128::from(d)).sum();
+        assert_eq!(inner.deadline_sum, sum);
         for (deadline, key) in &inner.by_deadline {
             assert_eq!(inner.by_key.get(key), Some(deadline));
         }
@@ -131,11 +143,13 @@ impl Inner {
         let key: Key = Arc::from(key);
         self.by_deadline.insert((deadline, Arc::clone(&key)));
         self.by_key.insert(key, deadline);
+        self.deadline_sum += u128::from(deadline);
     }
 
     fn remove(&mut self, key: &[u8]) {
         if let Some((key, deadline)) = self.by_key.remove_entry(key) {
             self.by_deadline.remove(&(deadline, key));
+            self.deadline_sum -= u128::from(deadline);
         }
     }
 }

@@ -37,7 +37,7 @@ use crate::keylock::{KeyGuard, KeyLocks};
 
 pub(crate) use envelope::Stored;
 pub(crate) use expiry::is_expired;
-pub(crate) use scan::ScanPage;
+pub(crate) use scan::{ScanPage, KEY_OVERHEAD_BYTES};
 pub(crate) use sweeper::Sweeper;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -217,32 +217,24 @@ impl Keyspace {
         Ok(victims.len())
     }
 
-    /// Deletes every key, `batch_keys` per write batch (`FLUSHDB`). Keys
-    /// written while it runs may survive it.
+    /// Deletes every key present when it starts, `batch_keys` per write
+    /// batch (`FLUSHDB`). Keys written while it runs may survive it.
     pub(crate) fn clear(&self, batch_keys: usize) -> Result<()> {
-        // A bound on the rounds keeps writers that add keys as fast as they
-        // go from holding it forever.
-        let rounds = self.store.len()? / batch_keys.max(1) as u64 + 16;
-        for _ in 0..rounds {
-            let mut keys = Vec::new();
-            self.store.for_each_key(&mut |key| {
-                keys.push(key.to_vec());
-                if keys.len() >= batch_keys {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })?;
-            if keys.is_empty() {
-                break;
-            }
+        // One listing (the engine copies its keys out anyway), then batches:
+        // listing again per batch would make a flush quadratic.
+        let mut all = Vec::new();
+        self.store.for_each_key(&mut |key| {
+            all.push(key.to_vec());
+            ControlFlow::Continue(())
+        })?;
+        for keys in all.chunks(batch_keys.max(1)) {
             let _guard = self.lock(keys.iter().map(Vec::as_slice));
             let mut batch = WriteBatch::new();
-            for key in &keys {
+            for key in keys {
                 batch.delete(&key[..]);
             }
             self.store.write_batch(&batch)?;
-            for key in &keys {
+            for key in keys {
                 self.expiries.set(key, None);
             }
         }

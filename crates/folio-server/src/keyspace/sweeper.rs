@@ -59,10 +59,18 @@ impl Drop for Sweeper {
 
 fn run(keyspace: &Keyspace, stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
-        let pause = match sweep_round(keyspace, stop) {
-            Ok(()) => SWEEP_INTERVAL,
-            Err(err) => {
+        // A panic in one round is logged and the sweep goes on: a dead
+        // sweep would let expired keys pile up unnoticed.
+        let round =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sweep_round(keyspace, stop)));
+        let pause = match round {
+            Ok(Ok(())) => SWEEP_INTERVAL,
+            Ok(Err(err)) => {
                 tracing::warn!(error = %err, "expiry sweep failed; retrying");
+                ERROR_BACKOFF
+            }
+            Err(_) => {
+                tracing::error!("expiry sweep panicked; retrying");
                 ERROR_BACKOFF
             }
         };
