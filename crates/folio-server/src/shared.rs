@@ -113,9 +113,7 @@ impl Shared {
 
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::keyspace::unix_now_ms() / 1000
 }
 
 impl ClientSlot {

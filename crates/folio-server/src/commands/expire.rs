@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::{keys, syntax_error, HandlerResult};
+use super::{keys, not_an_integer, syntax_error, HandlerResult};
 use crate::keyspace::{unix_now_ms, Stored};
 use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;
@@ -63,10 +63,6 @@ impl ExpiryKind {
 
 fn now_i64(now_ms: u64) -> i64 {
     i64::try_from(now_ms).unwrap_or(i64::MAX)
-}
-
-pub(super) fn not_an_integer() -> Reply {
-    Reply::err("value is not an integer or out of range")
 }
 
 /// Writes `value` with `deadline_ms` under the caller's lock, or deletes the

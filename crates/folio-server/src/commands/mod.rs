@@ -310,6 +310,11 @@ pub(crate) fn unknown_subcommand(sub: &[u8], container: &str) -> Reply {
     Reply::err(text)
 }
 
+/// `ERR value is not an integer or out of range`.
+pub(crate) fn not_an_integer() -> Reply {
+    Reply::err("value is not an integer or out of range")
+}
+
 /// `ERR syntax error`.
 pub(crate) fn syntax_error() -> Reply {
     Reply::err("syntax error")

@@ -12,10 +12,9 @@ use std::ops::ControlFlow;
 
 use bytes::Bytes;
 
-use super::expire::not_an_integer;
 use super::glob::key_match;
 use super::keys::MAX_MGET_REPLY_BYTES;
-use super::{syntax_error, HandlerResult};
+use super::{not_an_integer, syntax_error, HandlerResult};
 use crate::keyspace::{unix_now_ms, KEY_OVERHEAD_BYTES};
 use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;

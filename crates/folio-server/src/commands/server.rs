@@ -4,7 +4,8 @@ use bytes::Bytes;
 
 use super::glob::glob_match;
 use super::{
-    command_count, command_info, command_names, unknown_subcommand, wrong_arity, HandlerResult,
+    command_count, command_info, command_names, not_an_integer, unknown_subcommand, wrong_arity,
+    HandlerResult,
 };
 use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;
@@ -43,7 +44,7 @@ pub(super) fn quit(_shared: &Shared, _args: &[Bytes]) -> HandlerResult {
 /// `SELECT index`: only database 0 exists.
 pub(super) fn select(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     Ok(match parse_i64(&args[1]) {
-        None => Reply::err("value is not an integer or out of range"),
+        None => not_an_integer(),
         Some(0) => Reply::ok(),
         Some(_) => Reply::err("DB index is out of range"),
     })

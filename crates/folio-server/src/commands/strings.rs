@@ -9,8 +9,7 @@
 
 use bytes::Bytes;
 
-use super::expire::not_an_integer;
-use super::{keys, wrong_arity, HandlerResult};
+use super::{keys, not_an_integer, wrong_arity, HandlerResult};
 use crate::keyspace::unix_now_ms;
 use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;
