@@ -137,6 +137,13 @@ pub trait KvStore: Send + Sync {
         crate::Durability::Sync
     }
 
+    /// The store's writes with deferred acknowledgement, when it has them
+    /// ([`DeferredAck`]); `None` (the default) when every write waits for
+    /// its own acknowledgement.
+    fn deferred_ack(&self) -> Option<&dyn DeferredAck> {
+        None
+    }
+
     /// Durability barrier: when this returns `Ok`, every write that returned
     /// before the call survives a reopen and a crash.
     fn flush(&self) -> Result<()>;
@@ -204,4 +211,51 @@ pub struct Stats {
     pub wal_lsn: u64,
     /// Checkpoints taken since open.
     pub checkpoints: u64,
+}
+
+/// A position in a store's write order ([`DeferredAck`]): a mark taken at
+/// some instant covers every write visible to readers at that instant.
+/// Marks compare in write order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AckMark(pub u64);
+
+/// Writes acknowledged in groups, across calls: group commit for a caller
+/// that applies many writes and answers for all of them at once (a server
+/// answering a pipeline of commands waits for one fsync, not one each).
+///
+/// Contract, on top of [`KvStore`]'s (limits, isolation, atomicity, errors
+/// are the same):
+///
+/// - `put`, `delete` and `write_batch` return once the write is visible to
+///   every reader, possibly before it is as durable as the store's
+///   [`crate::Durability`] promises. A crash may take it away until it is
+///   acknowledged.
+/// - A write is acknowledged once `is_acked(m)` holds for a mark `m` taken
+///   (by [`DeferredAck::visible_mark`]) after the write returned.
+///   Acknowledgement is in mark order: `is_acked(m)` implies `is_acked(n)`
+///   for every `n <= m`.
+/// - Readers see unacknowledged writes, also other callers'. A caller that
+///   must never show a value a crash could take back takes a mark after its
+///   reads too, and waits for it before answering.
+/// - `wait_acked(m)` returns `Ok` once `m` is acknowledged, or the error
+///   that makes that impossible (the store is poisoned: writes of the
+///   group may be lost, and the caller must not report them done).
+pub trait DeferredAck: Send + Sync {
+    /// As [`KvStore::put`], acknowledged later.
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()>;
+
+    /// As [`KvStore::delete`], acknowledged later.
+    fn delete(&self, key: &[u8]) -> Result<bool>;
+
+    /// As [`KvStore::write_batch`], acknowledged later.
+    fn write_batch(&self, batch: &WriteBatch) -> Result<()>;
+
+    /// A mark covering every write visible now. Cheap (an atomic load).
+    fn visible_mark(&self) -> AckMark;
+
+    /// True when every write up to `mark` is acknowledged. Cheap.
+    fn is_acked(&self, mark: AckMark) -> bool;
+
+    /// Blocks until every write up to `mark` is acknowledged.
+    fn wait_acked(&self, mark: AckMark) -> Result<()>;
 }

@@ -134,6 +134,43 @@ fn run_workload(store: &PagedStore, ops: &[Op], durability: Durability) -> Run {
     }
 }
 
+/// As [`run_workload`], with every write through [`folio::DeferredAck`]:
+/// a write is acknowledged only by a later `Flush`, which here waits for a
+/// mark (durable with `sync`; with `buffered` only a checkpoint is). Any
+/// applied write may survive a crash, acknowledged or not.
+fn run_workload_deferred(store: &PagedStore, ops: &[Op], durability: Durability) -> Run {
+    let deferred = store.deferred_ack().expect("the paged store defers acks");
+    let mut states = vec![State::new()];
+    for op in ops {
+        let mut next = states.last().unwrap().clone();
+        apply(&mut next, op);
+        states.push(next);
+    }
+    let (mut applied, mut durable) = (0, 0);
+    for (i, op) in ops.iter().enumerate() {
+        let done = match op {
+            Op::Put(k, v) => deferred.put(k, v),
+            Op::Delete(k) => deferred.delete(k).map(drop),
+            Op::Batch(_) | Op::Get(_) | Op::Checkpoint => run_op(store, op, &states[i]),
+            Op::Flush => deferred.wait_acked(deferred.visible_mark()),
+        };
+        if done.is_err() {
+            break;
+        }
+        applied = i + 1;
+        let acked_durably = matches!(op, Op::Flush) && durability == Durability::Sync;
+        if acked_durably || matches!(op, Op::Checkpoint) {
+            durable = applied;
+        }
+    }
+    Run {
+        states,
+        // Every applied write may be on disk; so may the one that failed.
+        acked: applied,
+        durable,
+    }
+}
+
 /// Everything the store holds, read key by key.
 fn read_all(store: &PagedStore) -> Result<State, String> {
     let mut state = State::new();
@@ -267,6 +304,48 @@ fn random_crash_states_recover_a_prefix_with_every_acknowledged_write() {
         drop(store);
     }
     eprintln!("{states} crash states verified");
+}
+
+/// Deferred acknowledgement under crashes: a state after a crash is a
+/// prefix of the writes (the log keeps their order), holding at least every
+/// write acknowledged through a mark.
+#[test]
+fn deferred_writes_recover_a_prefix_with_every_acknowledged_mark() {
+    let target = env_size("FOLIO_CRASH_STATES", 2_000) / 4;
+    let mut rng = rng("deferred_crash_states");
+    let mut states = 0;
+    let mut case = 0;
+    while states < target {
+        case += 1;
+        let durability = pick_durability(&mut rng);
+        let config = config(durability, rng.gen_bool(0.5));
+        let n = rng.gen_range(1..80);
+        let ops = gen_ops(&mut rng, n);
+        let vfs = CrashVfs::new();
+        let kill_at = rng.gen_bool(0.5).then(|| rng.gen_range(0..400));
+        if let Some(n) = kill_at {
+            vfs.crash_after(n);
+        }
+        let store = match PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &config)
+        {
+            Ok(store) => store,
+            Err(_) if kill_at.is_some() => continue,
+            Err(e) => panic!("case {case}: open: {e}"),
+        };
+        let run = run_workload_deferred(&store, &ops, durability);
+        if kill_at.is_none() {
+            assert_eq!(run.acked, ops.len(), "case {case}: an operation failed");
+        }
+        for policy in CrashPolicy::ALL {
+            let crashed = vfs.crash_state(policy, &mut rng);
+            if let Err(why) = verify(crashed, &config, &run) {
+                panic!("case {case} ({durability:?}, kill at {kill_at:?}, {policy:?}): {why}");
+            }
+            states += 1;
+        }
+        drop(store);
+    }
+    eprintln!("{states} deferred crash states verified");
 }
 
 /// One fixed small workload, killed after its k-th I/O for every k, each

@@ -19,6 +19,10 @@
 //!    a get never returns a value a crash could take away (in `sync` mode);
 //! 5. the stripe is released.
 //!
+//! Writes through [`DeferredAck`] skip the wait in step 3: readers may see
+//! them before they are durable, and the caller waits for an [`AckMark`]
+//! before telling anyone the write happened (see `write`).
+//!
 //! # Durable state and recovery
 //!
 //! The durable state is the last checkpoint (the whole index and the
@@ -87,11 +91,12 @@ use crate::error::{Error, Result};
 use crate::gate::{Gate, SharedGuard};
 use crate::index::Index;
 use crate::io::{DirLock, Vfs, VfsFile};
-use crate::kv::{KvStore, Stats, WriteBatch};
+use crate::kv::{AckMark, DeferredAck, KvStore, Stats, WriteBatch};
 use crate::reuse::ReuseClock;
 use crate::wal::Wal;
 use checkpointer::Checkpointer;
 use keylocks::KeyLocks;
+use write::Ack;
 
 /// Registry name of this engine.
 pub const ENGINE_NAME: &str = "paged";
@@ -247,7 +252,7 @@ impl KvStore for PagedStore {
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.inner.put(key, value)
+        self.inner.put(key, value, Ack::Wait)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -263,11 +268,15 @@ impl KvStore for PagedStore {
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
-        self.inner.delete(key)
+        self.inner.delete(key, Ack::Wait)
     }
 
     fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
-        self.inner.write_batch(batch)
+        self.inner.write_batch(batch, Ack::Wait)
+    }
+
+    fn deferred_ack(&self) -> Option<&dyn DeferredAck> {
+        Some(self)
     }
 
     fn flush(&self) -> Result<()> {
@@ -299,6 +308,32 @@ impl KvStore for PagedStore {
             checkpointer.stop();
         }
         self.inner.close()
+    }
+}
+
+impl DeferredAck for PagedStore {
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.inner.put(key, value, Ack::Defer)
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.inner.delete(key, Ack::Defer)
+    }
+
+    fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
+        self.inner.write_batch(batch, Ack::Defer)
+    }
+
+    fn visible_mark(&self) -> AckMark {
+        self.inner.visible_mark()
+    }
+
+    fn is_acked(&self, mark: AckMark) -> bool {
+        self.inner.is_acked(mark)
+    }
+
+    fn wait_acked(&self, mark: AckMark) -> Result<()> {
+        self.inner.wait_acked(mark)
     }
 }
 

@@ -1,28 +1,42 @@
 //! The write path: value into a slot, record into the WAL, entry into the
 //! index — in that order, under the key's stripe lock (see the module
 //! documentation of `store`).
+//!
+//! A write waits for its WAL record as the durability mode says
+//! ([`Ack::Wait`]), or not at all ([`Ack::Defer`], for
+//! [`crate::DeferredAck`]: the index entry is swapped while the record is
+//! still queued, and the caller waits for a mark later).
 
 use super::Inner;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::Located;
-use crate::kv::{BatchOp, WriteBatch};
-use crate::wal::{payload, RecordKind};
+use crate::kv::{AckMark, BatchOp, WriteBatch};
+use crate::wal::{payload, Lsn, RecordKind};
+
+/// Whether a write waits for its WAL record's acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ack {
+    /// Return once the record is as durable as the mode promises.
+    Wait,
+    /// Return once the record is queued.
+    Defer,
+}
 
 impl Inner {
-    pub(super) fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub(super) fn put(&self, key: &[u8], value: &[u8], ack: Ack) -> Result<()> {
         self.check_key(key)?;
         self.check_value(value)?;
         let _ops = self.write_gate()?;
         let located = self.store_value(value)?;
         let _key = self.keys.lock(key);
-        self.log(RecordKind::Put, || payload::encode_put(key, value))?;
+        self.log(RecordKind::Put, ack, || payload::encode_put(key, value))?;
         let _snapshot = self.unlogged_swap();
         self.index.insert(key, located);
         self.logged_bytes.add((key.len() + value.len()) as u64);
         Ok(())
     }
 
-    pub(super) fn delete(&self, key: &[u8]) -> Result<bool> {
+    pub(super) fn delete(&self, key: &[u8], ack: Ack) -> Result<bool> {
         self.check_key(key)?;
         let _ops = self.write_gate()?;
         let _key = self.keys.lock(key);
@@ -31,18 +45,18 @@ impl Inner {
         if self.index.pin().get(key).is_none() {
             return Ok(false);
         }
-        self.log(RecordKind::Delete, || payload::encode_delete(key))?;
+        self.log(RecordKind::Delete, ack, || payload::encode_delete(key))?;
         self.logged_bytes.add(key.len() as u64);
         let _snapshot = self.unlogged_swap();
         Ok(self.index.remove(key))
     }
 
-    pub(super) fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
+    pub(super) fn write_batch(&self, batch: &WriteBatch, ack: Ack) -> Result<()> {
         self.check_batch(batch)?;
         let _ops = self.write_gate()?;
         let staged = self.stage_batch(batch)?;
         let _keys = self.keys.lock_all(batch.ops().iter().map(BatchOp::key));
-        self.log(RecordKind::Batch, || payload::encode_batch(batch))?;
+        self.log(RecordKind::Batch, ack, || payload::encode_batch(batch))?;
         self.swap_batch(staged);
         self.logged_bytes.add(batch.payload_bytes() as u64);
         Ok(())
@@ -68,19 +82,49 @@ impl Inner {
     }
 
     /// Appends a record when there is a WAL; returns once it is as durable
-    /// as the mode promises. A WAL failure poisons the store.
-    fn log(&self, kind: RecordKind, payload: impl FnOnce() -> Vec<u8>) -> Result<()> {
+    /// as the mode promises, or at once with [`Ack::Defer`]. A WAL failure
+    /// poisons the store.
+    fn log(&self, kind: RecordKind, ack: Ack, payload: impl FnOnce() -> Vec<u8>) -> Result<()> {
         let Some(wal) = &self.wal else {
             return Ok(());
         };
-        match wal.append(kind, payload()) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if matches!(e, crate::Error::Poisoned { .. }) {
-                    self.poison(&e);
-                }
-                Err(e)
-            }
+        let appended = match ack {
+            Ack::Wait => wal.append(kind, payload()),
+            Ack::Defer => wal.append_deferred(kind, payload()),
+        };
+        appended
+            .map(drop)
+            .inspect_err(|e| self.poison_on_wal_failure(e))
+    }
+
+    fn poison_on_wal_failure(&self, e: &Error) {
+        if matches!(e, Error::Poisoned { .. }) {
+            self.poison(e);
+        }
+    }
+
+    /// A mark covering every write visible now: the last LSN handed out
+    /// (a write's LSN is issued before its index entry is swapped). Without
+    /// a WAL nothing is ever waited for.
+    pub(super) fn visible_mark(&self) -> AckMark {
+        AckMark(self.wal.as_ref().map_or(0, |wal| wal.issued_lsn().0))
+    }
+
+    /// True when every write up to `mark` is acknowledged.
+    pub(super) fn is_acked(&self, mark: AckMark) -> bool {
+        self.wal
+            .as_ref()
+            .is_none_or(|wal| wal.acked_lsn() >= Lsn(mark.0))
+    }
+
+    /// Waits until every write up to `mark` is acknowledged. A WAL failure
+    /// poisons the store.
+    pub(super) fn wait_acked(&self, mark: AckMark) -> Result<()> {
+        match &self.wal {
+            None => Ok(()),
+            Some(wal) => wal
+                .wait_acked(Lsn(mark.0))
+                .inspect_err(|e| self.poison_on_wal_failure(e)),
         }
     }
 

@@ -13,7 +13,9 @@
 //! new file.
 //!
 //! Invariants: `synced <= written < next_lsn`; an append returns only after
-//! its record is written (`Buffered`) or fsynced (`Sync`); after the first
+//! its record is written (`Buffered`) or fsynced (`Sync`) — a deferred
+//! append returns at once, and `wait_acked` waits for the same; records
+//! are written and acknowledged in LSN order; after the first
 //! failed write or fsync every append fails (`Error::Poisoned`) — no fsync
 //! is ever retried.
 //!

@@ -73,7 +73,8 @@ struct Pending {
     payload: Vec<u8>,
     /// The appender, parked until its record is acknowledged: the writer
     /// wakes exactly the appenders of the group it finished, not all.
-    waiter: std::thread::Thread,
+    /// `None` for a deferred append, which nobody waits for.
+    waiter: Option<std::thread::Thread>,
 }
 
 struct State {
@@ -103,6 +104,8 @@ struct Shared {
     written_lsn: AtomicU64,
     synced_lsn: AtomicU64,
     failed_flag: AtomicBool,
+    /// The last LSN handed out (`next_lsn - 1`), read without the lock.
+    issued_lsn: AtomicU64,
     options: WalOptions,
     /// Issued and durable LSNs, for the reuse of freed slots.
     clock: Arc<ReuseClock>,
@@ -181,6 +184,7 @@ impl Wal {
             written_lsn: AtomicU64::new(durable.0),
             synced_lsn: AtomicU64::new(durable.0),
             failed_flag: AtomicBool::new(false),
+            issued_lsn: AtomicU64::new(durable.0),
             options,
             clock,
         });
@@ -198,33 +202,8 @@ impl Wal {
     /// Appends a record; returns its LSN once it is written (`Buffered`) or
     /// durable (`Sync`).
     pub fn append(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(Error::BatchTooLarge {
-                what: format!("a WAL record of {} bytes", payload.len()),
-                max: MAX_PAYLOAD_BYTES,
-                field: "max_batch_bytes",
-            });
-        }
-        let lsn = {
-            let mut state = self.shared.state.lock();
-            refuse(&state)?;
-            let lsn = state.next_lsn;
-            state.next_lsn = lsn.next();
-            self.shared.clock.issue(lsn.0);
-            state.queue.push(Pending {
-                lsn,
-                kind,
-                payload,
-                waiter: std::thread::current(),
-            });
-            self.shared.work.notify_one();
-            lsn
-        };
-        let reached = if self.shared.options.sync == SyncMode::Sync {
-            &self.shared.synced_lsn
-        } else {
-            &self.shared.written_lsn
-        };
+        let lsn = self.enqueue(kind, payload, Some(std::thread::current()))?;
+        let reached = self.acked_atomic();
         loop {
             if reached.load(Ordering::Acquire) >= lsn.0 {
                 return Ok(lsn);
@@ -236,6 +215,85 @@ impl Wal {
             // acknowledged (or the log fails); spurious wake-ups loop.
             std::thread::park();
         }
+    }
+
+    /// Appends a record and returns its LSN at once, before the record is
+    /// written: [`Wal::wait_acked`] waits for it. A later failure to write
+    /// it poisons the log as any write failure does.
+    pub fn append_deferred(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
+        self.enqueue(kind, payload, None)
+    }
+
+    /// Queues a record for the writer and hands it the next LSN.
+    fn enqueue(
+        &self,
+        kind: RecordKind,
+        payload: Vec<u8>,
+        waiter: Option<std::thread::Thread>,
+    ) -> Result<Lsn> {
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(Error::BatchTooLarge {
+                what: format!("a WAL record of {} bytes", payload.len()),
+                max: MAX_PAYLOAD_BYTES,
+                field: "max_batch_bytes",
+            });
+        }
+        let mut state = self.shared.state.lock();
+        refuse(&state)?;
+        let lsn = state.next_lsn;
+        state.next_lsn = lsn.next();
+        self.shared.clock.issue(lsn.0);
+        self.shared.issued_lsn.store(lsn.0, Ordering::Release);
+        state.queue.push(Pending {
+            lsn,
+            kind,
+            payload,
+            waiter,
+        });
+        self.shared.work.notify_one();
+        Ok(lsn)
+    }
+
+    /// The LSN an append waits for: durable (`Sync`) or written (`Buffered`).
+    fn acked_atomic(&self) -> &AtomicU64 {
+        if self.shared.options.sync == SyncMode::Sync {
+            &self.shared.synced_lsn
+        } else {
+            &self.shared.written_lsn
+        }
+    }
+
+    /// The last LSN handed out: every record appended so far is at or
+    /// below it.
+    pub fn issued_lsn(&self) -> Lsn {
+        Lsn(self.shared.issued_lsn.load(Ordering::Acquire))
+    }
+
+    /// The highest LSN acknowledged as the mode promises: durable (`Sync`)
+    /// or written (`Buffered`). Every record at or below it is too.
+    pub fn acked_lsn(&self) -> Lsn {
+        Lsn(self.acked_atomic().load(Ordering::Acquire))
+    }
+
+    /// Waits until every record up to `lsn` is acknowledged as the mode
+    /// promises (what [`Wal::append`] waits for), or the log fails.
+    pub fn wait_acked(&self, lsn: Lsn) -> Result<()> {
+        if self.acked_lsn() >= lsn {
+            return Ok(());
+        }
+        if self.shared.options.sync == SyncMode::Sync {
+            return self.wait_durable(lsn);
+        }
+        let mut state = self.shared.state.lock();
+        while state.stats.written < lsn {
+            if let Some(cause) = &state.failed {
+                return Err(Error::Poisoned {
+                    cause: cause.clone(),
+                });
+            }
+            self.shared.done.wait(&mut state);
+        }
+        Ok(())
     }
 
     /// Waits until every record up to `lsn` is durable, asking the writer
@@ -371,8 +429,12 @@ impl Shared {
                     self.done.notify_all();
                     let queued = std::mem::take(&mut state.queue);
                     drop(state);
-                    for p in batch.iter().chain(&queued) {
-                        p.waiter.unpark();
+                    for waiter in batch
+                        .iter()
+                        .chain(&queued)
+                        .filter_map(|p| p.waiter.as_ref())
+                    {
+                        waiter.unpark();
                     }
                     return;
                 }
@@ -438,8 +500,8 @@ impl Shared {
         self.synced_lsn.store(stats.synced.0, Ordering::Release);
         self.done.notify_all();
         drop(state);
-        for p in batch {
-            p.waiter.unpark();
+        for waiter in batch.iter().filter_map(|p| p.waiter.as_ref()) {
+            waiter.unpark();
         }
     }
 }

@@ -1,0 +1,156 @@
+//! Deferred acknowledgement ([`folio::DeferredAck`]): writes visible at
+//! once, acknowledged by waiting for a mark; a log failure surfaces at the
+//! wait, never as a silent acknowledgement.
+
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+
+use folio::io::{FaultOp, FaultVfs, MemVfs};
+use folio::{AckMark, Config, Durability, Error, KvStore, PagedStore, WriteBatch};
+
+const DIR: &str = "/store";
+
+fn open(vfs: Arc<dyn folio::io::Vfs>, durability: Durability) -> PagedStore {
+    let mut config = Config::default();
+    config.durability = durability;
+    PagedStore::open_with_vfs(vfs, Path::new(DIR), &config).unwrap()
+}
+
+#[test]
+fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
+    let mem = MemVfs::new();
+    let store = open(Arc::new(mem.clone()), Durability::Sync);
+    let deferred = store.deferred_ack().expect("paged defers acks");
+    let before = deferred.visible_mark();
+    deferred.put(b"a", b"1").unwrap();
+    assert_eq!(store.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    let mut batch = WriteBatch::new();
+    batch.put(&b"b"[..], &b"2"[..]).delete(&b"a"[..]);
+    deferred.write_batch(&batch).unwrap();
+    assert!(!deferred.delete(b"missing").unwrap());
+    assert!(deferred.delete(b"b").unwrap());
+    deferred.put(b"c", b"3").unwrap();
+    let mark = deferred.visible_mark();
+    assert!(
+        mark > before,
+        "writes advance the mark: {before:?} -> {mark:?}"
+    );
+    deferred.wait_acked(mark).unwrap();
+    assert!(deferred.is_acked(mark));
+    assert!(
+        deferred.is_acked(before),
+        "acknowledgement is in mark order"
+    );
+    assert!(deferred.is_acked(AckMark(0)));
+    drop(store); // no close: the wait alone made the writes durable
+    let store = open(Arc::new(mem), Durability::Sync);
+    assert_eq!(store.get(b"a").unwrap(), None);
+    assert_eq!(store.get(b"b").unwrap(), None);
+    assert_eq!(store.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
+    store.close().unwrap();
+}
+
+#[test]
+fn deferred_writes_keep_the_limits() {
+    let store = open(Arc::new(MemVfs::new()), Durability::Sync);
+    let deferred = store.deferred_ack().unwrap();
+    let limit = store.config().max_key_bytes;
+    let err = deferred.put(&vec![b'k'; limit + 1], b"v").unwrap_err();
+    assert!(matches!(err, Error::KeyTooLarge { .. }), "{err}");
+    assert_eq!(store.len().unwrap(), 0, "a refused write changes nothing");
+    store.close().unwrap();
+}
+
+#[test]
+fn a_failed_log_fsync_surfaces_at_the_wait() {
+    let mem = MemVfs::new();
+    let vfs = FaultVfs::new(Arc::new(mem.clone()));
+    let store = open(Arc::new(vfs.clone()), Durability::Sync);
+    let deferred = store.deferred_ack().unwrap();
+    deferred.put(b"kept", b"1").unwrap();
+    deferred.wait_acked(deferred.visible_mark()).unwrap();
+    vfs.fail(FaultOp::Sync, ErrorKind::Other);
+    // Queued before the writer fails, so the call itself succeeds (or, if
+    // the writer already failed, is refused): either way it is never
+    // reported durable.
+    let queued = deferred.put(b"lost", b"2");
+    let mark = deferred.visible_mark();
+    let err = deferred.wait_acked(mark).unwrap_err();
+    assert!(
+        matches!(err, Error::Poisoned { .. }),
+        "{err} (put: {queued:?})"
+    );
+    assert!(!deferred.is_acked(mark));
+    assert!(matches!(
+        deferred.put(b"x", b"3"),
+        Err(Error::Poisoned { .. })
+    ));
+    assert!(matches!(store.put(b"x", b"3"), Err(Error::Poisoned { .. })));
+    drop(store);
+    vfs.heal();
+    let store = open(Arc::new(mem), Durability::Sync);
+    assert_eq!(store.get(b"kept").unwrap().as_deref(), Some(&b"1"[..]));
+    store.close().unwrap();
+}
+
+#[test]
+fn buffered_marks_are_acknowledged_once_written() {
+    let store = open(Arc::new(MemVfs::new()), Durability::Buffered);
+    let deferred = store.deferred_ack().unwrap();
+    for i in 0..100u32 {
+        deferred.put(&i.to_be_bytes(), b"v").unwrap();
+    }
+    let mark = deferred.visible_mark();
+    deferred.wait_acked(mark).unwrap();
+    assert!(deferred.is_acked(mark));
+    store.close().unwrap();
+}
+
+#[test]
+fn without_a_log_every_mark_is_acknowledged() {
+    let store = open(Arc::new(MemVfs::new()), Durability::None);
+    let deferred = store.deferred_ack().unwrap();
+    deferred.put(b"a", b"1").unwrap();
+    let mark = deferred.visible_mark();
+    assert!(deferred.is_acked(mark));
+    deferred.wait_acked(mark).unwrap();
+    store.close().unwrap();
+}
+
+#[test]
+fn concurrent_deferred_writers_are_all_durable_after_their_waits() {
+    let mem = MemVfs::new();
+    let store = Arc::new(open(Arc::new(mem.clone()), Durability::Sync));
+    let threads: u32 = 4;
+    let per_thread: u32 = 500;
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let store = Arc::clone(&store);
+            scope.spawn(move || {
+                let deferred = store.deferred_ack().unwrap();
+                // Pipelines of 16 writes, one wait each.
+                for chunk in (0..per_thread).collect::<Vec<_>>().chunks(16) {
+                    for &i in chunk {
+                        let key = format!("t{t}-{i}");
+                        deferred.put(key.as_bytes(), &i.to_le_bytes()).unwrap();
+                    }
+                    deferred.wait_acked(deferred.visible_mark()).unwrap();
+                }
+            });
+        }
+    });
+    drop(store);
+    let store = open(Arc::new(mem), Durability::Sync);
+    for t in 0..threads {
+        for i in 0..per_thread {
+            let key = format!("t{t}-{i}");
+            assert_eq!(
+                store.get(key.as_bytes()).unwrap().as_deref(),
+                Some(&i.to_le_bytes()[..]),
+                "{key}"
+            );
+        }
+    }
+    store.close().unwrap();
+}
