@@ -1,6 +1,12 @@
 //! One client connection: read, parse every complete command, answer them in
 //! one write, repeat.
 //!
+//! Acknowledgement: the replies of commands that used the key space are
+//! sent only once the writes they may have seen are acknowledged — one wait
+//! for the whole batch (see `acks`). If that fails, every reply of the
+//! batch is replaced by the error and the connection is closed: none of
+//! them may be reported done.
+//!
 //! Limits: the input buffer holds at most one unfinished request (bounded by
 //! the parser's query buffer limit) plus one read; replies are written out
 //! whenever [`OUTPUT_FLUSH_BYTES`] accumulate, so a pipeline of large `GET`s
@@ -16,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::commands::{dispatch, After, Session};
+use crate::commands::{dispatch, engine_error, After, Session};
 use crate::resp::{Reply, RequestParser};
 use crate::shared::Shared;
 
@@ -36,6 +42,8 @@ pub(crate) struct Connection {
     parser: RequestParser,
     input: BytesMut,
     output: Vec<u8>,
+    /// Replies in `output`.
+    replies: usize,
     session: Session,
 }
 
@@ -52,6 +60,7 @@ impl Connection {
             parser,
             input: BytesMut::with_capacity(READ_CHUNK),
             output: Vec::new(),
+            replies: 0,
             session,
         }
     }
@@ -85,6 +94,7 @@ impl Connection {
                 Err(err) => {
                     tracing::debug!(error = %err, "protocol error; closing the connection");
                     Reply::err(err.to_string()).encode(&mut self.output);
+                    self.replies += 1;
                     self.flush().await?;
                     self.linger().await;
                     return Ok(After::Close);
@@ -100,6 +110,7 @@ impl Connection {
                 return Ok(After::Close);
             }
             reply.encode_for(&mut self.output, self.session.protocol());
+            self.replies += 1;
             if after == After::Close {
                 self.flush().await?;
                 return Ok(After::Close);
@@ -112,16 +123,53 @@ impl Connection {
         Ok(After::Continue)
     }
 
-    /// Writes the buffered replies.
+    /// Writes the buffered replies, once what they depend on is
+    /// acknowledged.
     async fn flush(&mut self) -> io::Result<()> {
+        if let Err(failure) = self.wait_for_acks().await {
+            return self.refuse_batch(&failure).await;
+        }
         if !self.output.is_empty() {
             self.stream.write_all(&self.output).await?;
             self.output.clear();
         }
+        self.replies = 0;
         if self.output.capacity() > SHRINK_ABOVE {
             self.output = Vec::new();
         }
         Ok(())
+    }
+
+    /// Waits until every write visible now is acknowledged, when a command
+    /// since the last flush used the key space.
+    async fn wait_for_acks(&mut self) -> Result<(), Arc<folio::Error>> {
+        if !self.session.take_key_access() {
+            return Ok(());
+        }
+        let Some(acks) = &self.shared.acks else {
+            return Ok(());
+        };
+        match acks.pending_mark() {
+            Some(mark) => acks.wait(mark).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Answers every command of the batch with the acknowledgement failure
+    /// instead of its reply, and ends the connection.
+    async fn refuse_batch(&mut self, failure: &folio::Error) -> io::Result<()> {
+        tracing::error!(replies = self.replies, error = %failure, "replies withheld: their writes are not durable");
+        self.output.clear();
+        let reply = engine_error(failure);
+        for _ in 0..self.replies {
+            reply.encode_for(&mut self.output, self.session.protocol());
+        }
+        self.replies = 0;
+        self.stream.write_all(&self.output).await?;
+        self.output.clear();
+        Err(io::Error::other(format!(
+            "writes not acknowledged: {failure}"
+        )))
     }
 
     /// Makes room for the next read, never more than one chunk at a time.

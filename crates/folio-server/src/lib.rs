@@ -11,7 +11,8 @@
 //! 3. `keyspace`: values with their expiry deadlines in the engine, the
 //!    in-memory deadline index, and the background expiry sweep;
 //! 4. `connection` and `server`: one tokio task per client, pipelining,
-//!    `maxclients`, graceful shutdown;
+//!    `maxclients`, graceful shutdown; `acks`: one wait for the disk per
+//!    pipeline, not per write;
 //! 5. [`run`]: a runtime, a listener and signal handling around [`serve`].
 //!
 //! Invariants: a client's bytes never panic the server or make it reserve
@@ -27,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod acks;
 mod clients;
 mod commands;
 mod config;

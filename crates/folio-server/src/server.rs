@@ -39,9 +39,7 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     config.validate()?;
     let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
-    let shared = off_the_runtime(|| Shared::new(stores, config, local_addr))
-        .map(Arc::new)
-        .map_err(ServerError::Keyspace)?;
+    let shared = off_the_runtime(|| Shared::new(stores, config, local_addr)).map(Arc::new)?;
     let sweeper = Sweeper::start(Arc::clone(&shared.keys)).map_err(ServerError::Sweeper)?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();

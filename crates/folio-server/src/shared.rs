@@ -8,8 +8,10 @@ use std::time::Instant;
 use folio::PageStore;
 use tokio::sync::Notify;
 
+use crate::acks::AckWaiter;
 use crate::clients::ClientRegistry;
 use crate::config::ServerConfig;
+use crate::error::ServerError;
 use crate::keyspace::Keyspace;
 use crate::stores::Stores;
 
@@ -19,7 +21,11 @@ pub(crate) struct Shared {
     pub keys: Arc<Keyspace>,
     /// The page store, when the server has one.
     pub pages: Option<Arc<PageStore>>,
-    /// Key writes wait for an fsync (`sync` durability).
+    /// Waits for the key space's deferred writes (`None` when its store
+    /// acknowledges each write itself).
+    pub acks: Option<AckWaiter>,
+    /// Key writes wait for an fsync inside the command (`sync` durability
+    /// without deferred acknowledgement).
     pub key_writes_wait: bool,
     /// Page writes wait for an fsync (`sync` durability).
     pub page_writes_wait: bool,
@@ -64,15 +70,17 @@ impl Shared {
         stores: Stores,
         config: ServerConfig,
         local_addr: SocketAddr,
-    ) -> Result<Self, folio::Error> {
+    ) -> Result<Self, ServerError> {
         let waits = |store: &dyn folio::KvStore| store.durability() == folio::Durability::Sync;
+        let acks = AckWaiter::start(&stores.kv).map_err(ServerError::AckThread)?;
         Ok(Self {
-            key_writes_wait: waits(stores.kv.as_ref()),
+            key_writes_wait: acks.is_none() && waits(stores.kv.as_ref()),
+            acks,
             page_writes_wait: stores
                 .pages
                 .as_ref()
                 .is_some_and(|p| waits(p.store().as_ref())),
-            keys: Arc::new(Keyspace::open(stores.kv)?),
+            keys: Arc::new(Keyspace::open(stores.kv).map_err(ServerError::Keyspace)?),
             pages: stores.pages,
             config,
             local_addr,

@@ -19,6 +19,10 @@ use crate::shared::Shared;
 pub struct Session {
     authenticated: bool,
     client: Registration,
+    /// A command read or wrote the key space since the last
+    /// [`Session::take_key_access`]: its reply waits for the writes it may
+    /// have seen to be acknowledged.
+    key_access: bool,
 }
 
 impl Session {
@@ -27,7 +31,19 @@ impl Session {
         Self {
             authenticated: false,
             client,
+            key_access: false,
         }
+    }
+
+    /// Notes that a command read or wrote the key space.
+    pub(crate) fn note_key_access(&mut self) {
+        self.key_access = true;
+    }
+
+    /// True when a command read or wrote the key space since the last
+    /// call; clears the note.
+    pub(crate) fn take_key_access(&mut self) -> bool {
+        std::mem::take(&mut self.key_access)
     }
 
     /// This connection's client.

@@ -160,6 +160,9 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
         "client" => return (client::client(shared, session, args), After::Continue),
         _ => {}
     }
+    if uses_key_space(spec.name) {
+        session.note_key_access();
+    }
     let run = || (spec.handler)(shared, args).unwrap_or_else(|err| engine_error(&err));
     let reply = if may_block(shared, spec.name) {
         off_the_runtime(run)
@@ -174,13 +177,21 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     (reply, after)
 }
 
+/// True when `command`'s reply depends on the key space: it must not be
+/// sent before the writes it may have seen are acknowledged (`acks`).
+fn uses_key_space(command: &str) -> bool {
+    key_positions(command).0 > 0
+        || matches!(command, "keys" | "scan" | "dbsize" | "flushdb" | "flushall")
+}
+
 /// True when `command` may wait for the disk for milliseconds, during which
 /// the runtime worker would serve no other connection (and no other write
 /// could join the fsync): so it runs in `block_in_place`. That handoff has
 /// a price (SET with `--durability none`, 50 clients: 30.7K/s with it,
 /// 43.8K/s without; docs/BENCHMARKS.md), so writes pay it only when they
-/// wait for an fsync. Checkpoints, vacuums and whole-key-space passes
-/// always may.
+/// wait for an fsync — key writes never do with a store that defers
+/// acknowledgements (the connection waits, see `acks`). Checkpoints,
+/// vacuums and whole-key-space passes always may.
 fn may_block(shared: &Shared, command: &str) -> bool {
     match command {
         // A checkpoint; many writes and a flush; a pass over every key.

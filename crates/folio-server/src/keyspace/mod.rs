@@ -19,6 +19,11 @@
 //!
 //! Concurrency: writers lock the stripes of their keys first ([`Keyspace::lock`]);
 //! reads take no lock.
+//!
+//! Durability: the command writes (`put`, `put_pairs`, `delete`) go through
+//! the store's [`folio::DeferredAck`] when it has one, so they return before
+//! the fsync; the connection waits for them, once per pipeline, before it
+//! replies (see `acks`). The sweep and `clear` wait for their own writes.
 
 mod envelope;
 mod expiry;
@@ -123,9 +128,11 @@ impl Keyspace {
     /// caller holds the key's lock.
     pub(crate) fn put(&self, key: &[u8], value: &[u8], deadline_ms: Option<u64>) -> Result<()> {
         let stored = envelope::encode(value, deadline_ms);
-        self.store
-            .put(key, &stored)
-            .map_err(|e| value_limit(e, envelope::header_len(deadline_ms)))?;
+        match self.store.deferred_ack() {
+            Some(deferred) => deferred.put(key, &stored),
+            None => self.store.put(key, &stored),
+        }
+        .map_err(|e| value_limit(e, envelope::header_len(deadline_ms)))?;
         self.expiries.set(key, deadline_ms);
         Ok(())
     }
@@ -137,9 +144,11 @@ impl Keyspace {
         for pair in pairs.chunks_exact(2) {
             batch.put(&pair[0][..], envelope::encode(&pair[1], None));
         }
-        self.store
-            .write_batch(&batch)
-            .map_err(|e| value_limit(e, envelope::header_len(None)))?;
+        match self.store.deferred_ack() {
+            Some(deferred) => deferred.write_batch(&batch),
+            None => self.store.write_batch(&batch),
+        }
+        .map_err(|e| value_limit(e, envelope::header_len(None)))?;
         for pair in pairs.chunks_exact(2) {
             self.expiries.set(&pair[0], None);
         }
@@ -150,7 +159,10 @@ impl Keyspace {
     /// The caller holds the key's lock.
     pub(crate) fn delete(&self, key: &[u8], now_ms: u64) -> Result<bool> {
         let expired = self.expiries.is_key_expired(key, now_ms);
-        let present = self.store.delete(key)?;
+        let present = match self.store.deferred_ack() {
+            Some(deferred) => deferred.delete(key)?,
+            None => self.store.delete(key)?,
+        };
         self.expiries.set(key, None);
         Ok(present && !expired)
     }
