@@ -14,9 +14,6 @@ thread_local! {
     static LAST_ERROR: RefCell<Vec<u8>> = RefCell::new(vec![0]);
 }
 
-/// The empty message, for a thread whose buffer is gone (thread exit).
-static EMPTY: &[u8; 1] = b"\0";
-
 /// Empties this thread's message.
 pub fn clear() {
     // During thread teardown the buffer may be gone: nothing to clear then.
@@ -48,7 +45,8 @@ pub fn set(message: &str) {
 pub fn as_ptr() -> *const c_char {
     LAST_ERROR
         .try_with(|text| text.borrow().as_ptr().cast::<c_char>())
-        .unwrap_or(EMPTY.as_ptr().cast::<c_char>())
+        // During thread teardown the buffer may be gone: no message then.
+        .unwrap_or(c"".as_ptr())
 }
 
 /// This thread's message as a Rust string (for tests).

@@ -36,6 +36,13 @@ pub fn value<T>(body: impl FnOnce() -> Result<T, Failure>) -> Result<T, c_int> {
     Err(failure.status)
 }
 
+/// Runs `body` for an entry point that reports nothing (`kvstore_free`,
+/// `kvstore_last_error`): leaves the last error alone and answers
+/// `fallback` after a panic.
+pub fn quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&str>() {
         text
@@ -67,6 +74,8 @@ mod tests {
         assert_eq!(error_text::current(), "internal error: panic: boom 42");
         let code = status(|| std::panic::panic_any(5_u8));
         assert_eq!(code, EINTERNAL);
+        assert_eq!(error_text::current(), "internal error: panic: (no message)");
+        assert_eq!(quiet(3, || panic!("quiet")), 3);
         assert_eq!(error_text::current(), "internal error: panic: (no message)");
     }
 }

@@ -165,13 +165,13 @@ pub unsafe extern "C" fn kvstore_destroy(kv: *mut Kvstore) {
 #[no_mangle]
 pub unsafe extern "C" fn kvstore_free(val: *mut c_void) {
     // SAFETY: the caller guarantees val is NULL or one of our buffers.
-    unsafe { raw::free_c_buffer(val) }
+    guard::quiet((), || unsafe { raw::free_c_buffer(val) })
 }
 
 /// This thread's last error message, or "" after a call that succeeded.
 #[no_mangle]
 pub extern "C" fn kvstore_last_error() -> *const c_char {
-    error_text::as_ptr()
+    guard::quiet(c"".as_ptr(), error_text::as_ptr)
 }
 
 /// Stores version `lsn` of page `page_id`.

@@ -27,8 +27,8 @@ pub const ENOSPC: c_int = -4;
 pub const EVACUUMED: c_int = -5;
 /// The store is closed.
 pub const ECLOSED: c_int = -6;
-/// A bug: a panic caught at the boundary, or an error this build cannot
-/// classify.
+/// A bug (a panic caught at the boundary, an error this build cannot
+/// classify) or out of memory.
 pub const EINTERNAL: c_int = -99;
 
 /// A failed call: its status code and what went wrong.
