@@ -40,6 +40,12 @@ pub struct Kvstore {
     opening_pages: Mutex<()>,
 }
 
+// The C header promises a handle any number of threads may share.
+const _: () = {
+    const fn shared_between_threads<T: Send + Sync>() {}
+    shared_between_threads::<Kvstore>();
+};
+
 impl Kvstore {
     /// Opens (or creates) the key-value store at `path`.
     pub fn open(path: &Path, options: Options) -> Result<Self, Failure> {
