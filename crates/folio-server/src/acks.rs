@@ -9,149 +9,84 @@
 //! reads or writes the key space therefore waits for a mark taken after it
 //! ran: no client is ever told of a value a crash could take back.
 //!
-//! One thread (`folio-acks`) does the blocking waits: it waits for the
-//! highest mark asked for and publishes each mark reached on a
-//! [`tokio::sync::watch`] channel, which the connection tasks await without
-//! holding a runtime worker. The first failure (a poisoned store) is
-//! published too and ends the thread: every later wait fails with it.
+//! No thread blocks for this: the store tells a listener of every
+//! acknowledgement ([`folio::DeferredAck::set_ack_listener`], called on its
+//! log writer thread), which publishes the mark on a
+//! [`tokio::sync::watch`] channel that connection tasks await. A failure
+//! (a poisoned store) is published too; the waiter then asks the store for
+//! the error, which it returns at once.
 //!
 //! Invariant: the published mark only grows, and is never above a mark the
 //! store acknowledged.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use folio::{AckMark, KvStore};
-use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 
-/// What the waiting thread has reached.
-#[derive(Debug, Clone, Default)]
+/// What the store has acknowledged.
+#[derive(Debug, Clone, Copy, Default)]
 struct Reached {
     mark: AckMark,
-    /// The failure that ended the thread.
-    failure: Option<Arc<folio::Error>>,
+    /// The store failed: no later mark will be acknowledged.
+    failed: bool,
 }
 
-/// What connections ask the waiting thread for.
-#[derive(Debug, Default)]
-struct Wanted {
-    mark: AckMark,
-    stop: bool,
-}
-
-struct Inner {
-    store: Arc<dyn KvStore>,
-    wanted: Mutex<Wanted>,
-    wake: Condvar,
-    reached: watch::Sender<Reached>,
-}
-
-/// Waits for a store's deferred writes on behalf of async tasks.
+/// Awaits a store's deferred writes for async tasks.
 pub(crate) struct AckWaiter {
-    inner: Arc<Inner>,
-    thread: Option<JoinHandle<()>>,
+    store: Arc<dyn KvStore>,
+    reached: watch::Receiver<Reached>,
 }
 
 impl AckWaiter {
     /// A waiter for `store`'s deferred writes; `None` when the store
     /// acknowledges each write itself (it has no [`folio::DeferredAck`]).
-    pub(crate) fn start(store: &Arc<dyn KvStore>) -> std::io::Result<Option<Self>> {
-        if store.deferred_ack().is_none() {
-            return Ok(None);
-        }
-        let inner = Arc::new(Inner {
+    pub(crate) fn start(store: &Arc<dyn KvStore>) -> Option<Self> {
+        let deferred = store.deferred_ack()?;
+        let (publish, reached) = watch::channel(Reached::default());
+        deferred.set_ack_listener(Box::new(move |acked| match acked {
+            Some(mark) => {
+                publish.send_if_modified(|r| {
+                    let newer = mark > r.mark;
+                    r.mark = r.mark.max(mark);
+                    newer
+                });
+            }
+            None => publish.send_modify(|r| r.failed = true),
+        }));
+        Some(Self {
             store: Arc::clone(store),
-            wanted: Mutex::new(Wanted::default()),
-            wake: Condvar::new(),
-            reached: watch::Sender::new(Reached::default()),
-        });
-        let worker = Arc::clone(&inner);
-        let thread = std::thread::Builder::new()
-            .name("folio-acks".into())
-            .spawn(move || worker.run())?;
-        Ok(Some(Self {
-            inner,
-            thread: Some(thread),
-        }))
+            reached,
+        })
     }
 
     /// A mark covering every write visible now, or `None` when all of them
     /// are acknowledged already (no wait needed).
     pub(crate) fn pending_mark(&self) -> Option<AckMark> {
-        let deferred = self.inner.store.deferred_ack()?;
+        let deferred = self.store.deferred_ack()?;
         let mark = deferred.visible_mark();
         (!deferred.is_acked(mark)).then_some(mark)
     }
 
-    /// Waits until `mark` is acknowledged. The error is the store's
+    /// Waits until `mark` is acknowledged; the error is the store's
     /// failure when it never will be.
-    pub(crate) async fn wait(&self, mark: AckMark) -> Result<(), Arc<folio::Error>> {
-        let mut reached = self.inner.reached.subscribe();
-        {
-            let mut wanted = self.inner.wanted.lock();
-            if wanted.mark < mark {
-                wanted.mark = mark;
-                self.inner.wake.notify_one();
-            }
-        }
-        let done = reached
-            .wait_for(|r| r.mark >= mark || r.failure.is_some())
-            .await;
-        match done {
-            Ok(r) if r.mark >= mark => Ok(()),
-            Ok(r) => Err(r
-                .failure
-                .clone()
-                .unwrap_or_else(|| Arc::new(folio::Error::Closed))),
-            // The sender lives in `inner`, which `self` keeps alive.
-            Err(_) => Err(Arc::new(folio::Error::Closed)),
-        }
-    }
-}
-
-impl Inner {
-    /// The waiting thread: wait for the highest mark wanted, publish it,
-    /// repeat until stopped or the store fails.
-    fn run(&self) {
+    pub(crate) async fn wait(&self, mark: AckMark) -> Result<(), folio::Error> {
         let Some(deferred) = self.store.deferred_ack() else {
-            return;
+            return Ok(());
         };
-        loop {
-            let target = {
-                let mut wanted = self.wanted.lock();
-                loop {
-                    if wanted.stop {
-                        return;
-                    }
-                    if wanted.mark > self.reached.borrow().mark {
-                        break wanted.mark;
-                    }
-                    self.wake.wait(&mut wanted);
-                }
-            };
-            match deferred.wait_acked(target) {
-                Ok(()) => {
-                    self.reached.send_modify(|r| r.mark = r.mark.max(target));
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "writes cannot be acknowledged; every later write command fails");
-                    let failure = Arc::new(err);
-                    self.reached.send_modify(|r| r.failure = Some(failure));
-                    return;
-                }
-            }
+        // The channel holds the latest state, not events: an
+        // acknowledgement between this check and the wait is not missed.
+        let mut reached = self.reached.clone();
+        if deferred.is_acked(mark) {
+            return Ok(());
         }
-    }
-}
-
-impl Drop for AckWaiter {
-    fn drop(&mut self) {
-        self.inner.wanted.lock().stop = true;
-        self.inner.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let done = reached.wait_for(|r| r.mark >= mark || r.failed).await;
+        if done.is_ok_and(|r| r.mark >= mark) {
+            return Ok(());
         }
+        // Failed (or the store dropped its listener): the store says why,
+        // at once, or that the mark was acknowledged after all.
+        crate::commands::off_the_runtime(|| deferred.wait_acked(mark))
     }
 }
 
@@ -177,7 +112,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_wait_returns_once_the_writes_are_durable() {
         let store = store();
-        let acks = AckWaiter::start(&store).unwrap().expect("paged defers");
+        let acks = AckWaiter::start(&store).expect("paged defers");
         assert_eq!(acks.pending_mark(), None, "nothing written yet");
         let deferred = store.deferred_ack().unwrap();
         for i in 0..100u32 {
@@ -187,14 +122,13 @@ mod tests {
         acks.wait(mark).await.unwrap();
         assert!(deferred.is_acked(mark));
         assert_eq!(acks.pending_mark(), None);
-        drop(acks);
         store.close().unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_tasks_wait_together() {
         let store = store();
-        let acks = Arc::new(AckWaiter::start(&store).unwrap().unwrap());
+        let acks = Arc::new(AckWaiter::start(&store).unwrap());
         let mut tasks = tokio::task::JoinSet::new();
         for t in 0..20u32 {
             let (store, acks) = (Arc::clone(&store), Arc::clone(&acks));
@@ -229,7 +163,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let acks = AckWaiter::start(&store).unwrap().unwrap();
+        let acks = AckWaiter::start(&store).unwrap();
         let deferred = store.deferred_ack().unwrap();
         // The first value makes the segment file (with fsyncs of its own).
         deferred.put(b"warm", b"v").unwrap();
@@ -238,10 +172,10 @@ mod tests {
         deferred.put(b"k", b"v").unwrap();
         let mark = acks.pending_mark().expect("the write is not durable");
         let err = acks.wait(mark).await.unwrap_err();
-        assert!(matches!(*err, folio::Error::Poisoned { .. }), "{err}");
+        assert!(matches!(err, folio::Error::Poisoned { .. }), "{err}");
         assert!(err.to_string().contains("fsync"), "{err}");
         let again = acks.wait(AckMark(mark.0 + 1)).await.unwrap_err();
-        assert!(Arc::ptr_eq(&again, &err));
+        assert_eq!(again.to_string(), err.to_string());
     }
 
     #[test]
@@ -283,6 +217,6 @@ mod tests {
             }
         }
         let plain: Arc<dyn KvStore> = Arc::new(Plain);
-        assert!(AckWaiter::start(&plain).unwrap().is_none());
+        assert!(AckWaiter::start(&plain).is_none());
     }
 }

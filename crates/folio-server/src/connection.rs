@@ -142,7 +142,7 @@ impl Connection {
 
     /// Waits until every write visible now is acknowledged, when a command
     /// since the last flush used the key space.
-    async fn wait_for_acks(&mut self) -> Result<(), Arc<folio::Error>> {
+    async fn wait_for_acks(&mut self) -> Result<(), folio::Error> {
         if !self.session.take_key_access() {
             return Ok(());
         }

@@ -40,9 +40,6 @@ pub enum ServerError {
     /// The expiry sweep thread could not be started.
     #[error("cannot start the expiry sweep thread: {0}")]
     Sweeper(#[source] io::Error),
-    /// The thread that waits for deferred writes could not be started.
-    #[error("cannot start the write-acknowledgement thread: {0}")]
-    AckThread(#[source] io::Error),
     /// Closing the store after shutdown failed: recent writes may not be
     /// durable.
     #[error("closing the store failed: {0}")]

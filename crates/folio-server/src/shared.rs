@@ -72,7 +72,7 @@ impl Shared {
         local_addr: SocketAddr,
     ) -> Result<Self, ServerError> {
         let waits = |store: &dyn folio::KvStore| store.durability() == folio::Durability::Sync;
-        let acks = AckWaiter::start(&stores.kv).map_err(ServerError::AckThread)?;
+        let acks = AckWaiter::start(&stores.kv);
         Ok(Self {
             key_writes_wait: acks.is_none() && waits(stores.kv.as_ref()),
             acks,

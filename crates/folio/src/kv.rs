@@ -237,6 +237,8 @@ pub struct AckMark(pub u64);
 /// - Readers see unacknowledged writes, also other callers'. A caller that
 ///   must never show a value a crash could take back takes a mark after its
 ///   reads too, and waits for it before answering.
+/// - A listener (`set_ack_listener`) is told of acknowledgements as they
+///   happen, so that a caller can wait without blocking a thread.
 /// - `wait_acked(m)` returns `Ok` once `m` is acknowledged, or the error
 ///   that makes that impossible (the store is poisoned: writes of the
 ///   group may be lost, and the caller must not report them done).
@@ -258,4 +260,16 @@ pub trait DeferredAck: Send + Sync {
 
     /// Blocks until every write up to `mark` is acknowledged.
     fn wait_acked(&self, mark: AckMark) -> Result<()>;
+
+    /// Installs `listener`, called with the highest acknowledged mark each
+    /// time marks are acknowledged, or with `None` once none will be (the
+    /// store failed: `wait_acked` says why). It runs on the store's own
+    /// thread: it must return quickly and must not call the store. It lets
+    /// an async caller await marks without a thread blocked in
+    /// `wait_acked`. A store whose marks are always acknowledged may never
+    /// call it.
+    fn set_ack_listener(&self, listener: AckListener);
 }
+
+/// See [`DeferredAck::set_ack_listener`].
+pub type AckListener = Box<dyn Fn(Option<AckMark>) + Send + Sync>;

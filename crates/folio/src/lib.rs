@@ -42,7 +42,7 @@ pub mod wal;
 pub use check::{check, check_with_vfs, CheckReport};
 pub use config::{Config, Durability, ReplacerKind};
 pub use error::{Error, Result};
-pub use kv::{AckMark, BatchOp, DeferredAck, KvStore, Stats, WriteBatch};
+pub use kv::{AckListener, AckMark, BatchOp, DeferredAck, KvStore, Stats, WriteBatch};
 pub use page::{PageError, PageLsn, PageOptions, PageStore};
 pub use registry::{open, remove_store, ENGINES};
 pub use store::PagedStore;

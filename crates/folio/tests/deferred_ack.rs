@@ -154,3 +154,59 @@ fn concurrent_deferred_writers_are_all_durable_after_their_waits() {
     }
     store.close().unwrap();
 }
+
+#[test]
+fn the_listener_hears_every_acknowledgement_and_the_failure() {
+    use std::sync::Mutex;
+    let vfs = FaultVfs::new(Arc::new(MemVfs::new()));
+    let store = open(Arc::new(vfs.clone()), Durability::Sync);
+    let deferred = store.deferred_ack().unwrap();
+    let heard: Arc<Mutex<Vec<Option<AckMark>>>> = Arc::default();
+    let sink = Arc::clone(&heard);
+    deferred.set_ack_listener(Box::new(move |acked| sink.lock().unwrap().push(acked)));
+    // The listener is told after the waiters are woken: poll for it.
+    let last_heard = || heard.lock().unwrap().last().copied();
+    let eventually = |what: &dyn Fn(Option<Option<AckMark>>) -> bool| {
+        for _ in 0..1000 {
+            if what(last_heard()) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    };
+    deferred.put(b"a", b"1").unwrap();
+    let mark = deferred.visible_mark();
+    deferred.wait_acked(mark).unwrap();
+    assert!(
+        eventually(&|last| last.flatten() >= Some(mark)),
+        "never told of {mark:?}: {:?}",
+        last_heard()
+    );
+    vfs.fail(FaultOp::Sync, ErrorKind::Other);
+    deferred.put(b"b", b"2").unwrap();
+    assert!(deferred.wait_acked(deferred.visible_mark()).is_err());
+    assert!(
+        eventually(&|last| last == Some(None)),
+        "never told of the failure: {:?}",
+        heard.lock().unwrap()
+    );
+    let marks: Vec<AckMark> = heard.lock().unwrap().iter().flatten().copied().collect();
+    assert!(
+        marks.windows(2).all(|w| w[0] <= w[1]),
+        "marks only grow: {marks:?}"
+    );
+}
+
+#[test]
+fn a_panicking_listener_does_not_stop_the_log() {
+    let store = open(Arc::new(MemVfs::new()), Durability::Sync);
+    let deferred = store.deferred_ack().unwrap();
+    deferred.set_ack_listener(Box::new(|_| panic!("listener bug")));
+    for i in 0..3u8 {
+        deferred.put(&[i], b"v").unwrap();
+        deferred.wait_acked(deferred.visible_mark()).unwrap();
+    }
+    store.put(b"after", b"v").unwrap();
+    store.close().unwrap();
+}

@@ -91,7 +91,7 @@ use crate::error::{Error, Result};
 use crate::gate::{Gate, SharedGuard};
 use crate::index::Index;
 use crate::io::{DirLock, Vfs, VfsFile};
-use crate::kv::{AckMark, DeferredAck, KvStore, Stats, WriteBatch};
+use crate::kv::{AckListener, AckMark, DeferredAck, KvStore, Stats, WriteBatch};
 use crate::reuse::ReuseClock;
 use crate::wal::Wal;
 use checkpointer::Checkpointer;
@@ -334,6 +334,12 @@ impl DeferredAck for PagedStore {
 
     fn wait_acked(&self, mark: AckMark) -> Result<()> {
         self.inner.wait_acked(mark)
+    }
+
+    fn set_ack_listener(&self, listener: AckListener) {
+        if let Some(wal) = &self.inner.wal {
+            wal.set_ack_listener(Box::new(move |lsn| listener(lsn.map(|l| AckMark(l.0)))));
+        }
     }
 }
 

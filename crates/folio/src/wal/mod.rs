@@ -30,7 +30,7 @@ mod writer;
 
 pub use reader::{parse_wal_name, recover, scan_file, FileScan, Recovery, ScanEnd};
 pub use record::{Record, RecordKind, HEADER_BYTES, MAX_PAYLOAD_BYTES};
-pub use writer::{seal, SyncMode, Wal, WalOptions, WalStats};
+pub use writer::{seal, AckListener, SyncMode, Wal, WalOptions, WalStats};
 
 /// File-name prefix of WAL files.
 pub const WAL_FILE_PREFIX: &str = "wal-";

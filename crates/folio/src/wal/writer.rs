@@ -109,7 +109,15 @@ struct Shared {
     options: WalOptions,
     /// Issued and durable LSNs, for the reuse of freed slots.
     clock: Arc<ReuseClock>,
+    /// Told of every acknowledgement, and of the failure.
+    listener: Mutex<Option<AckListener>>,
 }
+
+/// Called on the log's writer thread with the highest acknowledged LSN
+/// (as [`Wal::acked_lsn`]) after each group, or with `None` once the log
+/// has failed (no later record will be acknowledged). It must return
+/// quickly and must not append.
+pub type AckListener = Box<dyn Fn(Option<Lsn>) + Send + Sync>;
 
 /// An open write-ahead log.
 pub struct Wal {
@@ -187,6 +195,7 @@ impl Wal {
             issued_lsn: AtomicU64::new(durable.0),
             options,
             clock,
+            listener: Mutex::new(None),
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -273,6 +282,19 @@ impl Wal {
     /// or written (`Buffered`). Every record at or below it is too.
     pub fn acked_lsn(&self) -> Lsn {
         Lsn(self.acked_atomic().load(Ordering::Acquire))
+    }
+
+    /// Installs the listener told of every acknowledgement from now on,
+    /// replacing any earlier one. If the log has failed already it is told
+    /// at once.
+    pub fn set_ack_listener(&self, listener: AckListener) {
+        // Under the slot's lock: a failure after the check tells the new
+        // listener, since the writer takes the lock after setting the flag.
+        let mut slot = self.shared.listener.lock();
+        if self.shared.failed_flag.load(Ordering::Acquire) {
+            listener(None);
+        }
+        *slot = Some(listener);
     }
 
     /// Waits until every record up to `lsn` is acknowledged as the mode
@@ -436,6 +458,7 @@ impl Shared {
                     {
                         waiter.unpark();
                     }
+                    self.tell_listener(None);
                     return;
                 }
             }
@@ -502,6 +525,25 @@ impl Shared {
         drop(state);
         for waiter in batch.iter().filter_map(|p| p.waiter.as_ref()) {
             waiter.unpark();
+        }
+        let acked = if self.options.sync == SyncMode::Sync {
+            &self.synced_lsn
+        } else {
+            &self.written_lsn
+        };
+        self.tell_listener(Some(Lsn(acked.load(Ordering::Acquire))));
+    }
+
+    /// Calls the listener; one that panics is dropped (logged), so the
+    /// writer thread survives it.
+    fn tell_listener(&self, acked: Option<Lsn>) {
+        let mut slot = self.listener.lock();
+        if let Some(listener) = &*slot {
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(acked)));
+            if told.is_err() {
+                tracing::error!("the WAL acknowledgement listener panicked; it is removed");
+                *slot = None;
+            }
         }
     }
 }
