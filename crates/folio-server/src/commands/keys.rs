@@ -16,7 +16,7 @@ use crate::shared::Shared;
 
 /// `GET key`.
 pub(super) fn get(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    Ok(optional_value(shared.keys.get(&args[1], unix_now_ms())?))
+    Ok(optional_value(shared.keys.get_now(&args[1])?))
 }
 
 /// What `SET` does to the key's expiry.

@@ -111,11 +111,23 @@ impl Keyspace {
     /// The value of `key` and its deadline; `None` when absent or expired
     /// at `now_ms`.
     pub(crate) fn get(&self, key: &[u8], now_ms: u64) -> Result<Option<Stored>> {
+        self.get_at(key, || now_ms)
+    }
+
+    /// As [`Keyspace::get`] at the current time, read only when the value
+    /// has a deadline (the hot path of `GET`: most values have none).
+    pub(crate) fn get_now(&self, key: &[u8]) -> Result<Option<Stored>> {
+        self.get_at(key, unix_now_ms)
+    }
+
+    /// The value of `key` unless absent or expired at the time `now_ms`
+    /// gives, which is asked only for a value with a deadline.
+    fn get_at(&self, key: &[u8], now_ms: impl FnOnce() -> u64) -> Result<Option<Stored>> {
         let Some(stored) = self.store.get(key)? else {
             return Ok(None);
         };
         let stored = envelope::decode(stored).map_err(|e| foreign(key, e))?;
-        let expired = stored.deadline_ms.is_some_and(|d| is_expired(d, now_ms));
+        let expired = stored.deadline_ms.is_some_and(|d| is_expired(d, now_ms()));
         Ok((!expired).then_some(stored))
     }
 
