@@ -22,8 +22,10 @@ pub fn status(body: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
 pub fn value<T>(body: impl FnOnce() -> Result<T, Failure>) -> Result<T, c_int> {
     error_text::clear();
     // AssertUnwindSafe: after a panic, the only state the caller sees is
-    // the handle's engine, whose own locks (parking_lot) do not poison and
-    // whose data structures stay consistent between operations.
+    // the handle's engine, whose locks (parking_lot) do not poison. A panic
+    // is a bug: the call that panicked may be half applied (a batch, a
+    // slot), and later calls may see that; the caller learns of it through
+    // EINTERNAL and should reopen the store.
     let failure = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => return Ok(value),
         Ok(Err(failure)) => failure,

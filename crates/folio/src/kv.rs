@@ -239,6 +239,8 @@ pub struct AckMark(pub u64);
 ///   reads too, and waits for it before answering.
 /// - A listener (`set_ack_listener`) is told of acknowledgements as they
 ///   happen, so that a caller can wait without blocking a thread.
+/// - Deferred writes queue without bound: the caller limits how much it
+///   writes before it waits (the server: one connection's input buffer).
 /// - `wait_acked(m)` returns `Ok` once `m` is acknowledged, or the error
 ///   that makes that impossible (the store is poisoned: writes of the
 ///   group may be lost, and the caller must not report them done).

@@ -43,6 +43,8 @@ fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
         "acknowledgement is in mark order"
     );
     assert!(deferred.is_acked(AckMark(0)));
+    // A mark beyond every write waits for the last one, not forever.
+    deferred.wait_acked(AckMark(u64::MAX)).unwrap();
     drop(store); // no close: the wait alone made the writes durable
     let store = open(Arc::new(mem), Durability::Sync);
     assert_eq!(store.get(b"a").unwrap(), None);

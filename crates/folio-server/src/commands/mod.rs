@@ -179,9 +179,13 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
 
 /// True when `command`'s reply depends on the key space: it must not be
 /// sent before the writes it may have seen are acknowledged (`acks`).
+/// `INFO` counts keys and engine writes.
 fn uses_key_space(command: &str) -> bool {
     key_positions(command).0 > 0
-        || matches!(command, "keys" | "scan" | "dbsize" | "flushdb" | "flushall")
+        || matches!(
+            command,
+            "keys" | "scan" | "dbsize" | "flushdb" | "flushall" | "info"
+        )
 }
 
 /// True when `command` may wait for the disk for milliseconds, during which

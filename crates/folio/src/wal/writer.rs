@@ -200,7 +200,7 @@ impl Wal {
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("folio-wal".into())
-            .spawn(move || worker.run(tail))
+            .spawn(move || worker.run_guarded(tail))
             .map_err(|e| Error::io("spawn the WAL writer for", dir, e))?;
         Ok(Wal {
             shared,
@@ -299,7 +299,10 @@ impl Wal {
 
     /// Waits until every record up to `lsn` is acknowledged as the mode
     /// promises (what [`Wal::append`] waits for), or the log fails.
+    /// A mark above the last LSN handed out waits for that one: no later
+    /// record exists to wait for.
     pub fn wait_acked(&self, lsn: Lsn) -> Result<()> {
+        let lsn = lsn.min(self.issued_lsn());
         if self.acked_lsn() >= lsn {
             return Ok(());
         }
@@ -433,6 +436,35 @@ fn refuse(state: &State) -> Result<()> {
 }
 
 impl Shared {
+    /// [`Shared::run`], failing the log if it panics (a bug): appenders,
+    /// waiters and the listener are told, rather than left waiting forever.
+    fn run_guarded(&self, tail: Tail) {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(tail)));
+        if ran.is_err() {
+            self.fail("the WAL writer thread panicked".to_string(), Vec::new());
+        }
+    }
+
+    /// Marks the log failed, wakes everyone waiting on it (the records of
+    /// `batch` and everything queued) and tells the listener.
+    fn fail(&self, cause: String, batch: Vec<Pending>) {
+        tracing::error!(error = %cause, "WAL write failed; the log refuses appends until reopened");
+        let mut state = self.state.lock();
+        state.failed.get_or_insert(cause);
+        self.failed_flag.store(true, Ordering::Release);
+        self.done.notify_all();
+        let queued = std::mem::take(&mut state.queue);
+        drop(state);
+        for waiter in batch
+            .iter()
+            .chain(&queued)
+            .filter_map(|p| p.waiter.as_ref())
+        {
+            waiter.unpark();
+        }
+        self.tell_listener(None);
+    }
+
     /// The writer thread: take every waiting record, write them in one
     /// call, fsync as the mode says, acknowledge them all; repeat.
     fn run(&self, mut tail: Tail) {
@@ -444,21 +476,7 @@ impl Shared {
             match tail.write_batch(&batch, synced, fsync, self) {
                 Ok((bytes, fsyncs)) => self.acknowledge(&batch, bytes, fsyncs, fsync),
                 Err(e) => {
-                    tracing::error!(error = %e, "WAL write failed; the log refuses appends until reopened");
-                    let mut state = self.state.lock();
-                    state.failed = Some(e.to_string());
-                    self.failed_flag.store(true, Ordering::Release);
-                    self.done.notify_all();
-                    let queued = std::mem::take(&mut state.queue);
-                    drop(state);
-                    for waiter in batch
-                        .iter()
-                        .chain(&queued)
-                        .filter_map(|p| p.waiter.as_ref())
-                    {
-                        waiter.unpark();
-                    }
-                    self.tell_listener(None);
+                    self.fail(e.to_string(), batch);
                     return;
                 }
             }
