@@ -4,7 +4,11 @@
 //!   store over the Redis protocol (`cargo run --release -- serve` uses the
 //!   defaults; `folio.example.toml` shows the config file).
 //! - `folio check --dir DIR` verifies a closed store; exit 0 when sound.
+//! - `folio bench --workload trace --trace FILE|DIR ...` replays
+//!   page-reference traces through the replacement policies and Belady's
+//!   optimum.
 
+mod bench;
 mod check;
 mod config_file;
 mod serve;
@@ -31,6 +35,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Verify every checksum and structure of a closed store.
     Check(check::CheckArgs),
+    /// Measure: replacement policies over page-reference traces.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +47,10 @@ fn main() -> ExitCode {
         Command::Check(args) => {
             init_logging(&cli.log_level);
             check::run(&args)
+        }
+        Command::Bench(args) => {
+            init_logging(&cli.log_level);
+            bench::run(&args)
         }
     };
     match result {
