@@ -9,7 +9,9 @@
 //! 3. [`disk`]: segment files of 16 MiB holding slots of one size class,
 //!    with free lists;
 //!
-//! all reaching the disk through one I/O trait, [`io::Vfs`].
+//! all reaching the disk through one I/O trait, [`io::Vfs`]. The second
+//! engine, [`MemoryStore`] (`"memory"`), keeps everything in a sharded hash
+//! table, made durable by the same WAL and by snapshots.
 //!
 //! ```
 //! use folio::{Config, KvStore};
@@ -32,6 +34,7 @@ pub mod index;
 pub mod io;
 pub mod kv;
 pub mod liveness;
+pub mod memory;
 pub mod page;
 mod registry;
 mod reuse;
@@ -43,6 +46,7 @@ pub use check::{check, check_with_vfs, CheckReport};
 pub use config::{Config, Durability, ReplacerKind};
 pub use error::{Error, Result};
 pub use kv::{AckListener, AckMark, BatchOp, DeferredAck, KvStore, Stats, WriteBatch};
+pub use memory::MemoryStore;
 pub use page::{PageError, PageLsn, PageOptions, PageStore};
-pub use registry::{open, remove_store, ENGINES};
+pub use registry::{open, open_with_vfs, remove_store, ENGINES};
 pub use store::PagedStore;

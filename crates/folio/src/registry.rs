@@ -1,21 +1,38 @@
 //! Opening a backend by name, and removing a store's files.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::{FileVfs, Vfs};
 use crate::kv::KvStore;
+use crate::memory::{MemoryStore, SNAPSHOT_PREFIX};
 use crate::store::{PagedStore, SUPERBLOCK_FILE};
 
 /// Names of the engines this build can open.
-pub const ENGINES: &[&str] = &[crate::store::ENGINE_NAME];
+pub const ENGINES: &[&str] = &[crate::store::ENGINE_NAME, crate::memory::ENGINE_NAME];
 
 /// Opens (or creates) the store at `path` with the engine named `engine`.
 /// This is the *init* operation of the pluggable interface.
 pub fn open(engine: &str, path: &Path, config: &Config) -> Result<Box<dyn KvStore>> {
+    open_with_vfs(engine, Arc::new(FileVfs), path, config)
+}
+
+/// As [`open`], through `vfs` (an in-memory or crash-simulating file
+/// system, for tests).
+pub fn open_with_vfs(
+    engine: &str,
+    vfs: Arc<dyn Vfs>,
+    path: &Path,
+    config: &Config,
+) -> Result<Box<dyn KvStore>> {
     match engine {
-        crate::store::ENGINE_NAME => Ok(Box::new(PagedStore::open(path, config)?)),
+        crate::store::ENGINE_NAME => {
+            refuse_memory_store(&*vfs, path)?;
+            Ok(Box::new(PagedStore::open_with_vfs(vfs, path, config)?))
+        }
+        crate::memory::ENGINE_NAME => Ok(Box::new(MemoryStore::open_with_vfs(vfs, path, config)?)),
         _ => Err(Error::UnknownEngine {
             name: engine.to_string(),
             known: ENGINES.to_vec(),
@@ -23,8 +40,31 @@ pub fn open(engine: &str, path: &Path, config: &Config) -> Result<Box<dyn KvStor
     }
 }
 
-/// Removes every file of the closed store at `path`, then the directory if
-/// it is empty. Fails with `Locked` while the store is open.
+/// A memory store's directory holds a snapshot from its creation on; the
+/// paged engine must not take it for a damaged store of its own.
+fn refuse_memory_store(vfs: &dyn Vfs, path: &Path) -> Result<()> {
+    if !vfs.exists(path)? {
+        return Ok(());
+    }
+    match vfs
+        .list(path)?
+        .iter()
+        .find(|n| n.starts_with(SNAPSHOT_PREFIX))
+    {
+        Some(name) => Err(Error::InvalidConfig {
+            field: "engine",
+            reason: format!(
+                "{} holds a store of another engine ({name}); open it with engine \"memory\"",
+                path.display()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Removes every file of the closed store at `path` (of any engine), then
+/// the directory if it is empty. Fails with `Locked` while the store is
+/// open.
 pub fn remove_store(path: &Path) -> Result<()> {
     let vfs = FileVfs;
     if !vfs.exists(path)? {
@@ -35,6 +75,7 @@ pub fn remove_store(path: &Path) -> Result<()> {
         let ours = name == SUPERBLOCK_FILE
             || crate::store::DATA_FILE_PREFIXES
                 .iter()
+                .chain(&[SNAPSHOT_PREFIX])
                 .any(|p| name.starts_with(p));
         if ours {
             vfs.remove_file(&path.join(&name))?;

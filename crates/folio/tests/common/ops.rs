@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use folio::{KvStore, PagedStore, WriteBatch};
+use folio::{KvStore, WriteBatch};
 
 /// The model: every key and its value.
 pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -44,7 +44,7 @@ pub fn apply(state: &mut State, op: &Op) {
 
 /// Runs `op` on the store; `model` is the state before it (a get must
 /// return its value).
-pub fn run_op(store: &PagedStore, op: &Op, model: &State) -> folio::Result<()> {
+pub fn run_op(store: &dyn KvStore, op: &Op, model: &State) -> folio::Result<()> {
     match op {
         Op::Put(k, v) => store.put(k, v),
         Op::Delete(k) => store.delete(k).map(|_| ()),

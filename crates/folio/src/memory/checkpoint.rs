@@ -1,0 +1,203 @@
+//! Snapshots of the memory engine, the background thread that takes them,
+//! and close.
+//!
+//! A checkpoint at LSN `c`:
+//!
+//! 1. reads `c` (the last LSN handed out) and the WAL file that will hold
+//!    the next record (`Wal::position`); without a WAL, the position the
+//!    last snapshot or recovery reached;
+//! 2. waits for every write at or below `c` to reach the table
+//!    (`Stripes::quiesce`; writers are not stopped);
+//! 3. copies the table's pointers (without a WAL, holding `snapshot`
+//!    exclusively so the copy is one instant);
+//! 4. makes the WAL durable up to every record appended so far (the copy
+//!    may hold writes after `c` not yet fsynced);
+//! 5. writes `snapshot-<g>.dat` (temporary file, fsync, rename, directory
+//!    fsync);
+//! 6. removes older snapshots and retires the WAL files before the one
+//!    found in step 1.
+//!
+//! A failure poisons the store: the previous snapshot and the WAL are
+//! intact, so reopening recovers.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::snapshot::{self, parse_snapshot_name, SnapshotHeader};
+use super::{Inner, Lifecycle};
+use crate::error::{Error, Result};
+use crate::io::Vfs;
+use crate::wal::parse_wal_name;
+
+/// How often the background thread looks at the WAL size.
+const POLL: Duration = Duration::from_millis(100);
+
+impl Inner {
+    /// Takes a snapshot. The caller holds the lifecycle mutex (one
+    /// checkpoint at a time).
+    pub(super) fn checkpoint(&self, life: &mut Lifecycle) -> Result<()> {
+        self.refuse_if_poisoned()?;
+        self.write_snapshot(life).inspect_err(|e| self.poison(e))
+    }
+
+    fn write_snapshot(&self, life: &mut Lifecycle) -> Result<()> {
+        life.checkpoint_started = Instant::now();
+        life.logged_at_checkpoint = self.logged_bytes.get();
+        let (lsn, wal_seq) = match &self.wal {
+            Some(wal) => {
+                let (lsn, seq) = wal.position();
+                (lsn.0, seq)
+            }
+            None => (life.base_lsn, life.base_wal_seq),
+        };
+        self.stripes.quiesce();
+        let entries = {
+            let _snapshot = self.wal.is_none().then(|| self.snapshot.write());
+            self.table.entries()
+        };
+        if let Some(wal) = &self.wal {
+            wal.flush()?;
+        }
+        let generation = next_generation(life.generation, &self.dir)?;
+        let header = SnapshotHeader {
+            generation,
+            lsn,
+            wal_seq,
+            entries: entries.len() as u64,
+        };
+        snapshot::write(&*self.vfs, &self.dir, header, &entries)?;
+        life.generation = generation;
+        self.checkpoints.incr();
+        self.discard_before(generation, wal_seq);
+        Ok(())
+    }
+
+    /// Removes snapshots older than `generation` and retires WAL files
+    /// before `wal_seq`. Failures only leave files behind: logged.
+    fn discard_before(&self, generation: u64, wal_seq: u32) {
+        if let Err(e) = remove_snapshots_before(&*self.vfs, &self.dir, generation) {
+            tracing::warn!(error = %e, "could not remove an old snapshot");
+        }
+        let retired = match &self.wal {
+            Some(wal) => wal.retire_before(&*self.vfs, &self.dir, wal_seq),
+            None => remove_wal_before(&*self.vfs, &self.dir, wal_seq),
+        };
+        if let Err(e) = retired {
+            tracing::warn!(error = %e, "could not retire old WAL files");
+        }
+    }
+
+    /// True when the log grew past `checkpoint_wal_bytes`, or the interval
+    /// passed with writes since the last checkpoint.
+    fn checkpoint_due(&self, life: &Lifecycle) -> bool {
+        let logged = self.logged_bytes.get() - life.logged_at_checkpoint;
+        let interval = self.config.checkpoint_interval_ms;
+        logged >= self.config.checkpoint_wal_bytes
+            || (logged > 0
+                && interval > 0
+                && life.checkpoint_started.elapsed() >= Duration::from_millis(interval))
+    }
+
+    /// Waits for in-flight calls, takes the last snapshot, stops the WAL,
+    /// releases the directory. Marked closed only once everything is on
+    /// disk: a failed close can be retried.
+    pub(super) fn close(&self) -> Result<()> {
+        let _ops = self.ops.exclusive();
+        let _view = self.view.exclusive();
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut life = self.lifecycle.lock();
+        self.checkpoint(&mut life)?;
+        if let Some(wal) = &self.wal {
+            wal.close()?;
+        }
+        life.lock = None;
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Removes every snapshot file with a generation below `generation`.
+pub(super) fn remove_snapshots_before(vfs: &dyn Vfs, dir: &Path, generation: u64) -> Result<()> {
+    for name in vfs.list(dir)? {
+        if parse_snapshot_name(&name).is_some_and(|g| g < generation) {
+            vfs.remove_file(&dir.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_wal_before(vfs: &dyn Vfs, dir: &Path, seq: u32) -> Result<()> {
+    for name in vfs.list(dir)? {
+        if parse_wal_name(&name).is_some_and(|s| s < seq) {
+            vfs.remove_file(&dir.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// `generation + 1`, or corruption when a damaged file says `u64::MAX`.
+pub(super) fn next_generation(generation: u64, dir: &Path) -> Result<u64> {
+    generation
+        .checked_add(1)
+        .ok_or_else(|| Error::corruption(dir, None, "snapshot generation at its maximum"))
+}
+
+/// The background thread that takes snapshots.
+#[derive(Debug)]
+pub(super) struct Checkpointer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Starts the thread over `inner`.
+    pub(super) fn start(inner: Arc<Inner>) -> Result<Checkpointer> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = stop.clone();
+        let dir = inner.dir.clone();
+        let thread = std::thread::Builder::new()
+            .name("folio-mem-checkpoint".into())
+            .spawn(move || run(&inner, &signal))
+            .map_err(|e| Error::io("spawn the checkpoint thread for", dir, e))?;
+        Ok(Checkpointer { stop, thread })
+    }
+
+    /// Stops the thread, waiting for a checkpoint in progress.
+    pub(super) fn stop(self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if self.thread.join().is_err() {
+            tracing::error!("the checkpoint thread panicked");
+        }
+    }
+}
+
+fn run(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
+    loop {
+        {
+            let mut stopped = stop.0.lock();
+            if !*stopped {
+                stop.1.wait_for(&mut stopped, POLL);
+            }
+            if *stopped {
+                return;
+            }
+        }
+        if inner.closed.load(Ordering::Acquire) || inner.poisoned.get().is_some() {
+            continue;
+        }
+        let mut life = inner.lifecycle.lock();
+        if inner.checkpoint_due(&life) {
+            if let Err(e) = inner.checkpoint(&mut life) {
+                tracing::error!(error = %e, "background snapshot failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Opening a [`MemoryStore`]: the directory lock, the newest snapshot, the
+//! WAL after it.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::checkpoint::{remove_snapshots_before, Checkpointer};
+use super::snapshot::{self, parse_snapshot_name, snapshot_file_name, SnapshotHeader};
+use super::stripes::Stripes;
+use super::table::Table;
+use super::{Inner, Lifecycle, MemoryStore};
+use crate::config::{Config, Durability};
+use crate::counter::StripedCounter;
+use crate::error::{Error, Result};
+use crate::gate::Gate;
+use crate::io::{read_file, Vfs};
+use crate::kv::BatchOp;
+use crate::wal::{self, payload, Lsn, Recovery, SyncMode, Wal, WalOptions};
+
+/// Names of the paged engine's files: a directory holding one is not ours.
+const FOREIGN_PREFIXES: [&str; 3] = ["SUPERBLOCK", "segment-", "checkpoint-"];
+
+impl MemoryStore {
+    /// Opens or creates the store in `dir` through `vfs`: loads the newest
+    /// snapshot and replays the WAL after it.
+    pub fn open_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path, config: &Config) -> Result<Self> {
+        config.validate()?;
+        vfs.create_dir_all(dir)?;
+        let lock = vfs.lock_dir(dir)?;
+        let names = vfs.list(dir)?;
+        refuse_foreign(dir, &names)?;
+        let table = Table::default();
+        let header = match newest_snapshot(&names) {
+            Some(generation) => load(&*vfs, dir, generation, &table, config)?,
+            None => create(&*vfs, dir, &names)?,
+        };
+        let recovery = wal::recover(&*vfs, dir, Lsn(header.lsn), header.wal_seq)?;
+        check_continuity(dir, &header, &recovery)?;
+        replay(&table, &recovery, config, dir)?;
+        let wal = open_wal(&vfs, dir, config, &recovery)?;
+        let base_wal_seq = recovery
+            .files
+            .last()
+            .map_or(header.wal_seq, |(seq, ..)| seq + 1);
+        let inner = Inner {
+            dir: dir.to_path_buf(),
+            vfs,
+            config: config.clone(),
+            table,
+            wal,
+            stripes: Stripes::default(),
+            ops: Gate::default(),
+            view: Gate::default(),
+            snapshot: RwLock::new(()),
+            lifecycle: Mutex::new(Lifecycle {
+                lock: Some(lock),
+                generation: header.generation,
+                base_lsn: recovery.next_lsn.0 - 1,
+                base_wal_seq,
+                logged_at_checkpoint: 0,
+                checkpoint_started: Instant::now(),
+            }),
+            logged_bytes: StripedCounter::default(),
+            checkpoints: StripedCounter::default(),
+            poisoned: OnceLock::new(),
+            closed: AtomicBool::new(false),
+        };
+        inner.remove_leftovers(header.generation);
+        let inner = Arc::new(inner);
+        let checkpointer = Checkpointer::start(inner.clone())?;
+        Ok(MemoryStore {
+            inner,
+            checkpointer: Mutex::new(Some(checkpointer)),
+        })
+    }
+}
+
+/// Refuses a directory holding the paged engine's files.
+fn refuse_foreign(dir: &Path, names: &[String]) -> Result<()> {
+    match names
+        .iter()
+        .find(|n| FOREIGN_PREFIXES.iter().any(|p| n.starts_with(p)))
+    {
+        Some(name) => Err(Error::InvalidConfig {
+            field: "engine",
+            reason: format!(
+                "{} holds a store of another engine ({name}); open it with engine \"paged\"",
+                dir.display()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn newest_snapshot(names: &[String]) -> Option<u64> {
+    names.iter().filter_map(|n| parse_snapshot_name(n)).max()
+}
+
+/// Loads snapshot `generation` into `table`. A damaged newest snapshot is
+/// corruption: an older one cannot stand in, since the WAL before the
+/// newest may be retired already.
+fn load(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    generation: u64,
+    table: &Table,
+    config: &Config,
+) -> Result<SnapshotHeader> {
+    let path = dir.join(snapshot_file_name(generation));
+    let bytes = read_file(vfs, &path)?;
+    let mut longest_key = 0;
+    let header = snapshot::decode(&bytes, &path, &mut |k, v| {
+        longest_key = longest_key.max(k.len());
+        table.insert(k, Arc::from(v));
+    })?;
+    if header.generation != generation {
+        return Err(Error::corruption(
+            &path,
+            Some(16),
+            format!("snapshot says generation {}", header.generation),
+        ));
+    }
+    if table.len() != header.entries {
+        return Err(Error::corruption(&path, None, "a key appears twice"));
+    }
+    if longest_key > config.max_key_bytes {
+        return Err(Error::InvalidConfig {
+            field: "max_key_bytes",
+            reason: format!("the store holds a key of {longest_key} bytes; raise the limit"),
+        });
+    }
+    Ok(header)
+}
+
+/// Creates a new store's first snapshot (empty, at LSN 0), so that a
+/// directory with WAL files but no snapshot is never taken for an empty
+/// store.
+fn create(vfs: &dyn Vfs, dir: &Path, names: &[String]) -> Result<SnapshotHeader> {
+    if let Some(orphan) = names.iter().find(|n| wal::parse_wal_name(n).is_some()) {
+        return Err(Error::corruption(
+            dir.join(orphan),
+            None,
+            "WAL file present but no snapshot: the snapshot was lost",
+        ));
+    }
+    let header = SnapshotHeader {
+        generation: 1,
+        ..SnapshotHeader::default()
+    };
+    snapshot::write(vfs, dir, header, &[])?;
+    Ok(header)
+}
+
+/// The first record after the snapshot must be the next LSN: a gap means
+/// WAL files the snapshot needs are gone.
+fn check_continuity(dir: &Path, header: &SnapshotHeader, recovery: &Recovery) -> Result<()> {
+    match recovery.records.first() {
+        Some(first) if first.lsn.0 != header.lsn + 1 => Err(Error::corruption(
+            dir.join(snapshot_file_name(header.generation)),
+            None,
+            format!(
+                "snapshot ends at LSN {} but the WAL resumes at LSN {}",
+                header.lsn, first.lsn.0
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Applies the recovered records, in LSN order.
+fn replay(table: &Table, recovery: &Recovery, config: &Config, dir: &Path) -> Result<()> {
+    for record in &recovery.records {
+        let ops = payload::decode(record.kind, &record.payload).map_err(|e| {
+            Error::corruption(dir, None, format!("WAL record LSN {}: {e}", record.lsn.0))
+        })?;
+        for op in ops {
+            refuse_over_limit(&op, config)?;
+            match op {
+                BatchOp::Put { key, value } => table.insert(&key, Arc::from(value)),
+                BatchOp::Delete { key } => {
+                    table.remove(&key);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A logged key or value over this open's limits: raise them to open.
+fn refuse_over_limit(op: &BatchOp, config: &Config) -> Result<()> {
+    let (field, len, max) = match op {
+        BatchOp::Put { value, .. } if value.len() > config.max_value_bytes => {
+            ("max_value_bytes", value.len(), config.max_value_bytes)
+        }
+        _ if op.key().len() > config.max_key_bytes => {
+            ("max_key_bytes", op.key().len(), config.max_key_bytes)
+        }
+        _ => return Ok(()),
+    };
+    Err(Error::InvalidConfig {
+        field,
+        reason: format!(
+            "the WAL holds a write of {len} bytes over the limit {max}; raise the limit"
+        ),
+    })
+}
+
+/// Opens the WAL (a new file after the recovered ones), or without one,
+/// makes the recovered records durable where they are.
+fn open_wal(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    config: &Config,
+    recovery: &Recovery,
+) -> Result<Option<Wal>> {
+    let sync = match config.durability {
+        Durability::Sync => SyncMode::Sync,
+        Durability::Buffered => SyncMode::Buffered {
+            interval: std::time::Duration::from_millis(config.sync_interval_ms),
+        },
+        Durability::None => {
+            wal::seal(&**vfs, recovery)?;
+            return Ok(None);
+        }
+    };
+    let options = WalOptions {
+        sync,
+        file_bytes: config.wal_file_bytes,
+    };
+    Wal::open(vfs.clone(), dir, recovery, options).map(Some)
+}
+
+impl Inner {
+    /// Removes what a crash may have left: snapshots older than the one
+    /// loaded (a crash between naming a new one and removing the old) and
+    /// temporary files of an interrupted snapshot.
+    fn remove_leftovers(&self, generation: u64) {
+        if let Err(e) = remove_snapshots_before(&*self.vfs, &self.dir, generation) {
+            tracing::warn!(error = %e, "could not remove an old snapshot");
+        }
+        let Ok(names) = self.vfs.list(&self.dir) else {
+            return;
+        };
+        for name in names {
+            if name.starts_with(super::SNAPSHOT_PREFIX) && name.ends_with(".tmp") {
+                if let Err(e) = self.vfs.remove_file(&self.dir.join(&name)) {
+                    tracing::warn!(file = %name, error = %e, "could not remove a leftover file");
+                }
+            }
+        }
+    }
+}
