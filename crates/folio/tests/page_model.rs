@@ -663,6 +663,16 @@ fn model_default_through_the_registry() {
     run_model_case("page_model/default-registry", &open);
 }
 
+/// The same workload over the memory engine, opened through the registry.
+#[test]
+fn model_memory_engine_through_the_registry() {
+    let config = named_config("default");
+    let dir = tempfile::tempdir().unwrap();
+    let open =
+        || -> Arc<dyn KvStore> { Arc::from(folio::open("memory", dir.path(), &config).unwrap()) };
+    run_model_case("page_model/memory-registry", &open);
+}
+
 /// LSNs at the ends of the range: 0, `u64::MAX`, and a vacuum to
 /// `u64::MAX`, which leaves each page its newest version only.
 #[test]

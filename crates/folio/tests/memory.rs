@@ -1,0 +1,270 @@
+//! The memory engine beyond the conformance suite: the WAL stays bounded,
+//! snapshots without a WAL, damaged or missing files, the other engine's
+//! directory, deferred acknowledgement, and a failed fsync.
+
+#![allow(clippy::cast_possible_truncation)] // test data wraps bytes on purpose
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::test_config;
+use folio::io::{FaultOp, FaultVfs, MemVfs, Vfs};
+use folio::memory::snapshot::{decode_entries, snapshot_file_name};
+use folio::{Config, Durability, Error, KvStore, MemoryStore};
+
+const DIR: &str = "/mem";
+
+fn open(vfs: &Arc<dyn Vfs>, config: &Config) -> folio::Result<MemoryStore> {
+    MemoryStore::open_with_vfs(vfs.clone(), Path::new(DIR), config)
+}
+
+fn files(vfs: &Arc<dyn Vfs>, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = vfs
+        .list(Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn background_snapshots_keep_the_wal_bounded() {
+    let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+    let mut c = test_config();
+    c.wal_file_bytes = 64 * 1024;
+    c.checkpoint_wal_bytes = 128 * 1024;
+    let store = open(&vfs, &c).unwrap();
+    let mut most_wal_files = 0;
+    for i in 0..1500u32 {
+        store
+            .put(&(i % 100).to_le_bytes(), &[i as u8; 2000])
+            .unwrap();
+        most_wal_files = most_wal_files.max(files(&vfs, "wal-").len());
+        // The checkpointer looks every 100 ms: write in rounds of ~200 KB.
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.stats().checkpoints == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = store.stats();
+    assert!(stats.checkpoints > 0, "no background snapshot");
+    assert!(
+        stats.wal_records >= 1500 && stats.wal_fsyncs > 0,
+        "{stats:?}"
+    );
+    // 3 MB logged in 64 KiB files: without retiring that is ~46 files.
+    assert!(
+        most_wal_files <= 12,
+        "the WAL grew to {most_wal_files} files"
+    );
+    assert!(files(&vfs, "snapshot-").len() <= 2);
+    store.close().unwrap();
+    assert_eq!(files(&vfs, "snapshot-").len(), 1, "older snapshots removed");
+    let store = open(&vfs, &c).unwrap();
+    assert_eq!(store.len().unwrap(), 100);
+    assert_eq!(
+        store.get(&99u32.to_le_bytes()).unwrap().unwrap(),
+        [(1499 % 256) as u8; 2000]
+    );
+}
+
+#[test]
+fn without_a_wal_flush_writes_a_snapshot() {
+    let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+    let mut c = test_config();
+    c.durability = Durability::None;
+    let store = open(&vfs, &c).unwrap();
+    let first = files(&vfs, "snapshot-");
+    assert_eq!(
+        first,
+        vec![snapshot_file_name(1)],
+        "a new store has a snapshot"
+    );
+    store.put(b"k", b"v").unwrap();
+    store.flush().unwrap();
+    assert_eq!(files(&vfs, "snapshot-"), vec![snapshot_file_name(2)]);
+    assert!(
+        files(&vfs, "wal-").is_empty(),
+        "no WAL with durability none"
+    );
+    let bytes = folio::io::read_file(&*vfs, &Path::new(DIR).join(snapshot_file_name(2))).unwrap();
+    let (header, entries) = decode_entries(&bytes, Path::new("s")).unwrap();
+    assert_eq!((header.generation, header.entries), (2, 1));
+    assert_eq!((&*entries[0].0, &*entries[0].1), (&b"k"[..], &b"v"[..]));
+    store.checkpoint().unwrap();
+    drop(store);
+    // From none to sync and back: the data follows.
+    let sync = test_config();
+    let store = open(&vfs, &sync).unwrap();
+    store.put(b"k2", b"v2").unwrap();
+    drop(store);
+    let store = open(&vfs, &c).unwrap();
+    assert_eq!(store.get(b"k2").unwrap().unwrap(), b"v2");
+    store.close().unwrap();
+    assert!(
+        files(&vfs, "wal-").is_empty(),
+        "the WAL is retired by the snapshot"
+    );
+}
+
+#[test]
+fn damaged_or_missing_files_are_corruption_never_an_empty_store() {
+    let mem = MemVfs::new();
+    let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
+    let store = open(&vfs, &test_config()).unwrap();
+    store.put(b"k", b"value").unwrap();
+    store.close().unwrap();
+    drop(store);
+    let snap = files(&vfs, "snapshot-").remove(0);
+    let path = Path::new(DIR).join(&snap);
+    let len = mem.with_file_bytes(&path, |b| {
+        let n = b.len();
+        b[n - 6] ^= 0x40; // inside the entry's value
+        n
+    });
+    assert!(len.is_some());
+    let err = open(&vfs, &test_config()).unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+    assert!(err.to_string().contains(&snap), "{err}");
+}
+
+#[test]
+fn wal_without_its_snapshot_is_refused() {
+    let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+    let store = open(&vfs, &test_config()).unwrap();
+    store.put(b"a", b"b").unwrap();
+    store.flush().unwrap();
+    let c = test_config();
+    // Copy the files into a second file system, as a crash would leave
+    // them, without the snapshot.
+    let copy: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+    copy.create_dir_all(Path::new(DIR)).unwrap();
+    for name in vfs.list(Path::new(DIR)).unwrap() {
+        if name.starts_with("wal-") {
+            let bytes = folio::io::read_file(&*vfs, &Path::new(DIR).join(&name)).unwrap();
+            copy.open(&Path::new(DIR).join(&name), true)
+                .unwrap()
+                .write_all_at(&bytes, 0)
+                .unwrap();
+        }
+    }
+    let err = open(&copy, &c).unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+    store.close().unwrap();
+}
+
+#[test]
+fn each_engine_refuses_the_others_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = test_config();
+    folio::open("memory", dir.path(), &c)
+        .unwrap()
+        .close()
+        .unwrap();
+    let Err(err) = folio::open("paged", dir.path(), &c) else {
+        panic!("paged opened a memory store")
+    };
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "engine",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("memory"), "{err}");
+    folio::remove_store(dir.path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    folio::open("paged", dir.path(), &c)
+        .unwrap()
+        .close()
+        .unwrap();
+    let Err(err) = folio::open("memory", dir.path(), &c) else {
+        panic!("memory opened a paged store")
+    };
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "engine",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("paged"), "{err}");
+    // The lock is taken: a second handle is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let first = folio::open("memory", dir.path(), &c).unwrap();
+    assert!(matches!(
+        folio::open("memory", dir.path(), &c),
+        Err(Error::Locked { .. })
+    ));
+    first.close().unwrap();
+}
+
+#[test]
+fn deferred_writes_are_visible_at_once_and_acknowledged_by_marks() {
+    let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+    let store = open(&vfs, &test_config()).unwrap();
+    let deferred = store.deferred_ack().expect("the memory engine defers acks");
+    let heard = Arc::new(AtomicU64::new(0));
+    let h = heard.clone();
+    deferred.set_ack_listener(Box::new(move |m| {
+        if let Some(m) = m {
+            h.fetch_max(m.0, Ordering::SeqCst);
+        }
+    }));
+    deferred.put(b"k", b"v").unwrap();
+    assert_eq!(store.get(b"k").unwrap().unwrap(), b"v");
+    assert!(deferred.delete(b"k").unwrap());
+    let mark = deferred.visible_mark();
+    assert!(mark.0 >= 2);
+    deferred.wait_acked(mark).unwrap();
+    assert!(deferred.is_acked(mark));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while heard.load(Ordering::SeqCst) < mark.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        heard.load(Ordering::SeqCst) >= mark.0,
+        "the listener heard the mark"
+    );
+    store.close().unwrap();
+}
+
+#[test]
+fn a_failed_fsync_poisons_and_reopening_recovers() {
+    let mem = MemVfs::new();
+    let faulty = Arc::new(FaultVfs::new(Arc::new(mem.clone())));
+    let vfs: Arc<dyn Vfs> = faulty.clone();
+    let store = open(&vfs, &test_config()).unwrap();
+    store.put(b"acked", b"1").unwrap();
+    faulty.fail(FaultOp::Sync, std::io::ErrorKind::Other);
+    assert!(store.put(b"lost", b"2").is_err());
+    let err = store.put(b"later", b"3").unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert_eq!(store.get(b"acked").unwrap().unwrap(), b"1", "reads go on");
+    faulty.heal();
+    assert!(matches!(store.checkpoint(), Err(Error::Poisoned { .. })));
+    assert!(
+        store.close().is_err(),
+        "a poisoned store cannot close cleanly"
+    );
+    drop(store);
+    let reopened = open(&(Arc::new(mem) as Arc<dyn Vfs>), &test_config()).unwrap();
+    assert_eq!(reopened.get(b"acked").unwrap().unwrap(), b"1");
+    assert_eq!(reopened.get(b"later").unwrap(), None);
+    reopened.close().unwrap();
+}
