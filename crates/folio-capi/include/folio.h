@@ -75,6 +75,7 @@ typedef struct kvstore kvstore;          /* opaque; safe to share between thread
  * a key given twice takes its last value; an unknown key or a bad value
  * fails with a message naming the key, the value and what is allowed):
  *   engine                  a backend of this build: "paged" (the default)
+ *                           or "memory" (in memory, the same WAL, snapshots)
  *   durability              sync (default): a write returns after the fsync
  *                           that covers it; buffered: the WAL is fsynced
  *                           every sync_interval_ms; none: no WAL, a crash
