@@ -22,6 +22,7 @@
 //! store.close().unwrap();
 //! ```
 
+mod ack;
 pub mod buffer;
 mod check;
 pub mod clock;
@@ -32,7 +33,9 @@ pub mod error;
 mod gate;
 pub mod index;
 pub mod io;
+mod keylocks;
 pub mod kv;
+mod limits;
 pub mod liveness;
 pub mod memory;
 pub mod page;

@@ -7,7 +7,7 @@
 //!    the next record (`Wal::position`); without a WAL, the position the
 //!    last snapshot or recovery reached;
 //! 2. waits for every write at or below `c` to reach the table
-//!    (`Stripes::quiesce`; writers are not stopped);
+//!    (`KeyLocks::quiesce`; writers are not stopped);
 //! 3. copies the table's pointers (without a WAL, holding `snapshot`
 //!    exclusively so the copy is one instant);
 //! 4. makes the WAL durable up to every record appended so far (the copy

@@ -54,7 +54,6 @@
 mod checkpoint;
 mod open;
 pub mod snapshot;
-mod stripes;
 mod table;
 mod write;
 
@@ -66,17 +65,17 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::ack::Ack;
 use crate::config::Config;
 use crate::counter::StripedCounter;
 use crate::error::{Error, Result};
 use crate::gate::{Gate, SharedGuard};
 use crate::io::{DirLock, Vfs};
+use crate::keylocks::KeyLocks;
 use crate::kv::{AckListener, AckMark, DeferredAck, KvStore, Stats, WriteBatch};
 use crate::wal::Wal;
 use checkpoint::Checkpointer;
-use stripes::Stripes;
 use table::Table;
-use write::Ack;
 
 pub use snapshot::{SnapshotHeader, SNAPSHOT_PREFIX};
 
@@ -106,7 +105,7 @@ struct Inner {
     table: Table,
     /// `None` with `Durability::None`.
     wal: Option<Wal>,
-    stripes: Stripes,
+    stripes: KeyLocks,
     ops: Gate,
     view: Gate,
     snapshot: RwLock<()>,
@@ -209,7 +208,7 @@ impl KvStore for MemoryStore {
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let inner = &self.inner;
-        inner.check_key(key)?;
+        inner.config.check_key(key)?;
         let value = {
             let _gate = inner.read_gate()?;
             inner.table.get(key)

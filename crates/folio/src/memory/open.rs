@@ -10,7 +10,6 @@ use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::{remove_snapshots_before, Checkpointer};
 use super::snapshot::{self, parse_snapshot_name, snapshot_file_name, SnapshotHeader};
-use super::stripes::Stripes;
 use super::table::Table;
 use super::{Inner, Lifecycle, MemoryStore};
 use crate::config::{Config, Durability};
@@ -18,6 +17,7 @@ use crate::counter::StripedCounter;
 use crate::error::{Error, Result};
 use crate::gate::Gate;
 use crate::io::{read_file, Vfs};
+use crate::keylocks::KeyLocks;
 use crate::kv::BatchOp;
 use crate::wal::{self, payload, Lsn, Recovery, SyncMode, Wal, WalOptions};
 
@@ -52,7 +52,7 @@ impl MemoryStore {
             config: config.clone(),
             table,
             wal,
-            stripes: Stripes::default(),
+            stripes: KeyLocks::default(),
             ops: Gate::default(),
             view: Gate::default(),
             snapshot: RwLock::new(()),

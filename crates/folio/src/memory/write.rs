@@ -10,23 +10,15 @@ use std::sync::Arc;
 
 use super::table::Bytes;
 use super::Inner;
+use crate::ack::Ack;
 use crate::error::{Error, Result};
 use crate::kv::{AckMark, BatchOp, WriteBatch};
-use crate::wal::{payload, Lsn, RecordKind};
-
-/// Whether a write waits for its WAL record's acknowledgement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ack {
-    /// Return once the record is as durable as the mode promises.
-    Wait,
-    /// Return once the record is queued.
-    Defer,
-}
+use crate::wal::{payload, RecordKind};
 
 impl Inner {
     pub(super) fn put(&self, key: &[u8], value: &[u8], ack: Ack) -> Result<()> {
-        self.check_key(key)?;
-        self.check_value(value)?;
+        self.config.check_key(key)?;
+        self.config.check_value(value)?;
         let _ops = self.write_gate()?;
         let logged = (key.len() + value.len()) as u64;
         let value: Bytes = Arc::from(value);
@@ -39,7 +31,7 @@ impl Inner {
     }
 
     pub(super) fn delete(&self, key: &[u8], ack: Ack) -> Result<bool> {
-        self.check_key(key)?;
+        self.config.check_key(key)?;
         let _ops = self.write_gate()?;
         let _key = self.stripes.lock(key);
         // Under the stripe no other writer changes the key: deleting an
@@ -56,7 +48,7 @@ impl Inner {
     }
 
     pub(super) fn write_batch(&self, batch: &WriteBatch, ack: Ack) -> Result<()> {
-        self.check_batch(batch)?;
+        self.config.check_batch(batch)?;
         let _ops = self.write_gate()?;
         if batch.is_empty() {
             return Ok(());
@@ -96,15 +88,7 @@ impl Inner {
     /// as the mode promises, or at once with [`Ack::Defer`]. A WAL failure
     /// poisons the store.
     fn log(&self, kind: RecordKind, ack: Ack, payload: impl FnOnce() -> Vec<u8>) -> Result<()> {
-        let Some(wal) = &self.wal else {
-            return Ok(());
-        };
-        let appended = match ack {
-            Ack::Wait => wal.append(kind, payload()),
-            Ack::Defer => wal.append_deferred(kind, payload()),
-        };
-        appended
-            .map(drop)
+        crate::ack::append(self.wal.as_ref(), kind, ack, payload)
             .inspect_err(|e| self.poison_on_wal_failure(e))
     }
 
@@ -118,25 +102,19 @@ impl Inner {
     /// write's LSN is issued before the table is updated). Without a WAL
     /// nothing is ever waited for.
     pub(super) fn visible_mark(&self) -> AckMark {
-        AckMark(self.wal.as_ref().map_or(0, |wal| wal.issued_lsn().0))
+        crate::ack::visible_mark(self.wal.as_ref())
     }
 
     /// True when every write up to `mark` is acknowledged.
     pub(super) fn is_acked(&self, mark: AckMark) -> bool {
-        self.wal
-            .as_ref()
-            .is_none_or(|wal| wal.acked_lsn() >= Lsn(mark.0))
+        crate::ack::is_acked(self.wal.as_ref(), mark)
     }
 
     /// Waits until every write up to `mark` is acknowledged. A WAL failure
     /// poisons the store.
     pub(super) fn wait_acked(&self, mark: AckMark) -> Result<()> {
-        match &self.wal {
-            None => Ok(()),
-            Some(wal) => wal
-                .wait_acked(Lsn(mark.0))
-                .inspect_err(|e| self.poison_on_wal_failure(e)),
-        }
+        crate::ack::wait_acked(self.wal.as_ref(), mark)
+            .inspect_err(|e| self.poison_on_wal_failure(e))
     }
 
     /// Makes every acknowledged write durable: a WAL fsync, or without a
@@ -150,50 +128,5 @@ impl Inner {
                 self.checkpoint(&mut life)
             }
         }
-    }
-
-    pub(super) fn check_key(&self, key: &[u8]) -> Result<()> {
-        if key.len() > self.config.max_key_bytes {
-            return Err(Error::KeyTooLarge {
-                len: key.len(),
-                max: self.config.max_key_bytes,
-            });
-        }
-        Ok(())
-    }
-
-    pub(super) fn check_value(&self, value: &[u8]) -> Result<()> {
-        if value.len() > self.config.max_value_bytes {
-            return Err(Error::ValueTooLarge {
-                len: value.len(),
-                max: self.config.max_value_bytes,
-            });
-        }
-        Ok(())
-    }
-
-    fn check_batch(&self, batch: &WriteBatch) -> Result<()> {
-        if batch.len() > self.config.max_batch_ops {
-            return Err(Error::BatchTooLarge {
-                what: format!("{} operations", batch.len()),
-                max: self.config.max_batch_ops,
-                field: "max_batch_ops",
-            });
-        }
-        let bytes = batch.payload_bytes();
-        if bytes > self.config.max_batch_bytes {
-            return Err(Error::BatchTooLarge {
-                what: format!("{bytes} bytes of keys and values"),
-                max: self.config.max_batch_bytes,
-                field: "max_batch_bytes",
-            });
-        }
-        for op in batch.ops() {
-            self.check_key(op.key())?;
-            if let BatchOp::Put { value, .. } = op {
-                self.check_value(value)?;
-            }
-        }
-        Ok(())
     }
 }

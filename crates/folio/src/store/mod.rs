@@ -56,7 +56,6 @@
 
 mod checkpoint;
 mod checkpointer;
-mod keylocks;
 mod open;
 mod values;
 mod write;
@@ -83,6 +82,7 @@ pub fn decode_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 
 pub use superblock::{Superblock, SUPERBLOCK_FILE};
 
+use crate::ack::Ack;
 use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::counter::StripedCounter;
@@ -91,12 +91,11 @@ use crate::error::{Error, Result};
 use crate::gate::{Gate, SharedGuard};
 use crate::index::Index;
 use crate::io::{DirLock, Vfs, VfsFile};
+use crate::keylocks::KeyLocks;
 use crate::kv::{AckListener, AckMark, DeferredAck, KvStore, Stats, WriteBatch};
 use crate::reuse::ReuseClock;
 use crate::wal::Wal;
 use checkpointer::Checkpointer;
-use keylocks::KeyLocks;
-use write::Ack;
 
 /// Registry name of this engine.
 pub const ENGINE_NAME: &str = "paged";
@@ -257,7 +256,7 @@ impl KvStore for PagedStore {
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let inner = &self.inner;
-        inner.check_key(key)?;
+        inner.config.check_key(key)?;
         let _gate = inner.read_gate()?;
         // The pin keeps the entry's slot from being reused while we copy.
         let index = inner.index.pin();

@@ -9,7 +9,6 @@ use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::{self, checkpoint_file_name, Checkpoint};
 use super::checkpointer::{next_generation, Checkpointer};
-use super::keylocks::KeyLocks;
 use super::superblock::{Superblock, COPY_BYTES, SUPERBLOCK_FILE};
 use super::{Inner, Lifecycle, PagedStore};
 use crate::buffer::replacer::new_replacer;
@@ -21,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::gate::Gate;
 use crate::index::Index;
 use crate::io::{write_file_atomic, Vfs};
+use crate::keylocks::KeyLocks;
 use crate::kv::BatchOp;
 use crate::reuse::ReuseClock;
 use crate::wal::{self, payload, Lsn, Recovery, SyncMode, Wal, WalOptions};
@@ -171,10 +171,10 @@ impl Inner {
     }
 
     fn replay_op(&self, op: BatchOp) -> Result<()> {
-        self.check_key(op.key()).map_err(refuse_limit)?;
+        self.config.check_key(op.key()).map_err(refuse_limit)?;
         match op {
             BatchOp::Put { key, value } => {
-                self.check_value(&value).map_err(refuse_limit)?;
+                self.config.check_value(&value).map_err(refuse_limit)?;
                 let located = self.store_value(&value)?;
                 self.index.insert(&key, located);
             }

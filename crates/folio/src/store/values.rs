@@ -1,4 +1,4 @@
-//! Values in slots: limits, writing a value into a slot, reading and
+//! Values in slots: writing a value into a slot, reading and
 //! verifying it.
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -11,51 +11,6 @@ use crate::index::{Entry, Located};
 use crate::kv::{BatchOp, WriteBatch};
 
 impl Inner {
-    pub(super) fn check_key(&self, key: &[u8]) -> Result<()> {
-        if key.len() > self.config.max_key_bytes {
-            return Err(Error::KeyTooLarge {
-                len: key.len(),
-                max: self.config.max_key_bytes,
-            });
-        }
-        Ok(())
-    }
-
-    pub(super) fn check_value(&self, value: &[u8]) -> Result<()> {
-        if value.len() > self.config.max_value_bytes {
-            return Err(Error::ValueTooLarge {
-                len: value.len(),
-                max: self.config.max_value_bytes,
-            });
-        }
-        Ok(())
-    }
-
-    pub(super) fn check_batch(&self, batch: &WriteBatch) -> Result<()> {
-        if batch.len() > self.config.max_batch_ops {
-            return Err(Error::BatchTooLarge {
-                what: format!("{} operations", batch.len()),
-                max: self.config.max_batch_ops,
-                field: "max_batch_ops",
-            });
-        }
-        let bytes = batch.payload_bytes();
-        if bytes > self.config.max_batch_bytes {
-            return Err(Error::BatchTooLarge {
-                what: format!("{bytes} bytes of keys and values"),
-                max: self.config.max_batch_bytes,
-                field: "max_batch_bytes",
-            });
-        }
-        for op in batch.ops() {
-            self.check_key(op.key())?;
-            if let BatchOp::Put { value, .. } = op {
-                self.check_value(value)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Writes `value` into a new slot and returns its index value, which
     /// owns the slot: if anything fails before it is in the index, dropping
     /// it frees the slot.

@@ -8,24 +8,16 @@
 //! still queued, and the caller waits for a mark later).
 
 use super::Inner;
+use crate::ack::Ack;
 use crate::error::{Error, Result};
 use crate::index::Located;
 use crate::kv::{AckMark, BatchOp, WriteBatch};
-use crate::wal::{payload, Lsn, RecordKind};
-
-/// Whether a write waits for its WAL record's acknowledgement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ack {
-    /// Return once the record is as durable as the mode promises.
-    Wait,
-    /// Return once the record is queued.
-    Defer,
-}
+use crate::wal::{payload, RecordKind};
 
 impl Inner {
     pub(super) fn put(&self, key: &[u8], value: &[u8], ack: Ack) -> Result<()> {
-        self.check_key(key)?;
-        self.check_value(value)?;
+        self.config.check_key(key)?;
+        self.config.check_value(value)?;
         let _ops = self.write_gate()?;
         let located = self.store_value(value)?;
         let _key = self.keys.lock(key);
@@ -37,7 +29,7 @@ impl Inner {
     }
 
     pub(super) fn delete(&self, key: &[u8], ack: Ack) -> Result<bool> {
-        self.check_key(key)?;
+        self.config.check_key(key)?;
         let _ops = self.write_gate()?;
         let _key = self.keys.lock(key);
         // Under the stripe no other writer changes the key: deleting an
@@ -52,7 +44,7 @@ impl Inner {
     }
 
     pub(super) fn write_batch(&self, batch: &WriteBatch, ack: Ack) -> Result<()> {
-        self.check_batch(batch)?;
+        self.config.check_batch(batch)?;
         let _ops = self.write_gate()?;
         let staged = self.stage_batch(batch)?;
         let _keys = self.keys.lock_all(batch.ops().iter().map(BatchOp::key));
@@ -85,15 +77,7 @@ impl Inner {
     /// as the mode promises, or at once with [`Ack::Defer`]. A WAL failure
     /// poisons the store.
     fn log(&self, kind: RecordKind, ack: Ack, payload: impl FnOnce() -> Vec<u8>) -> Result<()> {
-        let Some(wal) = &self.wal else {
-            return Ok(());
-        };
-        let appended = match ack {
-            Ack::Wait => wal.append(kind, payload()),
-            Ack::Defer => wal.append_deferred(kind, payload()),
-        };
-        appended
-            .map(drop)
+        crate::ack::append(self.wal.as_ref(), kind, ack, payload)
             .inspect_err(|e| self.poison_on_wal_failure(e))
     }
 
@@ -107,25 +91,19 @@ impl Inner {
     /// (a write's LSN is issued before its index entry is swapped). Without
     /// a WAL nothing is ever waited for.
     pub(super) fn visible_mark(&self) -> AckMark {
-        AckMark(self.wal.as_ref().map_or(0, |wal| wal.issued_lsn().0))
+        crate::ack::visible_mark(self.wal.as_ref())
     }
 
     /// True when every write up to `mark` is acknowledged.
     pub(super) fn is_acked(&self, mark: AckMark) -> bool {
-        self.wal
-            .as_ref()
-            .is_none_or(|wal| wal.acked_lsn() >= Lsn(mark.0))
+        crate::ack::is_acked(self.wal.as_ref(), mark)
     }
 
     /// Waits until every write up to `mark` is acknowledged. A WAL failure
     /// poisons the store.
     pub(super) fn wait_acked(&self, mark: AckMark) -> Result<()> {
-        match &self.wal {
-            None => Ok(()),
-            Some(wal) => wal
-                .wait_acked(Lsn(mark.0))
-                .inspect_err(|e| self.poison_on_wal_failure(e)),
-        }
+        crate::ack::wait_acked(self.wal.as_ref(), mark)
+            .inspect_err(|e| self.poison_on_wal_failure(e))
     }
 
     /// Makes every acknowledged write durable: a WAL fsync, or without a

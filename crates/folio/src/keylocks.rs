@@ -1,9 +1,10 @@
-//! [`KeyLocks`]: striped per-key mutexes that order writes to one key.
+//! [`KeyLocks`]: striped per-key mutexes that order writes to one key, in
+//! both engines (`store`, `memory`).
 //!
 //! A writer holds the stripe of its key from the moment its WAL record gets
-//! an LSN until its index entry is swapped, so for any one key, index order
-//! equals LSN order — replay after a crash rebuilds exactly what readers
-//! saw. Writers of different keys almost never share a stripe, so they wait
+//! an LSN until its index entry (or table entry) is swapped, so for any one
+//! key, index order equals LSN order — replay after a crash rebuilds
+//! exactly what readers saw. Writers of different keys almost never share a stripe, so they wait
 //! for the same group-commit fsync together.
 //!
 //! A checkpoint that read the last LSN `c` then cycles through every stripe
