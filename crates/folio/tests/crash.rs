@@ -270,7 +270,27 @@ fn pick_durability(rng: &mut StdRng) -> Durability {
 #[test]
 fn random_crash_states_recover_a_prefix_with_every_acknowledged_write() {
     let target = env_size("FOLIO_CRASH_STATES", 2_000);
-    let mut rng = rng("random_crash_states");
+    crash_random_workloads(target, "random_crash_states", run_workload);
+}
+
+/// Deferred acknowledgement under crashes: a state after a crash is a
+/// prefix of the writes (the log keeps their order), holding at least every
+/// write acknowledged through a mark.
+#[test]
+fn deferred_writes_recover_a_prefix_with_every_acknowledged_mark() {
+    let target = env_size("FOLIO_CRASH_STATES", 2_000) / 4;
+    crash_random_workloads(target, "deferred_crash_states", run_workload_deferred);
+}
+
+/// Runs random workloads with `run`, crashed at a random instant (power
+/// loss while the store runs) or killed at a random I/O, and verifies each
+/// crash state under every policy, until `target` states are verified.
+fn crash_random_workloads(
+    target: usize,
+    seed_name: &str,
+    run: fn(&PagedStore, &[Op], Durability) -> Run,
+) {
+    let mut rng = rng(seed_name);
     let mut states = 0;
     let mut case = 0;
     while states < target {
@@ -290,62 +310,20 @@ fn random_crash_states_recover_a_prefix_with_every_acknowledged_write() {
             Err(_) if kill_at.is_some() => continue, // died while creating the store
             Err(e) => panic!("case {case}: open: {e}"),
         };
-        let run = run_workload(&store, &ops, durability);
+        let result = run(&store, &ops, durability);
         if kill_at.is_none() {
-            assert_eq!(run.acked, ops.len(), "case {case}: an operation failed");
+            assert_eq!(result.acked, ops.len(), "case {case}: an operation failed");
         }
         for policy in CrashPolicy::ALL {
             let crashed = vfs.crash_state(policy, &mut rng);
-            if let Err(why) = verify(crashed, &config, &run) {
+            if let Err(why) = verify(crashed, &config, &result) {
                 panic!("case {case} ({durability:?}, kill at {kill_at:?}, {policy:?}): {why}");
             }
             states += 1;
         }
         drop(store);
     }
-    eprintln!("{states} crash states verified");
-}
-
-/// Deferred acknowledgement under crashes: a state after a crash is a
-/// prefix of the writes (the log keeps their order), holding at least every
-/// write acknowledged through a mark.
-#[test]
-fn deferred_writes_recover_a_prefix_with_every_acknowledged_mark() {
-    let target = env_size("FOLIO_CRASH_STATES", 2_000) / 4;
-    let mut rng = rng("deferred_crash_states");
-    let mut states = 0;
-    let mut case = 0;
-    while states < target {
-        case += 1;
-        let durability = pick_durability(&mut rng);
-        let config = config(durability, rng.gen_bool(0.5));
-        let n = rng.gen_range(1..80);
-        let ops = gen_ops(&mut rng, n);
-        let vfs = CrashVfs::new();
-        let kill_at = rng.gen_bool(0.5).then(|| rng.gen_range(0..400));
-        if let Some(n) = kill_at {
-            vfs.crash_after(n);
-        }
-        let store = match PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &config)
-        {
-            Ok(store) => store,
-            Err(_) if kill_at.is_some() => continue,
-            Err(e) => panic!("case {case}: open: {e}"),
-        };
-        let run = run_workload_deferred(&store, &ops, durability);
-        if kill_at.is_none() {
-            assert_eq!(run.acked, ops.len(), "case {case}: an operation failed");
-        }
-        for policy in CrashPolicy::ALL {
-            let crashed = vfs.crash_state(policy, &mut rng);
-            if let Err(why) = verify(crashed, &config, &run) {
-                panic!("case {case} ({durability:?}, kill at {kill_at:?}, {policy:?}): {why}");
-            }
-            states += 1;
-        }
-        drop(store);
-    }
-    eprintln!("{states} deferred crash states verified");
+    eprintln!("{seed_name}: {states} crash states verified");
 }
 
 /// One fixed small workload, killed after its k-th I/O for every k, each
