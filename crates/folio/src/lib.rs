@@ -39,6 +39,7 @@ mod limits;
 pub mod liveness;
 pub mod memory;
 pub mod page;
+mod periodic;
 mod registry;
 mod reuse;
 mod sparse;

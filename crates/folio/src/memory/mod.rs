@@ -73,8 +73,8 @@ use crate::gate::{Gate, SharedGuard};
 use crate::io::{DirLock, Vfs};
 use crate::keylocks::KeyLocks;
 use crate::kv::{AckListener, AckMark, DeferredAck, KvStore, Stats, WriteBatch};
+use crate::periodic::Periodic;
 use crate::wal::Wal;
-use checkpoint::Checkpointer;
 use table::Table;
 
 pub use snapshot::{SnapshotHeader, SNAPSHOT_PREFIX};
@@ -85,7 +85,7 @@ pub const ENGINE_NAME: &str = "memory";
 /// The in-memory engine.
 pub struct MemoryStore {
     inner: Arc<Inner>,
-    checkpointer: Mutex<Option<Checkpointer>>,
+    checkpointer: Mutex<Option<Periodic>>,
 }
 
 impl std::fmt::Debug for MemoryStore {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::checkpoint::{remove_snapshots_before, Checkpointer};
+use super::checkpoint::{remove_snapshots_before, start_checkpointer};
 use super::snapshot::{self, parse_snapshot_name, snapshot_file_name, SnapshotHeader};
 use super::table::Table;
 use super::{Inner, Lifecycle, MemoryStore};
@@ -71,7 +71,7 @@ impl MemoryStore {
         };
         inner.remove_leftovers(header.generation);
         let inner = Arc::new(inner);
-        let checkpointer = Checkpointer::start(inner.clone())?;
+        let checkpointer = start_checkpointer(inner.clone())?;
         Ok(MemoryStore {
             inner,
             checkpointer: Mutex::new(Some(checkpointer)),

@@ -48,7 +48,6 @@
 //!   under the old horizon is in the LogIndex by then, and no later put can
 //!   add one below `H`.
 
-mod background;
 pub mod error;
 pub mod key;
 pub mod log_index;
@@ -70,7 +69,10 @@ pub use vacuum::VacuumStats;
 use crate::clock::{Clock, SystemClock};
 use crate::kv::KvStore;
 use crate::liveness::{Liveness, DEFAULT_INTERVAL_MS};
-use background::Vacuumer;
+use crate::periodic::Periodic;
+
+/// How often the background thread looks whether a sweep or a vacuum is due.
+const BACKGROUND_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 use key::HORIZON_KEY;
 
 const PUT_LOCKS: usize = 1024;
@@ -128,7 +130,7 @@ pub struct PageStats {
 /// every key in `S` is a page version or the page store's metadata.
 pub struct PageStore<S: KvStore + ?Sized + 'static = dyn KvStore> {
     shared: Arc<Shared<S>>,
-    vacuumer: Mutex<Option<Vacuumer>>,
+    vacuumer: Mutex<Option<Periodic>>,
 }
 
 struct Shared<S: KvStore + ?Sized> {
@@ -197,9 +199,12 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
         });
         let vacuumer = if shared.options.background {
             let worker = shared.clone();
-            Some(Vacuumer::start(move || {
-                worker.tick();
-            })?)
+            Some(
+                Periodic::start("folio-vacuum", BACKGROUND_POLL, move || {
+                    worker.tick();
+                })
+                .map_err(PageError::Spawn)?,
+            )
         } else {
             None
         };

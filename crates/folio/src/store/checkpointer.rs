@@ -27,17 +27,14 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use parking_lot::{Condvar, Mutex};
 
 use super::checkpoint::{self, checkpoint_file_name, CheckpointHeader};
 use super::superblock::{Superblock, SUPERBLOCK_FILE};
 use super::{Inner, Lifecycle};
 use crate::error::{Error, Result};
 use crate::io::write_file_atomic;
-use crate::wal::parse_wal_name;
+use crate::periodic::Periodic;
 
 /// How often the background thread looks at the WAL size.
 const POLL: Duration = Duration::from_millis(100);
@@ -129,7 +126,7 @@ impl Inner {
         }
         let retired = match &self.wal {
             Some(wal) => wal.retire_before(&*self.vfs, &self.dir, wal_seq),
-            None => remove_wal_before(&*self.vfs, &self.dir, wal_seq),
+            None => crate::wal::remove_files_before(&*self.vfs, &self.dir, wal_seq),
         };
         if let Err(e) = retired {
             tracing::warn!(error = %e, "could not retire old WAL files");
@@ -177,15 +174,6 @@ impl Inner {
     }
 }
 
-fn remove_wal_before(vfs: &dyn crate::io::Vfs, dir: &Path, seq: u32) -> Result<()> {
-    for name in vfs.list(dir)? {
-        if parse_wal_name(&name).is_some_and(|s| s < seq) {
-            vfs.remove_file(&dir.join(name))?;
-        }
-    }
-    Ok(())
-}
-
 /// `generation + 1`, or corruption when a damaged file says `u64::MAX`.
 pub(super) fn next_generation(generation: u64, path: &Path) -> Result<u64> {
     generation
@@ -193,57 +181,21 @@ pub(super) fn next_generation(generation: u64, path: &Path) -> Result<u64> {
         .ok_or_else(|| Error::corruption(path, None, "generation counter at its maximum"))
 }
 
-/// The background thread that takes checkpoints.
-#[derive(Debug)]
-pub(super) struct Checkpointer {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: JoinHandle<()>,
+/// Starts the background thread that takes checkpoints when due.
+pub(super) fn start_checkpointer(inner: Arc<Inner>) -> Result<Periodic> {
+    let dir = inner.dir.clone();
+    Periodic::start("folio-checkpoint", POLL, move || checkpoint_if_due(&inner))
+        .map_err(|e| Error::io("spawn the checkpoint thread for", dir, e))
 }
 
-impl Checkpointer {
-    /// Starts the thread over `inner`.
-    pub(super) fn start(inner: Arc<Inner>) -> Result<Checkpointer> {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let signal = stop.clone();
-        let dir = inner.dir.clone();
-        let thread = std::thread::Builder::new()
-            .name("folio-checkpoint".into())
-            .spawn(move || run(&inner, &signal))
-            .map_err(|e| Error::io("spawn the checkpoint thread for", dir, e))?;
-        Ok(Checkpointer { stop, thread })
+fn checkpoint_if_due(inner: &Inner) {
+    if inner.closed.load(std::sync::atomic::Ordering::Acquire) || inner.pool.poisoned().is_some() {
+        return;
     }
-
-    /// Stops the thread, waiting for a checkpoint in progress.
-    pub(super) fn stop(self) {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
-        if self.thread.join().is_err() {
-            tracing::error!("the checkpoint thread panicked");
-        }
-    }
-}
-
-fn run(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
-    loop {
-        {
-            let mut stopped = stop.0.lock();
-            if !*stopped {
-                stop.1.wait_for(&mut stopped, POLL);
-            }
-            if *stopped {
-                return;
-            }
-        }
-        if inner.closed.load(std::sync::atomic::Ordering::Acquire)
-            || inner.pool.poisoned().is_some()
-        {
-            continue;
-        }
-        let mut life = inner.lifecycle.lock();
-        if inner.checkpoint_due(&life) {
-            if let Err(e) = inner.checkpoint(&mut life, false) {
-                tracing::error!(error = %e, "background checkpoint failed");
-            }
+    let mut life = inner.lifecycle.lock();
+    if inner.checkpoint_due(&life) {
+        if let Err(e) = inner.checkpoint(&mut life, false) {
+            tracing::error!(error = %e, "background checkpoint failed");
         }
     }
 }

@@ -93,9 +93,9 @@ use crate::index::Index;
 use crate::io::{DirLock, Vfs, VfsFile};
 use crate::keylocks::KeyLocks;
 use crate::kv::{AckListener, AckMark, DeferredAck, KvStore, Stats, WriteBatch};
+use crate::periodic::Periodic;
 use crate::reuse::ReuseClock;
 use crate::wal::Wal;
-use checkpointer::Checkpointer;
 
 /// Registry name of this engine.
 pub const ENGINE_NAME: &str = "paged";
@@ -103,7 +103,7 @@ pub const ENGINE_NAME: &str = "paged";
 /// The native three-layer engine.
 pub struct PagedStore {
     inner: Arc<Inner>,
-    checkpointer: Mutex<Option<Checkpointer>>,
+    checkpointer: Mutex<Option<Periodic>>,
 }
 
 impl std::fmt::Debug for PagedStore {

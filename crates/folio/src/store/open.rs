@@ -8,7 +8,7 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::{self, checkpoint_file_name, Checkpoint};
-use super::checkpointer::{next_generation, Checkpointer};
+use super::checkpointer::{next_generation, start_checkpointer};
 use super::superblock::{Superblock, COPY_BYTES, SUPERBLOCK_FILE};
 use super::{Inner, Lifecycle, PagedStore};
 use crate::buffer::replacer::new_replacer;
@@ -107,7 +107,7 @@ impl PagedStore {
         inner.mark_open(&sb_path)?;
         inner.remove_leftovers();
         let inner = Arc::new(inner);
-        let checkpointer = Checkpointer::start(inner.clone())?;
+        let checkpointer = start_checkpointer(inner.clone())?;
         Ok(PagedStore {
             inner,
             checkpointer: Mutex::new(Some(checkpointer)),

@@ -52,3 +52,18 @@ impl Lsn {
 pub fn wal_file_name(seq: u32) -> String {
     format!("{WAL_FILE_PREFIX}{seq:08x}{WAL_FILE_SUFFIX}")
 }
+
+/// Removes every WAL file numbered below `seq` in `dir` (a log that is not
+/// open: without a WAL writer there is nothing to recycle them into).
+pub(crate) fn remove_files_before(
+    vfs: &dyn crate::io::Vfs,
+    dir: &std::path::Path,
+    seq: u32,
+) -> crate::Result<()> {
+    for name in vfs.list(dir)? {
+        if parse_wal_name(&name).is_some_and(|s| s < seq) {
+            vfs.remove_file(&dir.join(name))?;
+        }
+    }
+    Ok(())
+}
