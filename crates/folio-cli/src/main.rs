@@ -1,10 +1,12 @@
-//! `folio`: run the server, check a store.
+//! `folio`: run the server, check a store, measure.
 //!
 //! - `folio serve [--config FILE] [--dir DIR] [--port PORT] ...` serves a
 //!   store over the Redis protocol (`cargo run --release -- serve` uses the
 //!   defaults; `folio.example.toml` shows the config file).
 //! - `folio check --dir DIR` verifies a closed store; exit 0 when sound.
-//! - `folio bench --workload trace --trace FILE|DIR ...` replays
+//! - `folio bench --workload ycsb,getpage,... --engine paged,memory,...`
+//!   runs the same workloads on each engine and compares them;
+//!   `folio bench --workload trace --trace FILE|DIR ...` replays
 //!   page-reference traces through the replacement policies and Belady's
 //!   optimum.
 
@@ -35,7 +37,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Verify every checksum and structure of a closed store.
     Check(check::CheckArgs),
-    /// Measure: replacement policies over page-reference traces.
+    /// Measure: engines side by side on page and key-value workloads, or
+    /// replacement policies over page-reference traces.
     Bench(bench::BenchArgs),
 }
 

@@ -1,31 +1,89 @@
 //! `folio bench`: measurements run by the binary itself.
 //!
-//! Workloads so far: `trace` — the replacement-policy simulator over
-//! page-reference traces (`trace`, `sim`). The engine workloads of the
-//! benchmark issue (page-load, getpage, YCSB, durable-put,
-//! larger-than-cache) are to come.
+//! - `--workload trace`: the replacement-policy simulator over
+//!   page-reference traces (`trace`, `sim`).
+//! - every other workload runs on real engines (`engines`): the same
+//!   workload on each engine of `--engine`, one after another, compared as
+//!   ratios to the first.
 
+mod engines;
 mod sim;
 mod trace;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::{bail, ensure, Context};
 use clap::{Args, ValueEnum};
 use folio::ReplacerKind;
 
+use engines::spec::{Case, Settings};
 use trace::Row;
 
 /// `folio bench` arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// What to measure.
-    #[arg(long, value_enum)]
-    workload: Workload,
+    /// What to measure, comma-separated: trace (alone), or engine
+    /// workloads.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        required_unless_present = "child_spec"
+    )]
+    workload: Vec<Workload>,
+    /// Engines to compare, comma-separated; ratios are to the first.
+    #[arg(long, value_delimiter = ',', default_value = "paged,memory")]
+    engine: Vec<String>,
+    /// Worker threads of every workload but durable-put (default: the
+    /// processors available).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Thread counts of durable-put, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    durable_threads: Vec<usize>,
+    /// Operations per measured case (default: per workload: getpage and
+    /// larger-than-cache 200000, ycsb 500000, durable-put 10000).
+    #[arg(long)]
+    ops: Option<u64>,
+    /// YCSB records (16-byte keys).
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// YCSB and durable-put value bytes.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Pages of page-load and getpage.
+    #[arg(long, default_value_t = 8192)]
+    pages: u64,
+    /// Versions per page.
+    #[arg(long, default_value_t = 4)]
+    versions: u64,
+    /// Page image bytes.
+    #[arg(long, default_value_t = 8192)]
+    page_bytes: usize,
+    /// Value bytes of larger-than-cache (its record count makes the data
+    /// four times the cache budget).
+    #[arg(long, default_value_t = 4096)]
+    big_value_bytes: usize,
+    /// Cache budget of every engine, in MiB.
+    #[arg(long, default_value_t = 64)]
+    cache_mib: usize,
+    /// Durability of every workload but durable-put (always sync).
+    #[arg(long, default_value = "buffered")]
+    durability: String,
+    /// Seed of every random choice and value.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Directory the stores are made in (a temporary directory inside it,
+    /// removed after the run).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Draw the engine comparison into this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Trace files (one page number per line, `.gz` allowed), or
     /// directories whose `*.trace` and `*.trace.gz` files are all used.
-    #[arg(long = "trace", required_if_eq("workload", "trace"), num_args = 1..)]
+    #[arg(long = "trace", num_args = 1..)]
     traces: Vec<PathBuf>,
     /// Replacement policies to compare with the optimum, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "lru,clock")]
@@ -36,6 +94,10 @@ pub struct BenchArgs {
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
+    /// Internal: run one engine's cases in this process (set by the parent
+    /// run).
+    #[arg(long, hide = true)]
+    child_spec: Option<String>,
 }
 
 /// The workloads of `folio bench`.
@@ -43,13 +105,132 @@ pub struct BenchArgs {
 enum Workload {
     /// Replay page-reference traces through the replacement policies.
     Trace,
+    /// Pages x versions of 8 KiB images through the page store.
+    PageLoad,
+    /// GetPage@LSN, uniform and zipfian page choice.
+    Getpage,
+    /// GetPage@LSN, uniform page choice.
+    GetpageUniform,
+    /// GetPage@LSN, zipfian (0.99) page choice.
+    GetpageZipf,
+    /// YCSB workloads A, B, C and F.
+    Ycsb,
+    /// YCSB A: 50% reads, 50% updates.
+    YcsbA,
+    /// YCSB B: 95% reads, 5% updates.
+    YcsbB,
+    /// YCSB C: reads only.
+    YcsbC,
+    /// YCSB F: 50% reads, 50% read-modify-writes.
+    YcsbF,
+    /// Durable puts on each of --durable-threads.
+    DurablePut,
+    /// Zipfian reads over data four times the cache budget.
+    LargerThanCache,
+    /// Every engine workload.
+    All,
+}
+
+impl Workload {
+    fn cases(self, durable_threads: &[usize]) -> Vec<Case> {
+        match self {
+            Workload::Trace => Vec::new(),
+            Workload::PageLoad => vec![Case::PageLoad],
+            Workload::Getpage => vec![Case::GetpageUniform, Case::GetpageZipf],
+            Workload::GetpageUniform => vec![Case::GetpageUniform],
+            Workload::GetpageZipf => vec![Case::GetpageZipf],
+            Workload::Ycsb => vec![Case::YcsbA, Case::YcsbB, Case::YcsbC, Case::YcsbF],
+            Workload::YcsbA => vec![Case::YcsbA],
+            Workload::YcsbB => vec![Case::YcsbB],
+            Workload::YcsbC => vec![Case::YcsbC],
+            Workload::YcsbF => vec![Case::YcsbF],
+            Workload::DurablePut => durable_threads
+                .iter()
+                .map(|&threads| Case::DurablePut { threads })
+                .collect(),
+            Workload::LargerThanCache => vec![Case::LargerThanCache],
+            Workload::All => [
+                Workload::PageLoad,
+                Workload::Getpage,
+                Workload::Ycsb,
+                Workload::DurablePut,
+                Workload::LargerThanCache,
+            ]
+            .iter()
+            .flat_map(|w| w.cases(durable_threads))
+            .collect(),
+        }
+    }
 }
 
 /// Runs `folio bench`.
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    match args.workload {
-        Workload::Trace => run_traces(args),
+    if let Some(spec) = &args.child_spec {
+        return engines::run_child(spec);
     }
+    if args.workload.contains(&Workload::Trace) {
+        ensure!(
+            args.workload == [Workload::Trace],
+            "the trace workload runs alone, not with engine workloads"
+        );
+        ensure!(
+            !args.traces.is_empty(),
+            "the trace workload needs --trace FILE|DIR"
+        );
+        return run_traces(args);
+    }
+    engines::run(&plan(args)?)
+}
+
+/// The engine run `args` ask for, checked.
+fn plan(args: &BenchArgs) -> anyhow::Result<engines::Plan> {
+    let cases: Vec<Case> = args
+        .workload
+        .iter()
+        .flat_map(|w| w.cases(&args.durable_threads))
+        .collect();
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    ensure!(
+        (1..=1024).contains(&threads),
+        "--threads {threads}: must be 1..=1024"
+    );
+    for &t in &args.durable_threads {
+        ensure!(
+            (1..=1024).contains(&t),
+            "--durable-threads {t}: must be 1..=1024"
+        );
+    }
+    ensure!(
+        args.records > 0 && args.pages > 0 && args.versions > 0,
+        "--records, --pages and --versions must be positive"
+    );
+    ensure!(args.ops != Some(0), "--ops must be positive");
+    engines::check_sizes(args.value_bytes, "--value-bytes")?;
+    engines::check_sizes(args.page_bytes, "--page-bytes")?;
+    engines::check_sizes(args.big_value_bytes, "--big-value-bytes")?;
+    folio::Durability::parse(&args.durability)?;
+    Ok(engines::Plan {
+        engines: args.engine.clone(),
+        cases,
+        settings: Settings {
+            threads,
+            ops: args.ops,
+            records: args.records,
+            value_bytes: args.value_bytes,
+            pages: args.pages,
+            versions: args.versions,
+            page_bytes: args.page_bytes,
+            big_value_bytes: args.big_value_bytes,
+            cache_mib: args.cache_mib,
+            durability: args.durability.clone(),
+            seed: args.seed,
+        },
+        dir: args.dir.clone(),
+        json: args.json,
+        plot: args.plot.clone(),
+    })
 }
 
 fn run_traces(args: &BenchArgs) -> anyhow::Result<ExitCode> {
