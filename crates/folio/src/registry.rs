@@ -28,37 +28,12 @@ pub fn open_with_vfs(
     config: &Config,
 ) -> Result<Box<dyn KvStore>> {
     match engine {
-        crate::store::ENGINE_NAME => {
-            refuse_memory_store(&*vfs, path)?;
-            Ok(Box::new(PagedStore::open_with_vfs(vfs, path, config)?))
-        }
+        crate::store::ENGINE_NAME => Ok(Box::new(PagedStore::open_with_vfs(vfs, path, config)?)),
         crate::memory::ENGINE_NAME => Ok(Box::new(MemoryStore::open_with_vfs(vfs, path, config)?)),
         _ => Err(Error::UnknownEngine {
             name: engine.to_string(),
             known: ENGINES.to_vec(),
         }),
-    }
-}
-
-/// A memory store's directory holds a snapshot from its creation on; the
-/// paged engine must not take it for a damaged store of its own.
-fn refuse_memory_store(vfs: &dyn Vfs, path: &Path) -> Result<()> {
-    if !vfs.exists(path)? {
-        return Ok(());
-    }
-    match vfs
-        .list(path)?
-        .iter()
-        .find(|n| n.starts_with(SNAPSHOT_PREFIX))
-    {
-        Some(name) => Err(Error::InvalidConfig {
-            field: "engine",
-            reason: format!(
-                "{} holds a store of another engine ({name}); open it with engine \"memory\"",
-                path.display()
-            ),
-        }),
-        None => Ok(()),
     }
 }
 

@@ -184,6 +184,11 @@ fn each_engine_refuses_the_others_directory() {
         "{err}"
     );
     assert!(err.to_string().contains("memory"), "{err}");
+    // The engine itself refuses, not only the registry.
+    let Err(err) = folio::PagedStore::open(dir.path(), &c) else {
+        panic!("PagedStore::open opened a memory store")
+    };
+    assert!(err.to_string().contains("memory"), "{err}");
     folio::remove_store(dir.path()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     folio::open("paged", dir.path(), &c)
