@@ -37,6 +37,30 @@ pub fn open_with_vfs(
     }
 }
 
+/// Refuses a directory holding a file whose name starts with one of
+/// `prefixes`, the files of the engine `owner`: an engine must not take
+/// another's store for a damaged one of its own.
+pub(crate) fn refuse_other_engine(
+    dir: &Path,
+    names: &[String],
+    prefixes: &[&str],
+    owner: &str,
+) -> Result<()> {
+    match names
+        .iter()
+        .find(|n| prefixes.iter().any(|p| n.starts_with(p)))
+    {
+        Some(name) => Err(Error::InvalidConfig {
+            field: "engine",
+            reason: format!(
+                "{} holds a store of another engine ({name}); open it with engine \"{owner}\"",
+                dir.display()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Removes every file of the closed store at `path` (of any engine), then
 /// the directory if it is empty. Fails with `Locked` while the store is
 /// open.

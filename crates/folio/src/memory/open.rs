@@ -32,7 +32,12 @@ impl MemoryStore {
         vfs.create_dir_all(dir)?;
         let lock = vfs.lock_dir(dir)?;
         let names = vfs.list(dir)?;
-        refuse_foreign(dir, &names)?;
+        crate::registry::refuse_other_engine(
+            dir,
+            &names,
+            &FOREIGN_PREFIXES,
+            crate::store::ENGINE_NAME,
+        )?;
         let table = Table::default();
         let header = match newest_snapshot(&names) {
             Some(generation) => load(&*vfs, dir, generation, &table, config)?,
@@ -76,23 +81,6 @@ impl MemoryStore {
             inner,
             checkpointer: Mutex::new(Some(checkpointer)),
         })
-    }
-}
-
-/// Refuses a directory holding the paged engine's files.
-fn refuse_foreign(dir: &Path, names: &[String]) -> Result<()> {
-    match names
-        .iter()
-        .find(|n| FOREIGN_PREFIXES.iter().any(|p| n.starts_with(p)))
-    {
-        Some(name) => Err(Error::InvalidConfig {
-            field: "engine",
-            reason: format!(
-                "{} holds a store of another engine ({name}); open it with engine \"paged\"",
-                dir.display()
-            ),
-        }),
-        None => Ok(()),
     }
 }
 

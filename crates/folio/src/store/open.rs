@@ -37,7 +37,13 @@ impl PagedStore {
         config.validate()?;
         vfs.create_dir_all(dir)?;
         let lock = vfs.lock_dir(dir)?;
-        refuse_memory_store(&*vfs, dir)?;
+        // A memory store's directory holds a snapshot from its creation on.
+        crate::registry::refuse_other_engine(
+            dir,
+            &vfs.list(dir)?,
+            &[crate::memory::SNAPSHOT_PREFIX],
+            crate::memory::ENGINE_NAME,
+        )?;
         let sb_path = dir.join(SUPERBLOCK_FILE);
         if !vfs.exists(&sb_path)? {
             create_superblock(&*vfs, dir, config)?;
@@ -245,25 +251,6 @@ fn create_superblock(vfs: &dyn Vfs, dir: &Path, config: &Config) -> Result<()> {
     let encoded = initial.encode();
     bytes[..encoded.len()].copy_from_slice(&encoded);
     write_file_atomic(vfs, &dir.join(SUPERBLOCK_FILE), &bytes)
-}
-
-/// A memory store's directory holds a snapshot from its creation on; the
-/// paged engine must not take it for a damaged store of its own.
-fn refuse_memory_store(vfs: &dyn Vfs, path: &Path) -> Result<()> {
-    match vfs
-        .list(path)?
-        .iter()
-        .find(|n| n.starts_with(crate::memory::SNAPSHOT_PREFIX))
-    {
-        Some(name) => Err(Error::InvalidConfig {
-            field: "engine",
-            reason: format!(
-                "{} holds a store of another engine ({name}); open it with engine \"memory\"",
-                path.display()
-            ),
-        }),
-        None => Ok(()),
-    }
 }
 
 fn refuse_orphan_data(vfs: &dyn Vfs, dir: &Path) -> Result<()> {

@@ -135,7 +135,13 @@ impl Run<'_> {
     fn ycsb(&mut self) -> anyhow::Result<()> {
         let s = &self.spec.settings;
         let records = Records::new(s.records, s.value_bytes);
-        records.load(&*self.store, &self.pool, s.threads, s.seed)?;
+        records.load(
+            &*self.store,
+            &self.pool,
+            &format!("{} load", self.spec.engine),
+            s.threads,
+            s.seed,
+        )?;
         let chooser = Chooser::zipf(s.records);
         for (case, mix) in [
             (Case::YcsbA, Mix::A),
@@ -166,7 +172,7 @@ impl Run<'_> {
         let records = Records::new(self.ops(case), self.spec.settings.value_bytes);
         system::reset_peak_rss();
         let (label, _, _, seed) = self.phase(case, threads);
-        let m = records.load_labelled(&*self.store, &self.pool, &label, threads, seed)?;
+        let m = records.load(&*self.store, &self.pool, &label, threads, seed)?;
         for i in 0..records.count() {
             records.read(&*self.store, &self.pool, i)?;
         }
@@ -180,7 +186,13 @@ impl Run<'_> {
         let record_bytes = (s.big_value_bytes + KEY_BYTES) as u64;
         let count = (4 * config.cache_bytes as u64).div_ceil(record_bytes);
         let records = Records::new(count, s.big_value_bytes);
-        records.load(&*self.store, &self.pool, s.threads, s.seed)?;
+        records.load(
+            &*self.store,
+            &self.pool,
+            &format!("{} load", self.spec.engine),
+            s.threads,
+            s.seed,
+        )?;
         let case = Case::LargerThanCache;
         system::reset_peak_rss();
         let (label, ops, threads, seed) = self.phase(case, s.threads);

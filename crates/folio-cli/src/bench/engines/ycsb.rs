@@ -93,19 +93,9 @@ impl Records {
         &self.issued[usize::try_from(i).expect("record index fits usize")]
     }
 
-    /// Writes version 0 of every record.
+    /// Writes version 0 of every record; `label` names the phase on the
+    /// progress bar.
     pub fn load(
-        &self,
-        store: &dyn KvStore,
-        pool: &Pool,
-        threads: usize,
-        seed: u64,
-    ) -> anyhow::Result<Measured> {
-        self.load_labelled(store, pool, "load", threads, seed)
-    }
-
-    /// As [`Records::load`], named `label` on the progress bar.
-    pub fn load_labelled(
         &self,
         store: &dyn KvStore,
         pool: &Pool,
