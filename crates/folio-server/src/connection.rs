@@ -140,19 +140,23 @@ impl Connection {
         Ok(())
     }
 
-    /// Waits until every write visible now is acknowledged, when a command
-    /// since the last flush used the key space.
+    /// Waits until every write visible now is acknowledged in each store a
+    /// command used since the last flush.
     async fn wait_for_acks(&mut self) -> Result<(), folio::Error> {
-        if !self.session.take_key_access() {
-            return Ok(());
+        let access = self.session.take_store_access();
+        let shared = &self.shared;
+        for (used, acks) in [
+            (access.keys, &shared.acks),
+            (access.pages, &shared.page_acks),
+        ] {
+            let Some(acks) = acks.as_ref().filter(|_| used) else {
+                continue;
+            };
+            if let Some(mark) = acks.pending_mark() {
+                acks.wait(mark).await?;
+            }
         }
-        let Some(acks) = &self.shared.acks else {
-            return Ok(());
-        };
-        match acks.pending_mark() {
-            Some(mark) => acks.wait(mark).await,
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Answers every command of the batch with the acknowledgement failure

@@ -27,8 +27,12 @@ pub(crate) struct Shared {
     /// Key writes wait for an fsync inside the command (`sync` durability
     /// without deferred acknowledgement).
     pub key_writes_wait: bool,
-    /// Page writes wait for an fsync (`sync` durability).
+    /// Page writes wait for an fsync inside the command (`sync` durability
+    /// without deferred acknowledgement).
     pub page_writes_wait: bool,
+    /// Waits for the page store's deferred writes (`None` without a page
+    /// store, or when its store acknowledges each write itself).
+    pub page_acks: Option<AckWaiter>,
     /// The server's settings.
     pub config: ServerConfig,
     /// The address actually listened on (the port may have been 0).
@@ -73,13 +77,19 @@ impl Shared {
     ) -> Result<Self, ServerError> {
         let waits = |store: &dyn folio::KvStore| store.durability() == folio::Durability::Sync;
         let acks = AckWaiter::start(&stores.kv);
+        let page_acks = stores
+            .pages
+            .as_ref()
+            .and_then(|p| AckWaiter::start(p.store()));
         Ok(Self {
             key_writes_wait: acks.is_none() && waits(stores.kv.as_ref()),
             acks,
-            page_writes_wait: stores
-                .pages
-                .as_ref()
-                .is_some_and(|p| waits(p.store().as_ref())),
+            page_writes_wait: page_acks.is_none()
+                && stores
+                    .pages
+                    .as_ref()
+                    .is_some_and(|p| waits(p.store().as_ref())),
+            page_acks,
             keys: Arc::new(Keyspace::open(stores.kv).map_err(ServerError::Keyspace)?),
             pages: stores.pages,
             config,

@@ -212,3 +212,44 @@ fn a_panicking_listener_does_not_stop_the_log() {
     store.put(b"after", b"v").unwrap();
     store.close().unwrap();
 }
+
+/// Page versions put deferred are readable at once, durable at a mark taken
+/// after them, and a vacuum written after them never outlives them.
+#[test]
+fn deferred_page_puts_are_visible_at_once_and_durable_at_their_mark() {
+    use folio::{PageLsn, PageOptions, PageStore};
+    let mem = MemVfs::new();
+    let open_pages = |mem: &MemVfs| {
+        let store: Arc<dyn KvStore> = Arc::new(open(Arc::new(mem.clone()), Durability::Sync));
+        let mut options = PageOptions::default();
+        options.background = false;
+        PageStore::open(store, options).unwrap()
+    };
+    let pages: PageStore = open_pages(&mem);
+    for lsn in 1..=20u8 {
+        let lsn_u64 = u64::from(lsn);
+        assert!(pages
+            .put_page_deferred(b"p", PageLsn(lsn_u64), &[lsn; 4096])
+            .unwrap());
+        let (found, image) = pages.get_page(b"p", PageLsn(lsn_u64)).unwrap().unwrap();
+        assert_eq!((found, image[0]), (PageLsn(lsn_u64), lsn));
+    }
+    // A retry of a kept version changes nothing, deferred or not.
+    assert!(!pages
+        .put_page_deferred(b"p", PageLsn(20), &[20u8; 4096])
+        .unwrap());
+    pages.vacuum(PageLsn(15)).unwrap();
+    let deferred = pages.store().deferred_ack().unwrap();
+    deferred.wait_acked(deferred.visible_mark()).unwrap();
+    drop(pages); // no close: the wait alone made the versions durable
+    let pages = open_pages(&mem);
+    assert_eq!(
+        pages.versions(b"p").unwrap(),
+        (15..=20).map(PageLsn).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        pages.get_page(b"p", PageLsn(17)).unwrap().unwrap().0,
+        PageLsn(17)
+    );
+    pages.close().unwrap();
+}

@@ -19,10 +19,19 @@ use crate::shared::Shared;
 pub struct Session {
     authenticated: bool,
     client: Registration,
-    /// A command read or wrote the key space since the last
-    /// [`Session::take_key_access`]: its reply waits for the writes it may
-    /// have seen to be acknowledged.
-    key_access: bool,
+    /// The stores a command read or wrote since the last
+    /// [`Session::take_store_access`]: its reply waits for the writes it
+    /// may have seen there to be acknowledged.
+    access: StoreAccess,
+}
+
+/// Which stores the commands of a batch read or wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoreAccess {
+    /// The key space.
+    pub keys: bool,
+    /// The page store.
+    pub pages: bool,
 }
 
 impl Session {
@@ -31,19 +40,19 @@ impl Session {
         Self {
             authenticated: false,
             client,
-            key_access: false,
+            access: StoreAccess::default(),
         }
     }
 
-    /// Notes that a command read or wrote the key space.
-    pub(crate) fn note_key_access(&mut self) {
-        self.key_access = true;
+    /// Notes the stores a command read or wrote.
+    pub(crate) fn note_store_access(&mut self, access: StoreAccess) {
+        self.access.keys |= access.keys;
+        self.access.pages |= access.pages;
     }
 
-    /// True when a command read or wrote the key space since the last
-    /// call; clears the note.
-    pub(crate) fn take_key_access(&mut self) -> bool {
-        std::mem::take(&mut self.key_access)
+    /// The stores read or written since the last call; clears the note.
+    pub(crate) fn take_store_access(&mut self) -> StoreAccess {
+        std::mem::take(&mut self.access)
     }
 
     /// This connection's client.

@@ -160,9 +160,10 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
         "client" => return (client::client(shared, session, args), After::Continue),
         _ => {}
     }
-    if uses_key_space(spec.name) {
-        session.note_key_access();
-    }
+    session.note_store_access(auth::StoreAccess {
+        keys: uses_key_space(spec.name),
+        pages: uses_page_store(spec.name),
+    });
     let run = || (spec.handler)(shared, args).unwrap_or_else(|err| engine_error(&err));
     let reply = if may_block(shared, spec.name) {
         off_the_runtime(run)
@@ -188,13 +189,23 @@ fn uses_key_space(command: &str) -> bool {
         )
 }
 
+/// True when `command`'s reply depends on the page store's versions: it
+/// waits for the page writes it may have seen, as key commands do. `INFO`
+/// counts versions.
+fn uses_page_store(command: &str) -> bool {
+    matches!(
+        command,
+        "page.put" | "page.get" | "page.versions" | "page.vacuum" | "info"
+    )
+}
+
 /// True when `command` may wait for the disk for milliseconds, during which
 /// the runtime worker would serve no other connection (and no other write
 /// could join the fsync): so it runs in `block_in_place`. That handoff has
 /// a price (SET with `--durability none`, 50 clients: 30.7K/s with it,
 /// 43.8K/s without; docs/BENCHMARKS.md), so writes pay it only when they
-/// wait for an fsync — key writes never do with a store that defers
-/// acknowledgements (the connection waits, see `acks`). Checkpoints,
+/// wait for an fsync — key and page writes never do with a store that
+/// defers acknowledgements (the connection waits, see `acks`). Checkpoints,
 /// vacuums and whole-key-space passes always may.
 fn may_block(shared: &Shared, command: &str) -> bool {
     match command {

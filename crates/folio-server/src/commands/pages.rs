@@ -76,7 +76,9 @@ fn with_pages(
 /// `PAGE.PUT id lsn image`.
 pub(super) fn put(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        pages.put_page(&args[1], lsn(&args[2])?, &args[3])?;
+        // Visible now, durable before the reply leaves (the connection
+        // waits for the page store's mark; see `acks`).
+        pages.put_page_deferred(&args[1], lsn(&args[2])?, &args[3])?;
         Ok(Reply::ok())
     })
 }

@@ -48,6 +48,8 @@ struct Plan {
     fault: Mutex<Option<Fault>>,
     injected: AtomicU64,
     short_writes: std::sync::atomic::AtomicBool,
+    /// Microseconds every file fsync sleeps before it runs: a slow disk.
+    sync_delay_us: AtomicU64,
 }
 
 impl Plan {
@@ -137,6 +139,14 @@ impl FaultVfs {
         });
     }
 
+    /// Makes every later file fsync take `delay` longer (a slow disk), so
+    /// that tests can tell "acknowledged after the fsync" from "usually
+    /// fsynced by the time anyone looks".
+    pub fn set_sync_delay(&self, delay: std::time::Duration) {
+        let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.plan.sync_delay_us.store(us, Ordering::Relaxed);
+    }
+
     /// Removes the fault.
     pub fn heal(&self) {
         *self.plan.fault.lock() = None;
@@ -164,6 +174,10 @@ impl VfsFile for FaultFile {
     }
     fn sync_data(&self) -> Result<()> {
         self.plan.check(FaultOp::Sync, self.inner.path())?;
+        let delay_us = self.plan.sync_delay_us.load(Ordering::Relaxed);
+        if delay_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(delay_us));
+        }
         self.inner.sync_data()
     }
     fn size(&self) -> Result<u64> {

@@ -46,7 +46,12 @@
 //!   of a put; vacuum, after raising `H`, takes and releases every put lock
 //!   before it looks for pages to trim, so every version a put slipped in
 //!   under the old horizon is in the LogIndex by then, and no later put can
-//!   add one below `H`.
+//!   add one below `H`;
+//! - a deferred put ([`PageStore::put_page_deferred`]) is visible before it
+//!   is durable. The store's log recovers a prefix of its writes, and the
+//!   horizon and the deletes of a vacuum are written after every version
+//!   they were computed from, so no crash keeps a vacuum's effect without
+//!   the versions it relied on.
 
 pub mod error;
 pub mod key;
@@ -80,6 +85,14 @@ const PUT_LOCKS: usize = 1024;
 /// Reads of a version that vanish under a concurrent vacuum are retried
 /// this many times before the store is declared inconsistent.
 const READ_ATTEMPTS: usize = 4;
+
+/// When a put returns: once its version is durable, or once it is visible
+/// (see [`PageStore::put_page_deferred`]).
+#[derive(Debug, Clone, Copy)]
+enum Ack {
+    Durable,
+    Deferred,
+}
 
 /// Settings of a [`PageStore`].
 #[derive(Debug, Clone)]
@@ -217,7 +230,16 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
     /// Stores version `lsn` of page `id`. Returns `false` when that exact
     /// version was already stored (nothing changes).
     pub fn put_page(&self, id: &[u8], lsn: PageLsn, image: &[u8]) -> PageResult<bool> {
-        self.shared.put_page(id, lsn, image)
+        self.shared.put_page(id, lsn, image, Ack::Durable)
+    }
+
+    /// As [`PageStore::put_page`], but over a store that defers
+    /// acknowledgements ([`KvStore::deferred_ack`]) it returns once the
+    /// version is visible, before it is durable: it is durable once a mark
+    /// of `store().deferred_ack()` taken after this call is acknowledged.
+    /// Over any other store it is [`PageStore::put_page`].
+    pub fn put_page_deferred(&self, id: &[u8], lsn: PageLsn, image: &[u8]) -> PageResult<bool> {
+        self.shared.put_page(id, lsn, image, Ack::Deferred)
     }
 
     /// The newest version of page `id` at or below `lsn`, with its LSN;
@@ -324,7 +346,7 @@ impl<S: KvStore + ?Sized> Shared<S> {
         self.put_locks[i].lock()
     }
 
-    fn put_page(&self, id: &[u8], lsn: PageLsn, image: &[u8]) -> PageResult<bool> {
+    fn put_page(&self, id: &[u8], lsn: PageLsn, image: &[u8], ack: Ack) -> PageResult<bool> {
         key::check_page_id(id)?;
         let key = key::encode(id, lsn);
         let _page = self.put_lock(id);
@@ -340,7 +362,10 @@ impl<S: KvStore + ?Sized> Shared<S> {
         if lsn < horizon {
             return Err(PageError::BelowHorizon { lsn, horizon });
         }
-        self.store.put(&key, image)?;
+        match (ack, self.store.deferred_ack()) {
+            (Ack::Deferred, Some(deferred)) => deferred.put(&key, image)?,
+            _ => self.store.put(&key, image)?,
+        }
         self.newest.fetch_max(lsn.0, Ordering::AcqRel);
         self.index.insert(id, lsn);
         Ok(true)
