@@ -3,8 +3,9 @@
 //! client libraries parse cursors into).
 //!
 //! The engine's hash table has no stable order to resume from, so each call
-//! visits every key, keeps those whose hash is at or past the cursor, and
-//! returns the ones with the smallest hashes; the next cursor is the hash
+//! visits every key and returns, of those whose hash is at or past the
+//! cursor, the ones with the smallest hashes (a bounded heap holds just
+//! those, so a call's memory follows its page, not the key count); the next cursor is the hash
 //! after the last one returned. The hash ranges of successive calls do not
 //! overlap and together cover the space, so a key present for the whole
 //! iteration is returned exactly once (Redis promises at least once), and a
@@ -55,23 +56,15 @@ pub(super) fn scan(
         .unwrap_or(usize::MAX)
         .max(count)
         .max(1);
-    let mut candidates: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut smallest = Smallest::new(wanted);
     keyspace.store.for_each_key(&mut |key| {
         let hash = position(key, keyspace.scan_seed);
         if hash >= cursor {
-            candidates.push((hash, key.to_vec()));
+            smallest.offer(hash, key);
         }
         std::ops::ControlFlow::Continue(())
     })?;
-    let mut next_cursor = if candidates.len() > wanted {
-        let (_, boundary, _) = candidates.select_nth_unstable_by_key(wanted - 1, |(h, _)| *h);
-        let last = boundary.0;
-        candidates.retain(|(hash, _)| *hash <= last);
-        // Positions are below 2^63, so `last + 1` cannot overflow.
-        last + 1
-    } else {
-        0
-    };
+    let (mut candidates, mut next_cursor) = smallest.finish();
     if let Some(cut) = cut_at_page_limit(&mut candidates, MAX_PAGE_BYTES) {
         next_cursor = cut;
     }
@@ -81,6 +74,70 @@ pub(super) fn scan(
         .map(|(_, key)| key)
         .collect();
     Ok(ScanPage { next_cursor, keys })
+}
+
+/// The keys with the `wanted` smallest positions of those offered, and
+/// every key sharing a position with one of them; holds at most those (and
+/// the ties of its largest), so a call's memory follows `wanted`, not the
+/// key count.
+struct Smallest {
+    wanted: usize,
+    /// A max-heap by position: the top is the first to go.
+    heap: std::collections::BinaryHeap<(u64, Vec<u8>)>,
+    /// A key was offered and not kept.
+    dropped: bool,
+}
+
+impl Smallest {
+    fn new(wanted: usize) -> Self {
+        Self {
+            wanted,
+            heap: std::collections::BinaryHeap::new(),
+            dropped: false,
+        }
+    }
+
+    fn offer(&mut self, hash: u64, key: &[u8]) {
+        let top = self.heap.peek().map(|(h, _)| *h);
+        match top {
+            Some(top) if self.heap.len() >= self.wanted && hash > top => self.dropped = true,
+            _ => {
+                self.heap.push((hash, key.to_vec()));
+                self.shed_largest_group();
+            }
+        }
+    }
+
+    /// Drops the keys of the largest position while the rest still number
+    /// `wanted`.
+    fn shed_largest_group(&mut self) {
+        let Some(&(top, _)) = self.heap.peek() else {
+            return;
+        };
+        if self.heap.len() <= self.wanted {
+            return;
+        }
+        let mut group = Vec::new();
+        while self.heap.peek().is_some_and(|(h, _)| *h == top) {
+            group.extend(self.heap.pop());
+        }
+        if self.heap.len() >= self.wanted {
+            self.dropped = true;
+        } else {
+            self.heap.extend(group);
+        }
+    }
+
+    /// The kept keys and the next cursor: past the largest kept position
+    /// when a key was left out, else 0 (the iteration is over).
+    fn finish(self) -> (Vec<(u64, Vec<u8>)>, u64) {
+        // Positions are below 2^63, so `+ 1` cannot overflow.
+        let next = match self.heap.peek() {
+            Some((top, _)) if self.dropped => top + 1,
+            _ => 0,
+        };
+        (self.heap.into_vec(), next)
+    }
 }
 
 /// Keeps the page within `max_bytes`: sorts it by position and, when it is
@@ -124,6 +181,67 @@ fn cut_at_page_limit(candidates: &mut Vec<(u64, Vec<u8>)>, max_bytes: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keep(wanted: usize, offers: &[(u64, u8)]) -> (Vec<(u64, u8)>, u64) {
+        let mut smallest = Smallest::new(wanted);
+        for &(hash, byte) in offers {
+            smallest.offer(hash, &[byte]);
+        }
+        let (kept, next) = smallest.finish();
+        let mut kept: Vec<(u64, u8)> = kept.into_iter().map(|(h, k)| (h, k[0])).collect();
+        kept.sort_unstable();
+        (kept, next)
+    }
+
+    #[test]
+    fn the_smallest_positions_are_kept_with_their_ties() {
+        assert_eq!(
+            keep(2, &[(5, 1), (3, 2), (9, 3), (1, 4)]),
+            (vec![(1, 4), (3, 2)], 4)
+        );
+        // A tie of the largest kept position stays, offered before or after.
+        assert_eq!(
+            keep(2, &[(3, 1), (1, 2), (3, 3), (7, 4)]),
+            (vec![(1, 2), (3, 1), (3, 3)], 4)
+        );
+        assert_eq!(
+            keep(2, &[(7, 4), (3, 1), (3, 3), (1, 2), (3, 5)]),
+            (vec![(1, 2), (3, 1), (3, 3), (3, 5)], 4)
+        );
+        // Everything fits: the iteration is over.
+        assert_eq!(keep(5, &[(4, 1), (2, 2)]), (vec![(2, 2), (4, 1)], 0));
+        assert_eq!(keep(1, &[]), (vec![], 0));
+    }
+
+    #[test]
+    fn the_heap_matches_a_sort_on_random_offers() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for _ in 0..200 {
+            let n = rng.gen_range(0..60);
+            let wanted = rng.gen_range(1..20);
+            let offers: Vec<(u64, u8)> = (0..n).map(|i| (rng.gen_range(0..30), i)).collect();
+            let mut sorted = offers.clone();
+            sorted.sort_unstable();
+            let expected: Vec<(u64, u8)> = match sorted.get(wanted - 1) {
+                Some(&(last, _)) if sorted.len() > wanted => {
+                    sorted.iter().copied().filter(|(h, _)| *h <= last).collect()
+                }
+                _ => sorted.clone(),
+            };
+            let (kept, next) = keep(wanted, &offers);
+            assert_eq!(kept, expected, "{offers:?} wanted {wanted}");
+            let more = expected.len() < offers.len();
+            assert_eq!(
+                next,
+                if more {
+                    expected.last().unwrap().0 + 1
+                } else {
+                    0
+                }
+            );
+        }
+    }
 
     #[test]
     fn a_page_over_the_limit_ends_at_a_position_boundary() {
