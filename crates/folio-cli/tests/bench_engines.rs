@@ -13,6 +13,8 @@ const TOY: &[&str] = &[
     "2000",
     "--ops",
     "500",
+    "--durable-ops",
+    "200",
     "--pages",
     "50",
     "--versions",

@@ -42,10 +42,13 @@ pub struct BenchArgs {
     /// Thread counts of durable-put, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
     durable_threads: Vec<usize>,
-    /// Operations per measured case (default: per workload: getpage and
-    /// larger-than-cache 200000, ycsb 500000, durable-put 10000).
+    /// Operations per measured case but durable-put (default: per
+    /// workload: getpage and larger-than-cache 200000, ycsb 500000).
     #[arg(long)]
     ops: Option<u64>,
+    /// Operations of each durable-put case (each one an fsync'd write).
+    #[arg(long, default_value_t = 10_000)]
+    durable_ops: u64,
     /// YCSB records (16-byte keys).
     #[arg(long, default_value_t = 1_000_000)]
     records: u64,
@@ -207,6 +210,7 @@ fn plan(args: &BenchArgs) -> anyhow::Result<engines::Plan> {
         "--records, --pages and --versions must be positive"
     );
     ensure!(args.ops != Some(0), "--ops must be positive");
+    ensure!(args.durable_ops > 0, "--durable-ops must be positive");
     engines::check_sizes(args.value_bytes, "--value-bytes")?;
     engines::check_sizes(args.page_bytes, "--page-bytes")?;
     engines::check_sizes(args.big_value_bytes, "--big-value-bytes")?;
@@ -217,6 +221,7 @@ fn plan(args: &BenchArgs) -> anyhow::Result<engines::Plan> {
         settings: Settings {
             threads,
             ops: args.ops,
+            durable_ops: args.durable_ops,
             records: args.records,
             value_bytes: args.value_bytes,
             pages: args.pages,

@@ -22,7 +22,7 @@ pub fn default_ops(case: Case) -> u64 {
         Case::PageLoad => 0, // always every version of the layout
         Case::GetpageUniform | Case::GetpageZipf | Case::LargerThanCache => 200_000,
         Case::YcsbA | Case::YcsbB | Case::YcsbC | Case::YcsbF => 500_000,
-        Case::DurablePut { .. } => 10_000,
+        Case::DurablePut { .. } => 0, // not used: durable-put runs --durable-ops
     }
 }
 
@@ -75,7 +75,10 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn ops(&self, case: Case) -> u64 {
-        self.spec.settings.ops.unwrap_or_else(|| default_ops(case))
+        match case {
+            Case::DurablePut { .. } => self.spec.settings.durable_ops,
+            _ => self.spec.settings.ops.unwrap_or_else(|| default_ops(case)),
+        }
     }
 
     fn label(&self, case: Case) -> String {

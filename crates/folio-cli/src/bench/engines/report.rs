@@ -163,6 +163,7 @@ mod tests {
         Settings {
             threads: 2,
             ops: None,
+            durable_ops: 10,
             records: 10,
             value_bytes: 100,
             pages: 10,

@@ -74,8 +74,11 @@ pub enum Family {
 pub struct Settings {
     /// Worker threads (durable-put has its own counts).
     pub threads: usize,
-    /// Operations per measured case; `None`: each case's default.
+    /// Operations per measured case but durable-put; `None`: each case's
+    /// default.
     pub ops: Option<u64>,
+    /// Operations of each durable-put case.
+    pub durable_ops: u64,
     /// YCSB records.
     pub records: u64,
     /// YCSB value size in bytes.
