@@ -58,9 +58,10 @@ typedef struct kvstore kvstore;          /* opaque; safe to share between thread
  * - KVSTORE_EINVAL also covers page-version misuse: a put at an LSN the page
  *   already holds with different bytes (versions are immutable), and a put
  *   below the vacuum horizon.
- * - KVSTORE_EIO also covers a store locked by another process and a store
+ * - KVSTORE_EIO also covers a store locked by another process, a store
  *   that refuses writes after an earlier failed write or fsync (reopen it:
- *   kvstore_destroy, then kvstore_init).
+ *   kvstore_destroy, then kvstore_init), and a failure of a peer engine
+ *   (RocksDB, redb, LMDB, fjall) that is none of the other codes.
  * - KVSTORE_ECORRUPT also covers a file of a format version this build
  *   cannot read.
  * - KVSTORE_ENOSPC: the disk is full; free space, then reopen.

@@ -91,11 +91,14 @@ pub fn status_of(error: &Error) -> c_int {
         }
         Error::StorageFull { .. } => ENOSPC,
         // Locked, poisoned and pinned-out stores cannot serve the call now;
-        // like an I/O error, a reopen (or a retry) is the remedy.
+        // like an I/O error, a reopen (or a retry) is the remedy. So is a
+        // peer engine's own failure (folio-peers): the store failed, not the
+        // caller and not this library.
         Error::Io { .. }
         | Error::Locked { .. }
         | Error::Poisoned { .. }
-        | Error::BufferPoolExhausted { .. } => EIO,
+        | Error::BufferPoolExhausted { .. }
+        | Error::Backend { .. } => EIO,
         Error::Closed => ECLOSED,
         _ => EINTERNAL,
     }
@@ -139,6 +142,13 @@ mod tests {
             ),
             (Error::Closed, ECLOSED),
             (Error::Poisoned { cause: "x".into() }, EIO),
+            (
+                Error::Backend {
+                    engine: "rocksdb",
+                    message: "busy".into(),
+                },
+                EIO,
+            ),
         ];
         for (error, status) in cases {
             assert_eq!(Failure::from(error).status, status);

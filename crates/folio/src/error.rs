@@ -2,8 +2,9 @@
 //!
 //! Every fallible engine call returns [`Error`]. The variants are what a caller
 //! can act on: a limit was exceeded (fix the input), the data is damaged
-//! (`Corruption`), the disk failed (`Io`, `StorageFull`), or the store is in a
-//! state that refuses the call (`Closed`, `Poisoned`, `Unclean`, `Locked`).
+//! (`Corruption`), the disk failed (`Io`, `StorageFull`), the store is in a
+//! state that refuses the call (`Closed`, `Poisoned`, `Unclean`, `Locked`), or
+//! a peer engine behind an adapter failed in its own way (`Backend`).
 //! Boundaries map these once: the RESP server to error replies, the C ABI to
 //! status codes.
 
@@ -127,6 +128,15 @@ pub enum Error {
     /// The store has been closed.
     #[error("store is closed")]
     Closed,
+    /// A peer engine behind an adapter (crate `folio-peers`) failed in a
+    /// way no other variant describes; its own message, as text.
+    #[error("{engine} engine failed: {message}")]
+    Backend {
+        /// The engine's registry name ("rocksdb", "redb", ...).
+        engine: &'static str,
+        /// The engine's error, as it describes it.
+        message: String,
+    },
 }
 
 impl Error {

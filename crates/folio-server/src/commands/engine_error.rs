@@ -7,7 +7,7 @@
 //! | code      | errors                                            | meaning for the client             |
 //! |-----------|---------------------------------------------------|------------------------------------|
 //! | `ERR`     | `KeyTooLarge`, `ValueTooLarge`, `BatchTooLarge`, others | the request is wrong; fix it |
-//! | `IOERR`   | `Io`, `StorageFull`, `Poisoned`                   | the disk failed; writes may be refused until the store is reopened |
+//! | `IOERR`   | `Io`, `StorageFull`, `Poisoned`, `Backend`        | the disk or a peer engine failed; writes may be refused until the store is reopened |
 //! | `CORRUPT` | `Corruption`, `UnsupportedFormat`                 | data on disk is damaged or foreign |
 //! | `BUSY`    | `BufferPoolExhausted`                             | transient; retry later             |
 //! | `CLOSED`  | `Closed`                                          | the store is shutting down         |
@@ -24,7 +24,10 @@ use crate::resp::Reply;
 /// The reply for an engine error.
 pub fn engine_error(err: &Error) -> Reply {
     let code = match err {
-        Error::Io { .. } | Error::StorageFull { .. } | Error::Poisoned { .. } => "IOERR",
+        Error::Io { .. }
+        | Error::StorageFull { .. }
+        | Error::Poisoned { .. }
+        | Error::Backend { .. } => "IOERR",
         Error::Corruption { .. } | Error::UnsupportedFormat { .. } => "CORRUPT",
         Error::BufferPoolExhausted { .. } => "BUSY",
         Error::Closed => "CLOSED",

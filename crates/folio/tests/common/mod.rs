@@ -2,6 +2,7 @@
 #![allow(dead_code, missing_docs, clippy::cast_possible_truncation)]
 
 pub mod ops;
+pub mod page_model;
 
 use std::path::Path;
 use std::sync::Arc;

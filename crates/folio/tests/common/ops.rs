@@ -1,9 +1,13 @@
 //! Workload operations checked against a `BTreeMap` model, shared by the
-//! crash and I/O-error tests.
+//! crash, I/O-error and conformance tests (and the conformance suite over
+//! every engine, crates/folio-peers/tests/conformance.rs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::ControlFlow;
 
 use folio::{KvStore, WriteBatch};
+use rand::rngs::StdRng;
+use rand::Rng;
 
 /// The model: every key and its value.
 pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -66,4 +70,63 @@ pub fn run_op(store: &dyn KvStore, op: &Op, model: &State) -> folio::Result<()> 
         Op::Flush => store.flush(),
         Op::Checkpoint => store.checkpoint(),
     }
+}
+
+/// A random operation of the conformance workload: keys from a small set
+/// (1 to 6 bytes, some with zero bytes), values empty, small or up to
+/// 20 KB, a few batches, flushes and checkpoints.
+pub fn random_op(rng: &mut StdRng, step: u64) -> Op {
+    let key = |rng: &mut StdRng| {
+        let id: u32 = rng.gen_range(0..150);
+        let mut k = id.to_le_bytes().to_vec();
+        k.truncate(1 + (id % 4) as usize);
+        k.extend(std::iter::repeat_n(0u8, (id % 3) as usize));
+        k
+    };
+    let value = |rng: &mut StdRng| {
+        let len = match rng.gen_range(0..10) {
+            0 => 0,
+            1..=6 => rng.gen_range(1..200),
+            _ => rng.gen_range(200..20_000),
+        };
+        super::value_bytes(len, step ^ rng.gen::<u64>())
+    };
+    match rng.gen_range(0..100) {
+        0..=44 => Op::Put(key(rng), value(rng)),
+        45..=69 => Op::Get(key(rng)),
+        70..=84 => Op::Delete(key(rng)),
+        85..=95 => Op::Batch(
+            (0..rng.gen_range(1..6))
+                .map(|_| (key(rng), rng.gen_bool(0.7).then(|| value(rng))))
+                .collect(),
+        ),
+        96..=97 => Op::Flush,
+        _ => Op::Checkpoint,
+    }
+}
+
+/// Every key and value of `store`, read through `for_each_key` and `get`;
+/// checks that no key is visited twice and that `len` and `is_empty` agree.
+pub fn contents(store: &dyn KvStore) -> State {
+    let mut keys = Vec::new();
+    store
+        .for_each_key(&mut |k| {
+            keys.push(k.to_vec());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let unique: HashSet<&Vec<u8>> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "for_each_key visited a key twice");
+    let state: State = keys
+        .iter()
+        .map(|k| {
+            (
+                k.clone(),
+                store.get(k).unwrap().expect("a visited key reads"),
+            )
+        })
+        .collect();
+    assert_eq!(store.len().unwrap(), state.len() as u64, "len");
+    assert_eq!(store.is_empty().unwrap(), state.is_empty(), "is_empty");
+    state
 }
