@@ -10,8 +10,8 @@
 //! ran: no client is ever told of a value a crash could take back.
 //!
 //! No thread blocks for this: the store tells a listener of every
-//! acknowledgement ([`folio::DeferredAck::set_ack_listener`], called on its
-//! log writer thread), which publishes the mark on a
+//! acknowledgement ([`folio::DeferredAck::set_ack_listener`], called by the
+//! thread that wrote the group), which publishes the mark on a
 //! [`tokio::sync::watch`] channel that connection tasks await. A failure
 //! (a poisoned store) is published too; the waiter then asks the store for
 //! the error, which it returns at once.

@@ -265,8 +265,9 @@ pub trait DeferredAck: Send + Sync {
 
     /// Installs `listener`, called with the highest acknowledged mark each
     /// time marks are acknowledged, or with `None` once none will be (the
-    /// store failed: `wait_acked` says why). It runs on the store's own
-    /// thread: it must return quickly and must not call the store. It lets
+    /// store failed: `wait_acked` says why). It runs on the thread that
+    /// wrote the acknowledged group (the store's log writer, or another
+    /// caller's write): it must return quickly and must not call the store. It lets
     /// an async caller await marks without a thread blocked in
     /// `wait_acked`. A store whose marks are always acknowledged may never
     /// call it.

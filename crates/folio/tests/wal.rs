@@ -267,3 +267,72 @@ fn a_failed_fsync_poisons_the_log() {
     );
     assert!(err.to_string().contains("fsync"), "{err}");
 }
+
+fn buffered_small(file_bytes: u64) -> WalOptions {
+    WalOptions {
+        sync: SyncMode::Buffered {
+            interval: Duration::from_millis(5),
+        },
+        file_bytes,
+    }
+}
+
+/// Buffered appenders write the queue themselves, one at a time: with
+/// threads appending (some deferred, which only the writer thread writes)
+/// across file rotations, every record is acknowledged once written, and
+/// the log holds them all, in LSN order, each with its own payload.
+#[test]
+fn buffered_appenders_write_for_each_other_in_lsn_order() {
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 400;
+    let vfs = mem();
+    let wal = open(Arc::new(vfs.clone()), buffered_small(8192));
+    let payloads = Mutex::new(std::collections::BTreeMap::new());
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (wal, payloads) = (&wal, &payloads);
+            s.spawn(move || {
+                for i in 0..PER_THREAD {
+                    let body = payload(t * PER_THREAD + i);
+                    let lsn = if i % 5 == 0 {
+                        let lsn = wal.append_deferred(RecordKind::Put, body.clone()).unwrap();
+                        wal.wait_acked(lsn).unwrap();
+                        lsn
+                    } else {
+                        wal.append(RecordKind::Put, body.clone()).unwrap()
+                    };
+                    assert!(wal.acked_lsn() >= lsn, "returned before written");
+                    payloads.lock().insert(lsn, body);
+                }
+            });
+        }
+    });
+    let stats = wal.stats();
+    assert_eq!(stats.records, THREADS * PER_THREAD);
+    assert_eq!(stats.written, Lsn(THREADS * PER_THREAD));
+    wal.close().unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
+    assert!(r.files.len() > 3, "rotated: {} files", r.files.len());
+    let payloads = payloads.into_inner();
+    assert_eq!(r.records.len(), payloads.len());
+    for (rec, (lsn, body)) in r.records.iter().zip(&payloads) {
+        assert_eq!(rec.lsn, *lsn);
+        assert_eq!(&rec.payload, body);
+    }
+}
+
+/// A write that fails in an appender's own hands poisons the log as the
+/// writer thread's would: that append and every later one fail.
+#[test]
+fn a_failed_write_by_a_buffered_appender_poisons_the_log() {
+    let vfs = FaultVfs::new(Arc::new(mem()));
+    let wal = open(Arc::new(vfs.clone()), buffered_small(1 << 20));
+    wal.append(RecordKind::Put, b"ok".to_vec()).unwrap();
+    vfs.fail(FaultOp::Write, std::io::ErrorKind::Other);
+    let err = wal.append(RecordKind::Put, b"lost".to_vec()).unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    vfs.heal();
+    let err = wal.append(RecordKind::Put, b"later".to_vec()).unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert!(wal.flush().is_err(), "flush reports the failure");
+}

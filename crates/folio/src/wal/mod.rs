@@ -1,9 +1,11 @@
 //! Write-ahead log: one log-writer thread with group commit, and recovery.
 //!
-//! Writers hand records to [`Wal::append`]; the single writer thread takes
-//! everything waiting, writes it with one `write` and (in `Sync` mode) one
-//! `fdatasync`, then acknowledges all of it — the single-writer / singular
-//! update queue pattern. Records are numbered by LSN, 1, 2, 3, ... across
+//! Writers hand records to [`Wal::append`]; one writer at a time — whoever
+//! holds the tail lock — takes everything waiting, writes it with one
+//! `write` and (in `Sync` mode) one `fdatasync`, then acknowledges all of
+//! it: group commit. In `Sync` mode that is the writer thread; in
+//! `Buffered` mode an appender writes the queue itself, and the thread
+//! fsyncs every interval and writes deferred appends. Records are numbered by LSN, 1, 2, 3, ... across
 //! files; a record is the unit of atomicity (a write batch is one record).
 //!
 //! Files are `wal-<seq:08x>.log`, preallocated to `file_bytes`; a new file

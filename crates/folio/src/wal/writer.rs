@@ -95,6 +95,13 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
+    /// The file being appended to. Whoever holds this lock is the log's
+    /// one writer for as long as it holds it: the writer thread, or in
+    /// `Buffered` mode an appender writing the queue itself. The queue is
+    /// taken only under it, and a group acknowledged before it is
+    /// released, so groups reach the file, and are acknowledged, in LSN
+    /// order. Lock order: `tail` before `state` and `listener`.
+    tail: Mutex<Tail>,
     /// The writer waits here for work.
     work: Condvar,
     /// `wait_durable` callers wait here.
@@ -113,10 +120,11 @@ struct Shared {
     listener: Mutex<Option<AckListener>>,
 }
 
-/// Called on the log's writer thread with the highest acknowledged LSN
-/// (as [`Wal::acked_lsn`]) after each group, or with `None` once the log
-/// has failed (no later record will be acknowledged). It must return
-/// quickly and must not append.
+/// Called by the thread that wrote a group (the log's writer thread, or in
+/// `Buffered` mode an appender), holding the tail, with the highest
+/// acknowledged LSN (as [`Wal::acked_lsn`]) after each group, or with
+/// `None` once the log has failed (no later record will be acknowledged).
+/// It must return quickly and must not append (the tail is held).
 pub type AckListener = Box<dyn Fn(Option<Lsn>) + Send + Sync>;
 
 /// An open write-ahead log.
@@ -167,11 +175,12 @@ impl Wal {
             .last()
             .map_or(recovery.first_seq, |(seq, ..)| seq + 1);
         let mut recycled = recovery.retired.clone();
-        let tail = Tail::create(vfs, dir, seq, options.file_bytes, recycled.pop())?;
+        let tail = Tail::create(vfs, dir, seq, &options, recycled.pop())?;
         let durable = Lsn(recovery.next_lsn.0 - 1);
         clock.issue(durable.0);
         clock.make_durable(durable.0);
         let shared = Arc::new(Shared {
+            tail: Mutex::new(tail),
             state: Mutex::new(State {
                 queue: Vec::new(),
                 next_lsn: recovery.next_lsn,
@@ -200,7 +209,7 @@ impl Wal {
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("folio-wal".into())
-            .spawn(move || worker.run_guarded(tail))
+            .spawn(move || worker.run_guarded())
             .map_err(|e| Error::io("spawn the WAL writer for", dir, e))?;
         Ok(Wal {
             shared,
@@ -210,8 +219,20 @@ impl Wal {
 
     /// Appends a record; returns its LSN once it is written (`Buffered`) or
     /// durable (`Sync`).
+    ///
+    /// With `Buffered` the appender writes the queue itself (its record and
+    /// every one queued before it) as soon as it holds the tail: no hand-off
+    /// to the writer thread and back, which cost two thread switches per
+    /// append (docs/ARCHITECTURE.md, decision 24). Appenders that wait for
+    /// the tail find their records written by the holder, or write the
+    /// queue next: group commit without a waiting thread.
     pub fn append(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
-        let lsn = self.enqueue(kind, payload, Some(std::thread::current()))?;
+        if self.shared.options.sync != SyncMode::Sync {
+            let lsn = self.enqueue(kind, payload, None, false)?;
+            self.shared.write_queue_through(lsn)?;
+            return Ok(lsn);
+        }
+        let lsn = self.enqueue(kind, payload, Some(std::thread::current()), true)?;
         let reached = self.acked_atomic();
         loop {
             if reached.load(Ordering::Acquire) >= lsn.0 {
@@ -230,15 +251,17 @@ impl Wal {
     /// written: [`Wal::wait_acked`] waits for it. A later failure to write
     /// it poisons the log as any write failure does.
     pub fn append_deferred(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
-        self.enqueue(kind, payload, None)
+        self.enqueue(kind, payload, None, true)
     }
 
-    /// Queues a record for the writer and hands it the next LSN.
+    /// Queues a record and hands it the next LSN; `wake_writer` when the
+    /// writer thread is to write it (the caller does not).
     fn enqueue(
         &self,
         kind: RecordKind,
         payload: Vec<u8>,
         waiter: Option<std::thread::Thread>,
+        wake_writer: bool,
     ) -> Result<Lsn> {
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(Error::BatchTooLarge {
@@ -259,7 +282,9 @@ impl Wal {
             payload,
             waiter,
         });
-        self.shared.work.notify_one();
+        if wake_writer {
+            self.shared.work.notify_one();
+        }
         Ok(lsn)
     }
 
@@ -424,22 +449,28 @@ impl Drop for Wal {
 }
 
 fn refuse(state: &State) -> Result<()> {
-    if let Some(cause) = &state.failed {
-        return Err(Error::Poisoned {
-            cause: cause.clone(),
-        });
-    }
+    refuse_failed(state)?;
     if state.closing {
         return Err(Error::Closed);
     }
     Ok(())
 }
 
+/// `Poisoned` once the log has failed.
+fn refuse_failed(state: &State) -> Result<()> {
+    match &state.failed {
+        Some(cause) => Err(Error::Poisoned {
+            cause: cause.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Shared {
     /// [`Shared::run`], failing the log if it panics (a bug): appenders,
     /// waiters and the listener are told, rather than left waiting forever.
-    fn run_guarded(&self, tail: Tail) {
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(tail)));
+    fn run_guarded(&self) {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run()));
         if ran.is_err() {
             self.fail("the WAL writer thread panicked".to_string(), Vec::new());
         }
@@ -465,30 +496,66 @@ impl Shared {
         self.tell_listener(None);
     }
 
-    /// The writer thread: take every waiting record, write them in one
-    /// call, fsync as the mode says, acknowledge them all; repeat.
-    fn run(&self, mut tail: Tail) {
+    /// The writer thread: wait for work, then take every waiting record,
+    /// write them in one call, fsync as the mode says, acknowledge them
+    /// all; repeat.
+    fn run(&self) {
         let mut last_sync = Instant::now();
-        loop {
-            let Some((batch, synced, fsync)) = self.next_batch(&mut last_sync) else {
+        while let Some(fsync) = self.next_work(&mut last_sync) {
+            if self.write_group(fsync).is_err() {
                 return;
-            };
-            match tail.write_batch(&batch, synced, fsync, self) {
-                Ok((bytes, fsyncs)) => self.acknowledge(&batch, bytes, fsyncs, fsync),
-                Err(e) => {
-                    self.fail(e.to_string(), batch);
-                    return;
-                }
             }
         }
     }
 
-    /// Waits for work: returns the records to write, the LSN known durable
-    /// when they are written, and whether to fsync after them; `None` when
-    /// closing and nothing is left.
-    fn next_batch(&self, last_sync: &mut Instant) -> Option<(Vec<Pending>, Lsn, bool)> {
+    /// Holding the tail, takes every queued record and writes it (then
+    /// fsyncs if `fsync`) and acknowledges it; an `Err` once the log has
+    /// failed, here or before.
+    fn write_group(&self, fsync: bool) -> Result<()> {
+        let mut tail = self.tail.lock();
+        let (batch, synced) = {
+            let mut state = self.state.lock();
+            refuse_failed(&state)?;
+            (std::mem::take(&mut state.queue), state.stats.synced)
+        };
+        if batch.is_empty() && !fsync {
+            return Ok(());
+        }
+        match tail.write_batch(&batch, synced, fsync, self) {
+            Ok((bytes, fsyncs)) => {
+                self.acknowledge(&batch, bytes, fsyncs, fsync);
+                Ok(())
+            }
+            Err(e) => {
+                let cause = e.to_string();
+                self.fail(cause.clone(), batch);
+                Err(Error::Poisoned { cause })
+            }
+        }
+    }
+
+    /// `Buffered` appends: returns once the record at `lsn` (queued by the
+    /// caller) is written, writing the queue itself unless the holder of
+    /// the tail did. A group is acknowledged before the tail is released,
+    /// so once the caller holds it, its record is written or still queued.
+    fn write_queue_through(&self, lsn: Lsn) -> Result<()> {
+        if self.written_lsn.load(Ordering::Acquire) >= lsn.0 {
+            return Ok(());
+        }
+        self.write_group(false)?;
+        debug_assert!(self.written_lsn.load(Ordering::Acquire) >= lsn.0);
+        Ok(())
+    }
+
+    /// Waits for work for the writer thread; returns whether the group it
+    /// writes is to be fsynced, or `None` when closing and nothing is left
+    /// (or the log has failed).
+    fn next_work(&self, last_sync: &mut Instant) -> Option<bool> {
         let mut state = self.state.lock();
         loop {
+            if state.failed.is_some() {
+                return None;
+            }
             let unsynced = state.stats.written > state.stats.synced;
             let (fsync_due, wait) = match self.options.sync {
                 SyncMode::Sync => (true, None),
@@ -505,11 +572,7 @@ impl Shared {
                     *last_sync = Instant::now();
                     state.sync_requested = false;
                 }
-                return Some((
-                    std::mem::take(&mut state.queue),
-                    state.stats.synced,
-                    fsync_due,
-                ));
+                return Some(fsync_due);
             }
             if state.closing {
                 return None;
@@ -597,13 +660,21 @@ impl Tail {
     /// Creates file `seq`, by renaming `reuse` (a retired file) when given:
     /// its old records carry an older file number, so recovery reads them
     /// as the end of the log.
+    ///
+    /// A new file's blocks are written (zeros) up front only in `Sync`
+    /// mode, where every group's fdatasync would otherwise also write
+    /// allocation metadata. With `Buffered` the file is sized sparse: an
+    /// fsync comes once an interval, and zeroing 64 MiB under the tail
+    /// stalled every appender for tens of milliseconds and doubled the
+    /// bytes written (docs/ARCHITECTURE.md, decision 24).
     fn create(
         vfs: Arc<dyn Vfs>,
         dir: &Path,
         seq: u32,
-        file_bytes: u64,
+        options: &WalOptions,
         reuse: Option<PathBuf>,
     ) -> Result<Tail> {
+        let file_bytes = options.file_bytes;
         let path = dir.join(wal_file_name(seq));
         // A retired file that has gone missing is replaced by a new one.
         let reuse = reuse.filter(|old| vfs.exists(old).unwrap_or(false));
@@ -619,7 +690,11 @@ impl Tail {
             None => {
                 let file = vfs.open(&path, true)?;
                 file.set_len(0)?;
-                preallocate(&*file, file_bytes)?;
+                if options.sync == SyncMode::Sync {
+                    preallocate(&*file, file_bytes)?;
+                } else {
+                    file.set_len(file_bytes)?;
+                }
                 file
             }
         };
@@ -657,7 +732,13 @@ impl Tail {
             fsyncs += 1;
             synced = batch[0].lsn.0.checked_sub(1).map_or(synced, Lsn);
             let reuse = shared.state.lock().recycled.pop();
-            *self = Tail::create(self.vfs.clone(), &self.dir, self.seq + 1, file_bytes, reuse)?;
+            *self = Tail::create(
+                self.vfs.clone(),
+                &self.dir,
+                self.seq + 1,
+                &shared.options,
+                reuse,
+            )?;
             shared.state.lock().tail_seq = self.seq;
         }
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + HEADER_BYTES);
