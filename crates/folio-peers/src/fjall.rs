@@ -37,7 +37,6 @@ use folio::{BatchOp, Config, Durability, Error, KvStore, Result, Stats, WriteBat
 
 use crate::gate::Gate;
 use crate::layout;
-use crate::limits;
 use crate::spill::{place, Bucket, Place, HASH_BYTES};
 use crate::stripes::Stripes;
 use crate::walk::{walk, Chunk, CHUNK};
@@ -243,13 +242,13 @@ impl KvStore for FjallStore {
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        limits::check_put(&self.config, key, value)?;
+        self.config.check_put(key, value)?;
         self.db
             .with(|f| self.apply(f, std::iter::once((key, Some(value)))))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        limits::check_key(&self.config, key)?;
+        self.config.check_key(key)?;
         self.db.with(|f| {
             // Through a snapshot: `Keyspace::get` reads at the newest
             // sequence number and can see part of a batch being applied.
@@ -272,7 +271,7 @@ impl KvStore for FjallStore {
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
-        limits::check_key(&self.config, key)?;
+        self.config.check_key(key)?;
         self.db.with(|f| {
             let at = place(key, MAX_KEY);
             let _stripe = self.stripes.lock(stripe_key(&at));
@@ -299,7 +298,7 @@ impl KvStore for FjallStore {
     }
 
     fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
-        limits::check_batch(&self.config, batch)?;
+        self.config.check_batch(batch)?;
         self.db.with(|f| {
             let ops = batch.ops().iter().map(|op| match op {
                 BatchOp::Put { key, value } => (key.as_slice(), Some(value.as_slice())),

@@ -9,15 +9,14 @@
 //! build has.
 //!
 //! Every adapter keeps the [`KvStore`] contract as Folio's engines do:
-//! the same limits ([`Config`]'s, checked before the engine sees the
-//! input), atomic batches, [`folio::Error::Closed`] after `close`, and
+//! the same limits ([`Config::check_put`] and its siblings, checked
+//! before the engine sees the input), atomic batches, [`folio::Error::Closed`] after `close`, and
 //! durability mapped onto the engine's own modes — each module says how,
 //! and docs/ARCHITECTURE.md ("Peer engines") has the table. They share:
 //!
 //! - [`layout`]: which files mark a directory as an engine's, so no engine
 //!   opens (and writes into) a directory holding another engine's store;
 //! - `gate`: the open database behind a lock that `close` takes;
-//! - `limits`: Folio's size limits, checked the same way;
 //! - `walk`: `for_each_key` in ordered chunks, the visitor called with no
 //!   lock and no transaction held;
 //! - `stripes`: per-key locks that make a delete's "was it present" atomic
@@ -38,13 +37,6 @@ use folio::{Config, Error, KvStore, Result};
 ))]
 mod gate;
 pub mod layout;
-#[cfg(any(
-    feature = "rocksdb",
-    feature = "redb",
-    feature = "lmdb",
-    feature = "fjall"
-))]
-mod limits;
 #[cfg(any(feature = "lmdb", feature = "fjall"))]
 mod spill;
 #[cfg(any(feature = "rocksdb", feature = "fjall"))]

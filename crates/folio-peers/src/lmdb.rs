@@ -44,7 +44,6 @@ use heed::{CommitOrAbort, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, RwTxn}
 
 use crate::gate::Gate;
 use crate::layout;
-use crate::limits;
 use crate::spill::{place, Bucket, Place};
 use crate::walk::{walk, Chunk, CHUNK};
 
@@ -271,12 +270,12 @@ impl KvStore for LmdbStore {
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        limits::check_put(&self.config, key, value)?;
+        self.config.check_put(key, value)?;
         self.write(|db, txn| self.put_in(db, txn, key, value))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        limits::check_key(&self.config, key)?;
+        self.config.check_key(key)?;
         self.read(|db, txn| match place(key, db.max_key) {
             Place::Main(key) => {
                 let value = db.main.get(txn, key).map_err(|e| self.error("get", e))?;
@@ -289,12 +288,12 @@ impl KvStore for LmdbStore {
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
-        limits::check_key(&self.config, key)?;
+        self.config.check_key(key)?;
         self.write(|db, txn| self.delete_in(db, txn, key))
     }
 
     fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
-        limits::check_batch(&self.config, batch)?;
+        self.config.check_batch(batch)?;
         self.write(|db, txn| {
             for op in batch.ops() {
                 match op {

@@ -34,7 +34,6 @@ use folio::{BatchOp, Config, Durability, Error, KvStore, Result, Stats, WriteBat
 
 use crate::gate::Gate;
 use crate::layout::{self, REDB_FILE};
-use crate::limits;
 use crate::walk::{walk, Chunk, CHUNK};
 
 /// The registry name of this engine.
@@ -168,7 +167,7 @@ impl KvStore for RedbStore {
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        limits::check_put(&self.config, key, value)?;
+        self.config.check_put(key, value)?;
         self.write(|table| {
             table
                 .insert(key, value)
@@ -178,7 +177,7 @@ impl KvStore for RedbStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        limits::check_key(&self.config, key)?;
+        self.config.check_key(key)?;
         self.read(|table| {
             let value = table.get(key).map_err(|e| self.error("get", e))?;
             Ok(value.map(|v| v.value().to_vec()))
@@ -186,7 +185,7 @@ impl KvStore for RedbStore {
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
-        limits::check_key(&self.config, key)?;
+        self.config.check_key(key)?;
         self.write(|table| {
             let old = table.remove(key).map_err(|e| self.error("delete", e))?;
             Ok(old.is_some())
@@ -194,7 +193,7 @@ impl KvStore for RedbStore {
     }
 
     fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
-        limits::check_batch(&self.config, batch)?;
+        self.config.check_batch(batch)?;
         self.write(|table| {
             for op in batch.ops() {
                 match op {

@@ -35,7 +35,6 @@ use folio::{BatchOp, Config, Durability, Error, KvStore, Result, Stats, WriteBat
 
 use crate::gate::Gate;
 use crate::layout;
-use crate::limits;
 use crate::stripes::Stripes;
 use crate::walk::{walk, Chunk, CHUNK};
 
@@ -164,7 +163,7 @@ impl KvStore for RocksDbStore {
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        limits::check_put(&self.config, key, value)?;
+        self.config.check_put(key, value)?;
         self.db.with(|db| {
             let _stripe = self.stripes.lock(key);
             db.put_opt(key, value, &self.write)
@@ -173,7 +172,7 @@ impl KvStore for RocksDbStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        limits::check_key(&self.config, key)?;
+        self.config.check_key(key)?;
         self.db.with(|db| {
             let value = db.get_pinned(key).map_err(|e| self.error("get", e))?;
             Ok(value.map(|v| v.to_vec()))
@@ -181,7 +180,7 @@ impl KvStore for RocksDbStore {
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
-        limits::check_key(&self.config, key)?;
+        self.config.check_key(key)?;
         self.db.with(|db| {
             let _stripe = self.stripes.lock(key);
             if db
@@ -198,7 +197,7 @@ impl KvStore for RocksDbStore {
     }
 
     fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
-        limits::check_batch(&self.config, batch)?;
+        self.config.check_batch(batch)?;
         self.db.with(|db| {
             let _stripes = self.stripes.lock_all(batch.ops().iter().map(BatchOp::key));
             let mut rocks = RocksBatch::default();

@@ -17,8 +17,7 @@ use crate::wal::{payload, RecordKind};
 
 impl Inner {
     pub(super) fn put(&self, key: &[u8], value: &[u8], ack: Ack) -> Result<()> {
-        self.config.check_key(key)?;
-        self.config.check_value(value)?;
+        self.config.check_put(key, value)?;
         let _ops = self.write_gate()?;
         let logged = (key.len() + value.len()) as u64;
         let value: Bytes = Arc::from(value);

@@ -16,8 +16,7 @@ use crate::wal::{payload, RecordKind};
 
 impl Inner {
     pub(super) fn put(&self, key: &[u8], value: &[u8], ack: Ack) -> Result<()> {
-        self.config.check_key(key)?;
-        self.config.check_value(value)?;
+        self.config.check_put(key, value)?;
         let _ops = self.write_gate()?;
         let located = self.store_value(value)?;
         let _key = self.keys.lock(key);
