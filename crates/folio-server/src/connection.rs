@@ -126,6 +126,7 @@ impl Connection {
     /// Writes the buffered replies, once what they depend on is
     /// acknowledged.
     async fn flush(&mut self) -> io::Result<()> {
+        self.session.publish_activity(&self.shared);
         if let Err(failure) = self.wait_for_acks().await {
             return self.refuse_batch(&failure).await;
         }

@@ -194,6 +194,9 @@ pub struct Stats {
     pub cache_writebacks: u64,
     /// Frames in the buffer pool.
     pub cache_frames: u64,
+    /// Frames of the buffer pool that hold memory: frames are allocated
+    /// the first time they hold a page.
+    pub cache_allocated_frames: u64,
     /// Segment files.
     pub segments: u64,
     /// Bytes of all data files on disk.

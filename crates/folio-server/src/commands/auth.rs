@@ -23,6 +23,11 @@ pub struct Session {
     /// [`Session::take_store_access`]: its reply waits for the writes it
     /// may have seen there to be acknowledged.
     access: StoreAccess,
+    /// Commands run since the last [`Session::publish_activity`], and the
+    /// name of the last one: counted here, published once per batch, so
+    /// the hot path writes no memory shared with other connections.
+    unpublished_commands: u64,
+    last_command: &'static str,
 }
 
 /// Which stores the commands of a batch read or wrote.
@@ -41,7 +46,30 @@ impl Session {
             authenticated: false,
             client,
             access: StoreAccess::default(),
+            unpublished_commands: 0,
+            last_command: "",
         }
+    }
+
+    /// Counts a command about to run.
+    pub(crate) fn note_command(&mut self, name: &'static str) {
+        self.unpublished_commands += 1;
+        self.last_command = name;
+    }
+
+    /// Publishes the commands counted since the last call: the server's
+    /// `total_commands_processed`, and this client's last command and
+    /// activity time (`CLIENT LIST`).
+    pub(crate) fn publish_activity(&mut self, shared: &Shared) {
+        if self.unpublished_commands == 0 {
+            return;
+        }
+        self.client().touch(self.last_command);
+        shared.counters.commands_processed.fetch_add(
+            self.unpublished_commands,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.unpublished_commands = 0;
     }
 
     /// Notes the stores a command read or wrote.

@@ -161,6 +161,10 @@ fn folio_section(shared: &Shared) -> String {
             ("cache_evictions", stats.cache_evictions.to_string()),
             ("cache_writebacks", stats.cache_writebacks.to_string()),
             ("cache_frames", stats.cache_frames.to_string()),
+            (
+                "cache_allocated_frames",
+                stats.cache_allocated_frames.to_string(),
+            ),
             ("segments", stats.segments.to_string()),
             ("data_file_bytes", stats.data_file_bytes.to_string()),
             ("free_slots", stats.free_slots.to_string()),

@@ -149,11 +149,11 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     if let Some(refusal) = auth::check(shared, session, spec.name) {
         return (refusal, After::Continue);
     }
-    session.client().touch(spec.name);
-    shared
-        .counters
-        .commands_processed
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    session.note_command(spec.name);
+    if matches!(spec.name, "client" | "info") {
+        // They report the counts: bring them up to date first.
+        session.publish_activity(shared);
+    }
     match spec.name {
         "auth" => return (auth::auth(shared, session, args), After::Continue),
         "hello" => return (auth::hello(shared, session, args), After::Continue),

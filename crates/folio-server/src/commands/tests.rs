@@ -256,6 +256,34 @@ fn info_has_crlf_sections() {
 }
 
 #[test]
+fn a_batch_counts_its_commands_before_info_reports_them() {
+    let (sh, _) = shared();
+    let mut one = session(&sh);
+    let args = |line: &str| -> Vec<Bytes> {
+        crate::resp::split_args(line.as_bytes())
+            .expect("test command")
+            .into_iter()
+            .map(Bytes::from)
+            .collect()
+    };
+    // A pipeline: three commands, then INFO, with no flush in between.
+    for line in ["set a 1", "get a", "nosuchcommand", "get a"] {
+        dispatch(&sh, &mut one, &args(line));
+    }
+    let (Reply::Bulk(text), _) = dispatch(&sh, &mut one, &args("info stats")) else {
+        panic!("INFO must answer a bulk string");
+    };
+    let text = String::from_utf8(text.to_vec()).expect("INFO is text");
+    // Known commands count, INFO itself included; unknown ones do not.
+    assert!(text.contains("total_commands_processed:4\r\n"), "{text:?}");
+    let list = dispatch(&sh, &mut one, &args("client list")).0;
+    let Reply::Bulk(list) = list else {
+        panic!("CLIENT LIST must answer a bulk string: {list:?}");
+    };
+    assert!(String::from_utf8_lossy(&list).contains(" cmd=client "));
+}
+
+#[test]
 fn engine_errors_map_to_codes() {
     let (sh, store) = shared();
     assert_eq!(

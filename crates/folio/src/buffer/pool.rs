@@ -15,6 +15,11 @@
 //! Because the lookup takes no lock, a reader can find a frame that is being
 //! recycled for another page: after latching, it checks the frame's content
 //! label and retries the lookup when the label is not its page.
+//!
+//! Memory: a frame's bytes are allocated the first time the frame is mapped
+//! from a page, so a pool costs memory for the pages it has held, not for
+//! its budget: a server whose page store is idle, or a store smaller than
+//! its cache, does not pay for frames it never uses.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -40,7 +45,9 @@ const SPIN_AND_YIELD_ROUNDS: u32 = 128;
 /// The bytes of a frame and what they are.
 ///
 /// Invariants: `label.is_some()` implies `label == mapped`; both change
-/// only under the frame's write latch. `verified` is zero or the checksum of
+/// only under the frame's write latch. A frame that has ever been mapped
+/// holds `page_bytes` bytes; one never mapped holds none (allocated lazily
+/// by `install`). `verified` is zero or the checksum of
 /// a value that fills exactly these bytes' page and was checked against them;
 /// it is set under the read latch and cleared under the write latch whenever
 /// the bytes may change (load, write guard, eviction).
@@ -77,6 +84,8 @@ pub struct PoolStats {
     pub writebacks: u64,
     /// Frames in the pool.
     pub frames: u64,
+    /// Frames whose bytes are allocated: those ever mapped from a page.
+    pub allocated_frames: u64,
 }
 
 /// Spins, then yields, then sleeps, until `max_wait` has passed.
@@ -124,6 +133,8 @@ pub struct BufferPool {
     misses: StripedCounter,
     evictions: StripedCounter,
     writebacks: StripedCounter,
+    /// Frames whose bytes have been allocated (never decreases).
+    allocated_frames: AtomicU64,
 }
 
 impl BufferPool {
@@ -140,7 +151,7 @@ impl BufferPool {
                     mapped: None,
                     label: None,
                     verified: AtomicU64::new(0),
-                    bytes: vec![0u8; page_bytes].into_boxed_slice(),
+                    bytes: Box::default(),
                 }),
                 dirty: AtomicBool::new(false),
             })
@@ -162,6 +173,7 @@ impl BufferPool {
             misses: StripedCounter::default(),
             evictions: StripedCounter::default(),
             writebacks: StripedCounter::default(),
+            allocated_frames: AtomicU64::new(0),
         }
     }
 
@@ -204,6 +216,11 @@ impl BufferPool {
     pub fn new_page(&self, addr: PageAddr) -> Result<PageWriteGuard<'_>> {
         let (f, mut data) = self.latch_for_write(addr)?;
         if data.label != Some(addr) {
+            assert_eq!(
+                data.bytes.len(),
+                self.page_bytes,
+                "a mapped frame holds a page"
+            );
             data.bytes.fill(0);
             data.label = Some(addr);
         }
@@ -232,6 +249,7 @@ impl BufferPool {
             evictions: self.evictions.get(),
             writebacks: self.writebacks.get(),
             frames: self.frames.len() as u64,
+            allocated_frames: self.allocated_frames.load(Ordering::Relaxed),
         }
     }
 
@@ -310,6 +328,11 @@ impl BufferPool {
             return Ok(());
         }
         self.misses.incr();
+        assert_eq!(
+            data.bytes.len(),
+            self.page_bytes,
+            "a mapped frame holds a page"
+        );
         data.label = None;
         *data.verified.get_mut() = 0;
         self.device.read_page(addr, &mut data.bytes)?;
@@ -326,6 +349,10 @@ impl BufferPool {
         let (f, mut data) = self.take_frame()?;
         match self.table.try_insert(addr, f) {
             Ok(Ok(())) => {
+                if data.bytes.is_empty() {
+                    data.bytes = vec![0u8; self.page_bytes].into_boxed_slice();
+                    self.allocated_frames.fetch_add(1, Ordering::Relaxed);
+                }
                 data.mapped = Some(addr);
                 self.replacer.record_access(f);
                 Ok(Some((f, data)))
@@ -477,6 +504,32 @@ mod tests {
         let dev = Arc::new(MapDevice::default());
         let pool = BufferPool::new(frames, 4096, new_replacer(kind, frames), dev.clone());
         (pool, dev)
+    }
+
+    #[test]
+    fn frames_take_memory_only_once_they_hold_a_page() {
+        let (big, _) = pool(64, ReplacerKind::Clock);
+        assert_eq!(big.stats().allocated_frames, 0, "a new pool holds no page");
+        for n in 0..3 {
+            drop(big.fetch_page(page(n)).unwrap());
+        }
+        drop(big.new_page(page(3)).unwrap());
+        assert_eq!(big.stats().allocated_frames, 4);
+        // Hits and reloads reuse the frames they have.
+        for n in 0..4 {
+            drop(big.fetch_page(page(n)).unwrap());
+        }
+        assert_eq!(big.stats().allocated_frames, 4);
+        // A full pool recycles allocated frames instead of allocating more.
+        let (small, _) = pool(2, ReplacerKind::Lru);
+        for n in 0..10u8 {
+            let mut guard = small.fetch_page_mut(page(n.into())).unwrap();
+            guard[0] = n;
+        }
+        assert_eq!(small.stats().allocated_frames, 2);
+        for n in 0..10u8 {
+            assert_eq!(small.fetch_page(page(n.into())).unwrap()[0], n);
+        }
     }
 
     #[test]

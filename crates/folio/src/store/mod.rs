@@ -229,6 +229,7 @@ impl Inner {
             cache_evictions: pool.evictions,
             cache_writebacks: pool.writebacks,
             cache_frames: pool.frames,
+            cache_allocated_frames: pool.allocated_frames,
             segments,
             data_file_bytes,
             free_slots: self.disk.free_slots(),
