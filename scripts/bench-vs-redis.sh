@@ -6,13 +6,17 @@
 #   durability none  (folio --durability none; redis with no persistence)
 #   durability sync  (folio --durability sync;  redis appendfsync always)
 #
-# Prints requests/s and the ratio folio/redis as a Markdown table.
+# Prints requests/s and the ratio folio/redis as a Markdown table, then
+# each server's resident memory (VmRSS) after its runs.
 # Needs redis-server and redis-benchmark (Debian: apt-get install
 # redis-server redis-tools). Environment: N (default 1000000), CLIENTS (50),
 # FOLIO_PORT (7379), REDIS_PORT (7380), MODES ("none sync"), FOLIO_CACHE_MIB
 # (256: the data set, about 130 MB, fits in folio's buffer pool as it fits
 # in Redis's memory; with the default 64 MiB half of the GETs read the
-# segment files).
+# segment files), FOLIO_THREADS (folio's --threads; 0, the default: one
+# connection thread per core; 1: one, as Redis runs its commands on one
+# event loop, which leaves redis-benchmark the other core of a 2-core
+# machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +26,7 @@ FOLIO_PORT=${FOLIO_PORT:-7379}
 REDIS_PORT=${REDIS_PORT:-7380}
 MODES=${MODES:-"none sync"}
 FOLIO_CACHE_MIB=${FOLIO_CACHE_MIB:-256}
+FOLIO_THREADS=${FOLIO_THREADS:-0}
 
 for tool in redis-server redis-benchmark redis-cli; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install redis-server redis-tools)" >&2; exit 1; }
@@ -48,7 +53,7 @@ wait_for() { # port
 
 start_folio() { # mode
     "$FOLIO" --log-level warn serve --dir "$work/folio-$1" --port "$FOLIO_PORT" \
-        --durability "$1" --cache-mib "$FOLIO_CACHE_MIB" >"$work/folio-$1.log" 2>&1 &
+        --durability "$1" --cache-mib "$FOLIO_CACHE_MIB" --threads "$FOLIO_THREADS" >"$work/folio-$1.log" 2>&1 &
     server_pid=$!
     wait_for "$FOLIO_PORT"
 }
@@ -75,7 +80,7 @@ bench() { # port pipeline test
         | awk -F'"' -v t="$(echo "$3" | tr a-z A-Z)" '$2 == t { print $4 }'
 }
 
-declare -A rps
+declare -A rps rss
 for mode in $MODES; do
     for server in folio redis; do
         "start_$server" "$mode"
@@ -87,6 +92,7 @@ for mode in $MODES; do
                 echo "$server durability=$mode -P $pipeline $test: ${rps[$server,$mode,$pipeline,$test]} req/s" >&2
             done
         done
+        rss[$server,$mode]=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status")
         stop_server
     done
 done
@@ -105,4 +111,11 @@ for mode in $MODES; do
             echo "| $mode / $redis_mode | $pipeline | ${test^^} | $f | $r | $ratio |"
         done
     done
+done
+
+echo
+echo "| durability (folio / redis) | folio RSS MiB | redis RSS MiB |"
+echo "|---|---|---|"
+for mode in $MODES; do
+    echo "| $mode | ${rss[folio,$mode]} | ${rss[redis,$mode]} |"
 done

@@ -30,6 +30,7 @@ struct FileConfig {
     replacer: Option<Spanned<String>>,
     sync_interval_ms: Option<Spanned<u64>>,
     maxclients: Option<Spanned<usize>>,
+    threads: Option<Spanned<usize>>,
     requirepass: Option<Spanned<String>>,
     liveness_interval_ms: Option<Spanned<u64>>,
     vacuum_interval_ms: Option<Spanned<u64>>,
@@ -97,6 +98,7 @@ pub fn merge(
         file.sync_interval_ms,
     );
     merger.take("maxclients", &mut args.maxclients, file.maxclients);
+    merger.take("threads", &mut args.threads, file.threads);
     merger.take("requirepass", &mut args.requirepass, file.requirepass);
     merger.take(
         "liveness_interval_ms",
@@ -329,6 +331,7 @@ mod tests {
             ("cache_mib = 18446744073709551615", "cache_mib"),
             ("engine = \"lsm\"", "engine"),
             ("maxclients = 0", "maxclients"),
+            ("threads = 1025", "threads"),
             ("requirepass = \"\"", "requirepass"),
         ];
         for (text, key) in cases {

@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Most simultaneous client connections.
     #[arg(long, default_value_t = 10_000)]
     pub maxclients: usize,
+    /// Threads that run client connections (0: one per CPU core). With
+    /// clients on the same small host, 1 leaves them a core.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Password clients must give with AUTH before other commands.
     #[arg(long, env = "FOLIO_PASSWORD", hide_env_values = true)]
     pub requirepass: Option<String>,
@@ -193,6 +197,7 @@ pub fn validate(
         port: args.port,
         maxclients: args.maxclients,
         requirepass: args.requirepass.clone(),
+        threads: args.threads,
         ..folio_server::ServerConfig::default()
     };
     if let Err(folio_server::ServerError::InvalidConfig { field, reason }) = server.validate() {

@@ -25,6 +25,10 @@ pub struct ServerConfig {
     /// The password clients must give with `AUTH` before any other command
     /// (`None`: no authentication, as Redis without `requirepass`).
     pub requirepass: Option<String>,
+    /// Threads that run the connections (used by [`crate::run`]); 0: one
+    /// per CPU core. On a machine shared with the clients (a benchmark on
+    /// the same host) fewer threads than cores leave them a core.
+    pub threads: usize,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("maxclients", &self.maxclients)
             .field("max_query_buffer_bytes", &self.max_query_buffer_bytes)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("threads", &self.threads)
             .field(
                 "requirepass",
                 &self.requirepass.as_ref().map(|_| "<redacted>"),
@@ -52,6 +57,7 @@ impl Default for ServerConfig {
             max_query_buffer_bytes: DEFAULT_MAX_QUERY_BUFFER,
             shutdown_grace: Duration::from_secs(5),
             requirepass: None,
+            threads: 0,
         }
     }
 }
@@ -59,6 +65,8 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Smallest accepted query buffer limit: a header line must fit.
     pub const MIN_QUERY_BUFFER_BYTES: usize = 1024;
+    /// Most connection threads accepted.
+    pub const MAX_THREADS: usize = 1024;
 
     /// Checks that the settings can run a server.
     pub fn validate(&self) -> Result<(), ServerError> {
@@ -68,6 +76,14 @@ impl ServerConfig {
         if self.max_query_buffer_bytes < Self::MIN_QUERY_BUFFER_BYTES {
             let reason = format!("must be at least {} bytes", Self::MIN_QUERY_BUFFER_BYTES);
             return Err(invalid("max_query_buffer_bytes", reason));
+        }
+        if self.threads > Self::MAX_THREADS {
+            let reason = format!(
+                "{} is more than the limit of {} (0: one per CPU core)",
+                self.threads,
+                Self::MAX_THREADS
+            );
+            return Err(invalid("threads", reason));
         }
         if self.requirepass.as_deref() == Some("") {
             return Err(invalid(

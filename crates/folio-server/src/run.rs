@@ -11,11 +11,12 @@ use crate::stores::Stores;
 /// shuts down gracefully and closes the stores. Blocks the calling thread.
 pub fn run(stores: Stores, config: ServerConfig) -> Result<(), ServerError> {
     config.validate()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("folio-server")
-        .build()
-        .map_err(ServerError::Runtime)?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("folio-server");
+    if config.threads > 0 {
+        builder.worker_threads(config.threads);
+    }
+    let runtime = builder.build().map_err(ServerError::Runtime)?;
     let served = runtime.block_on(listen_and_serve(stores.clone(), config));
     drop(runtime);
     let closed = stores.close();

@@ -299,6 +299,12 @@ fn expired_keys_vanish_from_every_command_and_are_swept() {
         c.call(&[b"INFO", b"keyspace"]),
         Value::bulk("# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n")
     );
+    // Each expired key counted once: 199 by the sweep, one by SETNX.
+    let Value::Bulk(stats) = c.call(&[b"INFO", b"stats"]) else {
+        panic!("INFO answers a bulk string");
+    };
+    let stats = String::from_utf8(stats).unwrap();
+    assert!(stats.contains("\r\nexpired_keys:200\r\n"), "{stats}");
 }
 
 #[test]

@@ -19,6 +19,8 @@ fn run_serves_until_sigterm_then_closes_the_store() {
         .port();
     let config = ServerConfig {
         port,
+        // One connection thread: durable writes still leave it (block_in_place).
+        threads: 1,
         ..ServerConfig::default()
     };
     let stores = Stores::with_pages(

@@ -54,7 +54,7 @@ pub(crate) struct Keyspace {
     locks: KeyLocks,
     /// Seed of the hash that orders keys for `SCAN`; random per start.
     scan_seed: u64,
-    /// Keys the sweep has deleted since the start.
+    /// Keys that expired and are gone since the start (`expired_keys`).
     expired: AtomicU64,
 }
 
@@ -139,6 +139,7 @@ impl Keyspace {
     /// Sets `key` to `value` with `deadline_ms` (`None`: no expiry). The
     /// caller holds the key's lock.
     pub(crate) fn put(&self, key: &[u8], value: &[u8], deadline_ms: Option<u64>) -> Result<()> {
+        let replaces_expired = self.is_expired_now(key);
         let stored = envelope::encode(value, deadline_ms);
         match self.store.deferred_ack() {
             Some(deferred) => deferred.put(key, &stored),
@@ -146,12 +147,17 @@ impl Keyspace {
         }
         .map_err(|e| value_limit(e, envelope::header_len(deadline_ms)))?;
         self.expiries.set(key, deadline_ms);
+        self.count_expired(u64::from(replaces_expired));
         Ok(())
     }
 
     /// Sets every `(key, value)` pair of `pairs` (flattened) with no expiry,
     /// atomically. The caller holds the keys' locks.
     pub(crate) fn put_pairs(&self, pairs: &[Bytes]) -> Result<()> {
+        let replaces_expired = pairs
+            .chunks_exact(2)
+            .filter(|pair| self.is_expired_now(&pair[0]))
+            .count();
         let mut batch = WriteBatch::new();
         for pair in pairs.chunks_exact(2) {
             batch.put(&pair[0][..], envelope::encode(&pair[1], None));
@@ -164,6 +170,7 @@ impl Keyspace {
         for pair in pairs.chunks_exact(2) {
             self.expiries.set(&pair[0], None);
         }
+        self.count_expired(u64::try_from(replaces_expired).unwrap_or(u64::MAX));
         Ok(())
     }
 
@@ -176,6 +183,7 @@ impl Keyspace {
             None => self.store.delete(key)?,
         };
         self.expiries.set(key, None);
+        self.count_expired(u64::from(present && expired));
         Ok(present && !expired)
     }
 
@@ -186,9 +194,26 @@ impl Keyspace {
         Ok(stored.saturating_sub(self.expiries.count_due(now_ms)))
     }
 
-    /// Keys the expiry sweep has deleted since the key space was opened.
+    /// Keys that expired since the key space was opened and are gone: the
+    /// sweep deleted them, or a write replaced or deleted them after their
+    /// deadline (Redis's `expired_keys`: every key counted once).
     pub(crate) fn expired_keys(&self) -> u64 {
         self.expired.load(Ordering::Relaxed)
+    }
+
+    /// True when `key` has a deadline that has passed. The caller holds the
+    /// key's lock, so the expiry index is the truth for it; no clock is
+    /// read for a key without a deadline.
+    fn is_expired_now(&self, key: &[u8]) -> bool {
+        self.expiries
+            .deadline(key)
+            .is_some_and(|deadline| is_expired(deadline, unix_now_ms()))
+    }
+
+    fn count_expired(&self, keys: u64) {
+        if keys > 0 {
+            self.expired.fetch_add(keys, Ordering::Relaxed);
+        }
     }
 
     /// Keys with a deadline not reached at `now_ms`, and their mean time left
@@ -236,8 +261,7 @@ impl Keyspace {
         for key in &victims {
             self.expiries.set(key, None);
         }
-        let swept = u64::try_from(victims.len()).unwrap_or(u64::MAX);
-        self.expired.fetch_add(swept, Ordering::Relaxed);
+        self.count_expired(u64::try_from(victims.len()).unwrap_or(u64::MAX));
         Ok(victims.len())
     }
 
