@@ -20,6 +20,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// mimalloc: the server and the engine allocate per request (a command's
+/// arguments, a value read out of the buffer pool, an index entry per
+/// write); see docs/ARCHITECTURE.md for the measurement.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Folio: a crash-safe key-value and multi-version page store.
 #[derive(Debug, Parser)]
 #[command(name = "folio", version, about)]
