@@ -361,7 +361,7 @@ mod tests {
         assert_eq!(s.log_level, defaults.log_level);
         let file = s.file.unwrap();
         let keys: Vec<&str> = file.lines.keys().copied().collect();
-        assert_eq!(keys.len(), 13, "every key but requirepass: {keys:?}");
+        assert_eq!(keys.len(), 14, "every key but requirepass: {keys:?}");
         assert!(validate(&s.args).is_ok());
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Each connection registers at its start and is removed when its
 //! [`Registration`] drops (also on panic). What a client sets about itself
-//! (name, library) sits behind a mutex, written rarely; what every command
-//! updates (last command, last activity, protocol) is atomic.
+//! (name, library) sits behind a mutex, written rarely; the last command
+//! and last activity are published once per batch of pipelined commands
+//! (`Session::publish_activity`), not per command, so other clients see
+//! them when a batch ends.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -119,7 +121,8 @@ fn elapsed_ms(since: Instant) -> u64 {
 }
 
 impl ClientInfo {
-    /// Records that the client ran `command` now.
+    /// Records that the client's latest command, `command`, ran now (once
+    /// per batch, by `Session::publish_activity`).
     pub(crate) fn touch(&self, command: &'static str) {
         self.last_active_ms
             .store(elapsed_ms(self.epoch), Ordering::Relaxed);

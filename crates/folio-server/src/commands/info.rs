@@ -179,6 +179,7 @@ fn folio_section(shared: &Shared) -> String {
 fn pages_section(shared: &Shared) -> Option<String> {
     let pages = shared.pages.as_ref()?;
     let stats = pages.stats();
+    let engine = pages.store().stats();
     let horizon = pages
         .live_horizon()
         .map_or_else(String::new, |h| h.0.to_string());
@@ -193,6 +194,13 @@ fn pages_section(shared: &Shared) -> Option<String> {
             ("versions_vacuumed", stats.versions_vacuumed.to_string()),
             ("live_nodes", stats.live_nodes.to_string()),
             ("live_horizon", horizon),
+            ("page_cache_hits", engine.cache_hits.to_string()),
+            ("page_cache_misses", engine.cache_misses.to_string()),
+            ("page_cache_frames", engine.cache_frames.to_string()),
+            (
+                "page_cache_allocated_frames",
+                engine.cache_allocated_frames.to_string(),
+            ),
         ],
     ))
 }

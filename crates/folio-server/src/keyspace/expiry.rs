@@ -42,19 +42,21 @@ pub(crate) fn is_expired(deadline_ms: u64, now_ms: u64) -> bool {
 }
 
 impl ExpiryIndex {
-    /// Records `key`'s deadline; `None` removes it.
-    pub(crate) fn set(&self, key: &[u8], deadline_ms: Option<u64>) {
+    /// Records `key`'s deadline (`None` removes it) and returns the one it
+    /// had.
+    pub(crate) fn set(&self, key: &[u8], deadline_ms: Option<u64>) -> Option<u64> {
         // A writer holds the key's stripe lock, so no other writer can be
         // adding this key's deadline while the count reads 0.
         if deadline_ms.is_none() && self.len.load(Ordering::Acquire) == 0 {
-            return;
+            return None;
         }
         let mut inner = self.inner.lock();
-        match deadline_ms {
+        let previous = match deadline_ms {
             None => inner.remove(key),
             Some(deadline) => inner.insert(key, deadline),
-        }
+        };
         self.len.store(inner.by_key.len(), Ordering::Release);
+        previous
     }
 
     /// `key`'s deadline, if it has one.
@@ -133,10 +135,12 @@ impl ExpiryIndex {
 }
 
 impl Inner {
-    fn insert(&mut self, key: &[u8], deadline: u64) {
-        if let Some(old) = self.by_key.get(key).copied() {
+    /// Sets `key`'s deadline; returns the previous one.
+    fn insert(&mut self, key: &[u8], deadline: u64) -> Option<u64> {
+        let previous = self.by_key.get(key).copied();
+        if let Some(old) = previous {
             if old == deadline {
-                return;
+                return previous;
             }
             self.remove(key);
         }
@@ -144,13 +148,15 @@ impl Inner {
         self.by_deadline.insert((deadline, Arc::clone(&key)));
         self.by_key.insert(key, deadline);
         self.deadline_sum += u128::from(deadline);
+        previous
     }
 
-    fn remove(&mut self, key: &[u8]) {
-        if let Some((key, deadline)) = self.by_key.remove_entry(key) {
-            self.by_deadline.remove(&(deadline, key));
-            self.deadline_sum -= u128::from(deadline);
-        }
+    /// Removes `key`'s deadline; returns it.
+    fn remove(&mut self, key: &[u8]) -> Option<u64> {
+        let (key, deadline) = self.by_key.remove_entry(key)?;
+        self.by_deadline.remove(&(deadline, key));
+        self.deadline_sum -= u128::from(deadline);
+        Some(deadline)
     }
 }
 

@@ -139,25 +139,20 @@ impl Keyspace {
     /// Sets `key` to `value` with `deadline_ms` (`None`: no expiry). The
     /// caller holds the key's lock.
     pub(crate) fn put(&self, key: &[u8], value: &[u8], deadline_ms: Option<u64>) -> Result<()> {
-        let replaces_expired = self.is_expired_now(key);
         let stored = envelope::encode(value, deadline_ms);
         match self.store.deferred_ack() {
             Some(deferred) => deferred.put(key, &stored),
             None => self.store.put(key, &stored),
         }
         .map_err(|e| value_limit(e, envelope::header_len(deadline_ms)))?;
-        self.expiries.set(key, deadline_ms);
-        self.count_expired(u64::from(replaces_expired));
+        let previous = self.expiries.set(key, deadline_ms);
+        self.count_replaced_expired(previous, deadline_ms);
         Ok(())
     }
 
     /// Sets every `(key, value)` pair of `pairs` (flattened) with no expiry,
     /// atomically. The caller holds the keys' locks.
     pub(crate) fn put_pairs(&self, pairs: &[Bytes]) -> Result<()> {
-        let replaces_expired = pairs
-            .chunks_exact(2)
-            .filter(|pair| self.is_expired_now(&pair[0]))
-            .count();
         let mut batch = WriteBatch::new();
         for pair in pairs.chunks_exact(2) {
             batch.put(&pair[0][..], envelope::encode(&pair[1], None));
@@ -168,21 +163,22 @@ impl Keyspace {
         }
         .map_err(|e| value_limit(e, envelope::header_len(None)))?;
         for pair in pairs.chunks_exact(2) {
-            self.expiries.set(&pair[0], None);
+            // A key given twice finds its old deadline only the first time.
+            let previous = self.expiries.set(&pair[0], None);
+            self.count_replaced_expired(previous, None);
         }
-        self.count_expired(u64::try_from(replaces_expired).unwrap_or(u64::MAX));
         Ok(())
     }
 
     /// Removes `key`; true when it was present and not expired at `now_ms`.
     /// The caller holds the key's lock.
     pub(crate) fn delete(&self, key: &[u8], now_ms: u64) -> Result<bool> {
-        let expired = self.expiries.is_key_expired(key, now_ms);
         let present = match self.store.deferred_ack() {
             Some(deferred) => deferred.delete(key)?,
             None => self.store.delete(key)?,
         };
-        self.expiries.set(key, None);
+        let previous = self.expiries.set(key, None);
+        let expired = previous.is_some_and(|deadline| is_expired(deadline, now_ms));
         self.count_expired(u64::from(present && expired));
         Ok(present && !expired)
     }
@@ -201,13 +197,19 @@ impl Keyspace {
         self.expired.load(Ordering::Relaxed)
     }
 
-    /// True when `key` has a deadline that has passed. The caller holds the
-    /// key's lock, so the expiry index is the truth for it; no clock is
-    /// read for a key without a deadline.
-    fn is_expired_now(&self, key: &[u8]) -> bool {
-        self.expiries
-            .deadline(key)
-            .is_some_and(|deadline| is_expired(deadline, unix_now_ms()))
+    /// Counts a key whose value a write replaced, when its `previous`
+    /// deadline had passed and its new one, `deadline_ms`, has not: the key
+    /// expired and is gone. A write that keeps a passed deadline (KEEPTTL,
+    /// APPEND, INCR racing the deadline) leaves the key to the sweep, which
+    /// counts it then. No clock is read for a key that had no deadline.
+    fn count_replaced_expired(&self, previous: Option<u64>, deadline_ms: Option<u64>) {
+        let Some(previous) = previous else {
+            return;
+        };
+        let now_ms = unix_now_ms();
+        if is_expired(previous, now_ms) && !deadline_ms.is_some_and(|d| is_expired(d, now_ms)) {
+            self.count_expired(1);
+        }
     }
 
     fn count_expired(&self, keys: u64) {

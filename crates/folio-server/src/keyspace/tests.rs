@@ -233,5 +233,46 @@ fn the_sweep_never_deletes_a_key_rewritten_after_it_was_listed() {
         }
     }
     assert!(swept >= 1000, "{swept}");
+    // Every key expired (deadline 5 ms after the epoch) and is gone, each
+    // counted once: by the sweep, or by the rewrite that replaced it.
+    assert_eq!(keyspace.expired_keys(), 2000);
+    keyspace.expiries.assert_invariants();
+}
+
+#[test]
+fn expired_keys_counts_each_expired_key_once() {
+    let keyspace = Keyspace::open(open_store(&MemVfs::new())).expect("open");
+    let passed = Some(1); // 1 ms after the epoch: long expired.
+    let later = Some(unix_now_ms() + 3_600_000);
+    let pair = |key: &'static [u8], value: &'static [u8]| {
+        [Bytes::from_static(key), Bytes::from_static(value)]
+    };
+
+    // A write over an expired key counts it; a second write does not.
+    keyspace.put(b"a", b"1", passed).expect("put");
+    keyspace.put(b"a", b"2", None).expect("put");
+    keyspace.put(b"a", b"3", later).expect("put");
+    assert_eq!(keyspace.expired_keys(), 1);
+
+    // MSET naming an expired key twice counts it once.
+    keyspace.put(b"b", b"1", passed).expect("put");
+    let pairs: Vec<Bytes> = [pair(b"b", b"x"), pair(b"b", b"y")].concat();
+    keyspace.put_pairs(&pairs).expect("mset");
+    assert_eq!(keyspace.expired_keys(), 2);
+
+    // A write keeping the passed deadline (KEEPTTL) leaves it to the sweep.
+    keyspace.put(b"c", b"1", passed).expect("put");
+    keyspace.put(b"c", b"2", passed).expect("keepttl");
+    assert_eq!(keyspace.expired_keys(), 2);
+    assert_eq!(keyspace.sweep(unix_now_ms(), 16).expect("sweep"), 1);
+    assert_eq!(keyspace.expired_keys(), 3);
+
+    // DEL of an expired key: not deleted for the client, counted as expired.
+    keyspace.put(b"d", b"1", passed).expect("put");
+    assert!(!keyspace.delete(b"d", unix_now_ms()).expect("del"));
+    assert!(!keyspace.delete(b"d", unix_now_ms()).expect("del again"));
+    assert_eq!(keyspace.expired_keys(), 4);
+    assert_eq!(keyspace.sweep(unix_now_ms(), 16).expect("sweep"), 0);
+    assert_eq!(keyspace.expired_keys(), 4);
     keyspace.expiries.assert_invariants();
 }

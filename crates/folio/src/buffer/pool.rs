@@ -533,6 +533,24 @@ mod tests {
     }
 
     #[test]
+    fn threads_racing_for_a_new_page_allocate_one_frame() {
+        let (pool, _) = pool(8, ReplacerKind::Clock);
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..100 {
+                        assert_eq!(pool.fetch_page(page(9)).unwrap().len(), 4096);
+                    }
+                });
+            }
+        });
+        assert_eq!(pool.stats().allocated_frames, 1);
+        assert_eq!(pool.stats().misses, 1);
+    }
+
+    #[test]
     fn guards_pin_and_unpin() {
         // One thread holding several guards is fine when no other thread
         // competes for the frames (the engine itself never does this).
