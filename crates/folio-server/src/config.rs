@@ -26,8 +26,9 @@ pub struct ServerConfig {
     /// (`None`: no authentication, as Redis without `requirepass`).
     pub requirepass: Option<String>,
     /// Threads that run the connections (used by [`crate::run`]); 0: tokio's
-    /// default, one per CPU core or `TOKIO_WORKER_THREADS` when set. On a machine shared with the clients (a benchmark on
-    /// the same host) fewer threads than cores leave them a core.
+    /// default, one per CPU core or `TOKIO_WORKER_THREADS` when set. On a
+    /// machine shared with the clients (a benchmark on the same host) fewer
+    /// threads than cores leave them a core.
     pub threads: usize,
 }
 

@@ -266,7 +266,8 @@ fn a_batch_counts_its_commands_before_info_reports_them() {
             .map(Bytes::from)
             .collect()
     };
-    // A pipeline: three commands, then INFO, with no flush in between.
+    // A pipeline of four commands (one unknown), then INFO, with no flush
+    // in between.
     for line in ["set a 1", "get a", "nosuchcommand", "get a"] {
         dispatch(&sh, &mut one, &args(line));
     }

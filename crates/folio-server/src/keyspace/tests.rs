@@ -267,7 +267,7 @@ fn expired_keys_counts_each_expired_key_once() {
     assert_eq!(keyspace.sweep(unix_now_ms(), 16).expect("sweep"), 1);
     assert_eq!(keyspace.expired_keys(), 3);
 
-    // DEL of an expired key: not deleted for the client, counted as expired.
+    // DEL of an expired key answers 0 and counts it as expired, once.
     keyspace.put(b"d", b"1", passed).expect("put");
     assert!(!keyspace.delete(b"d", unix_now_ms()).expect("del"));
     assert!(!keyspace.delete(b"d", unix_now_ms()).expect("del again"));
