@@ -84,3 +84,45 @@ fn rewriting_keys_from_a_scan_reuses_space() {
         vec![2u8; 8192]
     );
 }
+
+/// Without a WAL, a freed slot is reused only after the next checkpoint.
+/// Overwrites must not wait for `checkpoint_wal_bytes` of writes: once the
+/// slots waiting outnumber the keys (and at least 65,536 wait), the
+/// background checkpointer takes one and the slots come back.
+#[test]
+fn without_a_wal_overwrites_trigger_a_checkpoint_that_frees_their_slots() {
+    let keys = 1_000u32;
+    let place = Place::memory();
+    let mut config = Config::default();
+    config.durability = folio::Durability::None;
+    let store = place.open(&config);
+    let overwrites_to_trigger = 65_536 / keys + 1;
+    for round in 0..overwrites_to_trigger + 1 {
+        for k in 0..keys {
+            store.put(&k.to_be_bytes(), &[round as u8; 100]).unwrap();
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.stats().checkpoints == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint while {} slots wait: {:?}",
+            store.stats().free_slots,
+            store.stats()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The checkpoint made the waiting slots reusable: the next round of
+    // overwrites takes them instead of new ones.
+    let before = store.stats().data_file_bytes;
+    for k in 0..keys {
+        store.put(&k.to_be_bytes(), &[0xEE; 100]).unwrap();
+    }
+    store.flush().unwrap();
+    assert_eq!(store.stats().data_file_bytes, before, "{:?}", store.stats());
+    assert_eq!(
+        store.get(&7u32.to_be_bytes()).unwrap().unwrap(),
+        vec![0xEE; 100]
+    );
+    store.close().unwrap();
+}

@@ -362,6 +362,14 @@ impl DiskManager {
         Ok((count, bytes))
     }
 
+    /// Freed slots waiting in limbo for their freeing to be durable.
+    pub fn waiting_slots(&self) -> u64 {
+        self.class_state
+            .iter()
+            .map(|s| s.lock().limbo.len() as u64)
+            .sum()
+    }
+
     /// Freed slots: on the free lists or waiting in limbo.
     pub fn free_slots(&self) -> u64 {
         self.class_state

@@ -38,6 +38,10 @@ use crate::periodic::Periodic;
 
 /// How often the background thread looks at the WAL size.
 const POLL: Duration = Duration::from_millis(100);
+/// Without a WAL, freed slots are reused only after the next checkpoint:
+/// one is taken once more slots wait than there are keys (the data files
+/// at twice the live data), and at least this many wait.
+const MIN_WAITING_SLOTS: u64 = 65_536;
 
 impl Inner {
     /// Takes a checkpoint; with `clean`, marks the store closed cleanly.
@@ -143,7 +147,8 @@ impl Inner {
     }
 
     /// True when the WAL grew past `checkpoint_wal_bytes`, or the interval
-    /// passed with writes since the last checkpoint.
+    /// passed with writes since the last checkpoint, or (without a WAL)
+    /// the slots waiting for a checkpoint outnumber the keys.
     fn checkpoint_due(&self, life: &Lifecycle) -> bool {
         let logged = self.logged_bytes.get() - life.logged_at_checkpoint;
         let interval = self.config.checkpoint_interval_ms;
@@ -151,6 +156,16 @@ impl Inner {
             || (logged > 0
                 && interval > 0
                 && life.checkpoint_started.elapsed() >= Duration::from_millis(interval))
+            || (self.wal.is_none() && self.too_many_waiting_slots())
+    }
+
+    /// Without a WAL, overwrites leave their old slots waiting for the next
+    /// checkpoint; left alone until `checkpoint_wal_bytes`, they would
+    /// double the data files (and the pages cached) of an overwrite-heavy
+    /// store.
+    fn too_many_waiting_slots(&self) -> bool {
+        let waiting = self.disk.waiting_slots();
+        waiting >= MIN_WAITING_SLOTS && waiting > self.index.len()
     }
 
     /// Waits for in-flight writes and readers, takes the last checkpoint,
