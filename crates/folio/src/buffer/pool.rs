@@ -216,11 +216,7 @@ impl BufferPool {
     pub fn new_page(&self, addr: PageAddr) -> Result<PageWriteGuard<'_>> {
         let (f, mut data) = self.latch_for_write(addr)?;
         if data.label != Some(addr) {
-            assert_eq!(
-                data.bytes.len(),
-                self.page_bytes,
-                "a mapped frame holds a page"
-            );
+            self.assert_holds_page(&data);
             data.bytes.fill(0);
             data.label = Some(addr);
         }
@@ -322,17 +318,23 @@ impl BufferPool {
         }
     }
 
+    /// The invariant that lazy allocation keeps: a mapped frame has its
+    /// page's bytes (`install` allocates them).
+    fn assert_holds_page(&self, data: &FrameData) {
+        assert_eq!(
+            data.bytes.len(),
+            self.page_bytes,
+            "a mapped frame holds a page"
+        );
+    }
+
     fn load_if_needed(&self, addr: PageAddr, data: &mut FrameData) -> Result<()> {
         if data.label == Some(addr) {
             self.hits.incr();
             return Ok(());
         }
         self.misses.incr();
-        assert_eq!(
-            data.bytes.len(),
-            self.page_bytes,
-            "a mapped frame holds a page"
-        );
+        self.assert_holds_page(data);
         data.label = None;
         *data.verified.get_mut() = 0;
         self.device.read_page(addr, &mut data.bytes)?;

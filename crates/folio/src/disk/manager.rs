@@ -364,20 +364,19 @@ impl DiskManager {
 
     /// Freed slots waiting in limbo for their freeing to be durable.
     pub fn waiting_slots(&self) -> u64 {
-        self.class_state
-            .iter()
-            .map(|s| s.lock().limbo.len() as u64)
-            .sum()
+        self.count_over_classes(|s| s.limbo.len())
     }
 
     /// Freed slots: on the free lists or waiting in limbo.
     pub fn free_slots(&self) -> u64 {
+        self.count_over_classes(|s| s.free.len() + s.limbo.len())
+    }
+
+    /// The sum of `count` over every size class, each read under its lock.
+    fn count_over_classes(&self, count: impl Fn(&ClassState) -> usize) -> u64 {
         self.class_state
             .iter()
-            .map(|s| {
-                let s = s.lock();
-                (s.free.len() + s.limbo.len()) as u64
-            })
+            .map(|s| count(&s.lock()) as u64)
             .sum()
     }
 
