@@ -9,12 +9,16 @@
 //! reads or writes the key space therefore waits for a mark taken after it
 //! ran: no client is ever told of a value a crash could take back.
 //!
-//! No thread blocks for this: the store tells a listener of every
-//! acknowledgement ([`folio::DeferredAck::set_ack_listener`], called by the
-//! thread that wrote the group), which publishes the mark on a
-//! [`tokio::sync::watch`] channel that connection tasks await. A failure
-//! (a poisoned store) is published too; the waiter then asks the store for
-//! the error, which it returns at once.
+//! The waiting connection leads: after letting the other ready connections
+//! run, it writes and fsyncs the queued writes itself
+//! ([`folio::DeferredAck::write_queued`]) on its worker thread, unless
+//! another thread is writing them (decision 27). Then it waits without
+//! blocking: the store tells a listener each time a thread lets go of the
+//! log ([`folio::DeferredAck::set_ack_listener`]), which publishes the
+//! mark on a [`tokio::sync::watch`] channel that connection tasks await,
+//! and the waiter leads the next group if its writes are not in that one.
+//! A failure (a poisoned store) is published too; the waiter then asks the
+//! store for the error, which it returns at once.
 //!
 //! Invariant: the published mark only grows, and is never above a mark the
 //! store acknowledged.
@@ -44,14 +48,11 @@ impl AckWaiter {
     pub(crate) fn start(store: &Arc<dyn KvStore>) -> Option<Self> {
         let deferred = store.deferred_ack()?;
         let (publish, reached) = watch::channel(Reached::default());
+        // Every call is news, also one with no newer mark: a thread that
+        // held the log has let go of it, and a waiter that found it busy
+        // tries again to write the queue itself (`wait`).
         deferred.set_ack_listener(Box::new(move |acked| match acked {
-            Some(mark) => {
-                publish.send_if_modified(|r| {
-                    let newer = mark > r.mark;
-                    r.mark = r.mark.max(mark);
-                    newer
-                });
-            }
+            Some(mark) => publish.send_modify(|r| r.mark = r.mark.max(mark)),
             None => publish.send_modify(|r| r.failed = true),
         }));
         Some(Self {
@@ -68,21 +69,42 @@ impl AckWaiter {
         (!deferred.is_acked(mark)).then_some(mark)
     }
 
-    /// Waits until `mark` is acknowledged; the error is the store's
-    /// failure when it never will be.
+    /// Waits until `mark` is acknowledged, leading the group commit that
+    /// does it when no other thread is; the error is the store's failure
+    /// when it never will be.
     pub(crate) async fn wait(&self, mark: AckMark) -> Result<(), folio::Error> {
         let Some(deferred) = self.store.deferred_ack() else {
             return Ok(());
         };
-        // The channel holds the latest state, not events: an
-        // acknowledgement between this check and the wait is not missed.
-        let mut reached = self.reached.clone();
         if deferred.is_acked(mark) {
             return Ok(());
         }
-        let done = reached.wait_for(|r| r.mark >= mark || r.failed).await;
-        if done.is_ok_and(|r| r.mark >= mark) {
-            return Ok(());
+        // Every other connection with a request ready runs first (tokio
+        // polls the sockets before a yielded task runs again), so their
+        // writes join this group: as all the clients one pass of Redis's
+        // event loop serves share its fsync.
+        tokio::task::yield_now().await;
+        let mut reached = self.reached.clone();
+        loop {
+            // Noted before `write_queued`: a thread holding the log then
+            // tells the listener after this, which wakes `changed`.
+            let failed = reached.borrow_and_update().failed;
+            if deferred.is_acked(mark) {
+                return Ok(());
+            }
+            if failed {
+                break;
+            }
+            // Writes and fsyncs the group on this worker thread, blocking
+            // it (another worker serves the other connections meanwhile):
+            // its replies go out at once, with no hand-off to the log's
+            // writer thread and back (ARCHITECTURE.md, decision 27).
+            if deferred.write_queued()? && deferred.is_acked(mark) {
+                return Ok(());
+            }
+            if reached.changed().await.is_err() {
+                break;
+            }
         }
         // Failed (or the store dropped its listener): the store says why,
         // at once, or that the mark was acknowledged after all.

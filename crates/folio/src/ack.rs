@@ -44,6 +44,13 @@ pub(crate) fn is_acked(wal: Option<&Wal>, mark: AckMark) -> bool {
     wal.is_none_or(|wal| wal.acked_lsn() >= Lsn(mark.0))
 }
 
+/// Writes the queued deferred writes on this thread unless another thread
+/// is writing the log ([`Wal::write_queued`]); without a WAL there is
+/// nothing to write.
+pub(crate) fn write_queued(wal: Option<&Wal>) -> Result<bool> {
+    wal.map_or(Ok(true), Wal::write_queued)
+}
+
 /// Waits until every write up to `mark` is acknowledged.
 pub(crate) fn wait_acked(wal: Option<&Wal>, mark: AckMark) -> Result<()> {
     wal.map_or(Ok(()), |wal| wal.wait_acked(Lsn(mark.0)))

@@ -242,6 +242,9 @@ pub struct AckMark(pub u64);
 ///   reads too, and waits for it before answering.
 /// - A listener (`set_ack_listener`) is told of acknowledgements as they
 ///   happen, so that a caller can wait without blocking a thread.
+/// - Queued writes are written by the first caller to wait for them
+///   (`wait_acked`, `write_queued`), or by the store itself within a few
+///   milliseconds when nobody does (a write whose caller never waits).
 /// - Deferred writes queue without bound: the caller limits how much it
 ///   writes before it waits (the server: one connection's input buffer).
 /// - `wait_acked(m)` returns `Ok` once `m` is acknowledged, or the error
@@ -263,14 +266,28 @@ pub trait DeferredAck: Send + Sync {
     /// True when every write up to `mark` is acknowledged. Cheap.
     fn is_acked(&self, mark: AckMark) -> bool;
 
-    /// Blocks until every write up to `mark` is acknowledged.
+    /// Blocks until every write up to `mark` is acknowledged, writing the
+    /// queued writes itself if need be.
     fn wait_acked(&self, mark: AckMark) -> Result<()>;
+
+    /// Writes (and, as the store's durability says, fsyncs) every queued
+    /// write on the calling thread, blocking for it, unless another thread
+    /// is writing them right now. `Ok(true)`: every write visible before
+    /// the call is acknowledged. `Ok(false)`, at once: the other thread
+    /// tells the listener when it is done, so a caller that noted what the
+    /// listener last said before this call, and then waits for news, does
+    /// not miss it. An async caller leads group commit this way from the
+    /// thread that answers its clients, with no hand-off to another thread
+    /// and back. Errors as `wait_acked`.
+    fn write_queued(&self) -> Result<bool>;
 
     /// Installs `listener`, called with the highest acknowledged mark each
     /// time marks are acknowledged, or with `None` once none will be (the
     /// store failed: `wait_acked` says why). It runs on the thread that
     /// wrote the acknowledged group (the store's log writer, or another
-    /// caller's write): it must return quickly and must not call the store. It lets
+    /// caller's write): it must return quickly and must not call the store.
+    /// Calls from different threads may overlap and arrive out of order:
+    /// the highest mark told is the one that counts. It lets
     /// an async caller await marks without a thread blocked in
     /// `wait_acked`. A store whose marks are always acknowledged may never
     /// call it.

@@ -1,8 +1,10 @@
 //! The write-ahead log on its own: append and recover, group commit, the
-//! durability modes, rotation, a torn tail sealed and written past, and a
-//! failed fsync poisoning the log.
+//! durability modes, rotation, a torn tail sealed and written past, a
+//! failed fsync poisoning the log, and who writes a deferred record.
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -278,7 +280,7 @@ fn buffered_small(file_bytes: u64) -> WalOptions {
 }
 
 /// Buffered appenders write the queue themselves, one at a time: with
-/// threads appending (some deferred, which only the writer thread writes)
+/// threads appending (some deferred, written by whoever waits first)
 /// across file rotations, every record is acknowledged once written, and
 /// the log holds them all, in LSN order, each with its own payload.
 #[test]
@@ -335,4 +337,124 @@ fn a_failed_write_by_a_buffered_appender_poisons_the_log() {
     let err = wal.append(RecordKind::Put, b"later".to_vec()).unwrap_err();
     assert!(matches!(err, Error::Poisoned { .. }), "{err}");
     assert!(wal.flush().is_err(), "flush reports the failure");
+}
+
+/// Polls `done` until it holds; fails after a long while (a lost wake-up
+/// or a record nobody writes), never on a slow machine.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(20), "never: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn deferred_records_are_written_and_fsynced_by_whoever_asks() {
+    let wal = open(Arc::new(mem()), small());
+    let mut last = Lsn(0);
+    for i in 0..10 {
+        last = wal.append_deferred(RecordKind::Put, payload(i)).unwrap();
+    }
+    assert!(wal.write_queued().unwrap(), "nobody else writes the log");
+    assert!(wal.acked_lsn() >= last);
+    let stats = wal.stats();
+    assert_eq!(stats.synced, last, "Sync mode: acknowledged means fsynced");
+    assert!(
+        wal.write_queued().unwrap(),
+        "an empty queue is written at once"
+    );
+    assert_eq!(wal.stats().fsyncs, stats.fsyncs, "nothing new to fsync");
+    wal.close().unwrap();
+}
+
+#[test]
+fn a_deferred_record_nobody_waits_for_is_written_by_the_writer_thread() {
+    for sync in [
+        SyncMode::Sync,
+        SyncMode::Buffered {
+            interval: Duration::from_secs(3600),
+        },
+    ] {
+        let wal = open(Arc::new(mem()), WalOptions { sync, ..small() });
+        let lsn = wal.append_deferred(RecordKind::Put, b"x".to_vec()).unwrap();
+        eventually("the writer thread writes it", || wal.acked_lsn() >= lsn);
+        wal.close().unwrap();
+    }
+}
+
+/// A group written by an appender while the writer thread sleeps is still
+/// fsynced within the interval, with no flush asked for.
+#[test]
+fn buffered_appends_are_fsynced_within_the_interval_unasked() {
+    let options = WalOptions {
+        sync: SyncMode::Buffered {
+            interval: Duration::from_millis(20),
+        },
+        ..small()
+    };
+    let wal = open(Arc::new(mem()), options);
+    for i in 0..3 {
+        // Let the writer thread go idle (nothing unsynced) first.
+        std::thread::sleep(Duration::from_millis(50));
+        let lsn = wal.append(RecordKind::Put, payload(i)).unwrap();
+        eventually("the interval's fsync", || wal.stats().synced >= lsn);
+    }
+    wal.close().unwrap();
+}
+
+/// Threads lead group commit as the server does: queue a record, write the
+/// queue if the log is free, else wait for the listener's next call. A
+/// leader that finds the log busy is told once it is let go, so nobody
+/// waits forever, and every record is durable when its thread goes on.
+#[test]
+fn leaders_that_find_the_log_busy_hear_from_its_holder() {
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 25;
+    let vfs = FaultVfs::new(Arc::new(mem()));
+    let wal = open(Arc::new(vfs.clone()), small());
+    // Slow fsyncs: leaders overlap, and most find the log busy.
+    vfs.set_sync_delay(Duration::from_millis(5));
+    // How many times the listener was called.
+    let calls = Arc::new((Mutex::new(0u64), Condvar::new()));
+    let counted = Arc::clone(&calls);
+    wal.set_ack_listener(Box::new(move |_| {
+        *counted.0.lock() += 1;
+        counted.1.notify_all();
+    }));
+    let busy = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (wal, calls, busy) = (&wal, &calls, &busy);
+            s.spawn(move || {
+                for i in 0..PER_THREAD {
+                    let body = payload(t * PER_THREAD + i);
+                    let lsn = wal.append_deferred(RecordKind::Put, body).unwrap();
+                    loop {
+                        let seen = *calls.0.lock();
+                        if wal.acked_lsn() >= lsn {
+                            break;
+                        }
+                        if wal.write_queued().unwrap() {
+                            assert!(wal.acked_lsn() >= lsn, "led, so written");
+                            break;
+                        }
+                        busy.fetch_add(1, Relaxed);
+                        let mut now = calls.0.lock();
+                        while *now == seen {
+                            let waited = calls.1.wait_for(&mut now, Duration::from_secs(20));
+                            assert!(!waited.timed_out(), "the log's holder never told");
+                        }
+                    }
+                    assert!(wal.stats().synced >= lsn, "Sync: acknowledged is durable");
+                }
+            });
+        }
+    });
+    assert!(
+        busy.load(Relaxed) > 0,
+        "no leader found the log busy: the test did not test that"
+    );
+    assert_eq!(wal.stats().synced, Lsn(THREADS * PER_THREAD));
+    wal.close().unwrap();
 }

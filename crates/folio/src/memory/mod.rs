@@ -298,6 +298,10 @@ impl DeferredAck for MemoryStore {
         self.inner.wait_acked(mark)
     }
 
+    fn write_queued(&self) -> Result<bool> {
+        self.inner.write_queued()
+    }
+
     fn set_ack_listener(&self, listener: AckListener) {
         if let Some(wal) = &self.inner.wal {
             wal.set_ack_listener(Box::new(move |lsn| listener(lsn.map(|l| AckMark(l.0)))));

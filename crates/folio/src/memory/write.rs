@@ -109,6 +109,12 @@ impl Inner {
         crate::ack::is_acked(self.wal.as_ref(), mark)
     }
 
+    /// Writes the queued deferred writes unless another thread is writing
+    /// the log. A WAL failure poisons the store.
+    pub(super) fn write_queued(&self) -> Result<bool> {
+        crate::ack::write_queued(self.wal.as_ref()).inspect_err(|e| self.poison_on_wal_failure(e))
+    }
+
     /// Waits until every write up to `mark` is acknowledged. A WAL failure
     /// poisons the store.
     pub(super) fn wait_acked(&self, mark: AckMark) -> Result<()> {

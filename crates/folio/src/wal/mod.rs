@@ -3,10 +3,14 @@
 //! Writers hand records to [`Wal::append`]; one writer at a time — whoever
 //! holds the tail lock — takes everything waiting, writes it with one
 //! `write` and (in `Sync` mode) one `fdatasync`, then acknowledges all of
-//! it: group commit. In `Sync` mode that is the writer thread; in
-//! `Buffered` mode an appender writes the queue itself, and the thread
-//! fsyncs every interval and writes deferred appends. Records are numbered by LSN, 1, 2, 3, ... across
-//! files; a record is the unit of atomicity (a write batch is one record).
+//! it: group commit. For a blocking append in `Sync` mode that is the
+//! writer thread; in `Buffered` mode an appender writes the queue itself,
+//! and the thread fsyncs every interval. A deferred append is written by
+//! whoever waits for it first (`wait_acked`, or `write_queued` on the
+//! thread that then answers for it), or by the writer thread once nobody
+//! has for `DEFERRED_WRITE_DELAY`. Records are numbered by LSN, 1, 2, 3,
+//! ... across files; a record is the unit of atomicity (a write batch is
+//! one record).
 //!
 //! Files are `wal-<seq:08x>.log`, preallocated to `file_bytes`; a new file
 //! is created (and the directory fsynced) when one is full, after the full

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::reader::Recovery;
 use super::record::{encode, RecordKind, HEADER_BYTES, MAX_PAYLOAD_BYTES};
@@ -18,6 +18,11 @@ use crate::reuse::ReuseClock;
 
 /// Most retired files kept for reuse; older ones are removed.
 const RECYCLE_KEEP: usize = 2;
+
+/// How long a deferred record may wait for someone to write it
+/// ([`Wal::write_queued`], [`Wal::wait_acked`]) before the writer thread
+/// does: such a record is written within twice this.
+const DEFERRED_WRITE_DELAY: Duration = Duration::from_millis(10);
 
 /// When an append returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,11 +82,33 @@ struct Pending {
     waiter: Option<std::thread::Thread>,
 }
 
+/// Who writes a record that was just queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WrittenBy {
+    /// The writer thread, woken now: an appender is blocked on it.
+    Thread,
+    /// The appender itself, which holds the tail next (`Buffered`).
+    Appender,
+    /// Whoever waits for it first, or the writer thread once
+    /// [`DEFERRED_WRITE_DELAY`] has passed.
+    FirstWaiter,
+}
+
 struct State {
     queue: Vec<Pending>,
     next_lsn: Lsn,
     stats: WalStats,
     sync_requested: bool,
+    /// The queue holds a record an appender is blocked on: the writer
+    /// thread writes it at once.
+    write_now: bool,
+    /// The writer thread sleeps with no deadline: a group written by an
+    /// appender in `Buffered` mode wakes it, to fsync within the interval.
+    writer_idle: bool,
+    /// A deferred record the writer thread has promised to write, with
+    /// everything queued before it, and by when, unless someone takes the
+    /// queue first ([`check_deferred`]).
+    deferred_deadline: Option<(Lsn, Instant)>,
     failed: Option<String>,
     closing: bool,
     /// The file the writer appends to (never ahead of where it writes).
@@ -120,11 +147,14 @@ struct Shared {
     listener: Mutex<Option<AckListener>>,
 }
 
-/// Called by the thread that wrote a group (the log's writer thread, or in
-/// `Buffered` mode an appender), holding the tail, with the highest
-/// acknowledged LSN (as [`Wal::acked_lsn`]) after each group, or with
-/// `None` once the log has failed (no later record will be acknowledged).
-/// It must return quickly and must not append (the tail is held).
+/// Called by each thread that held the log to write a group (the log's
+/// writer thread, an appender in `Buffered` mode, or a caller of
+/// [`Wal::write_queued`]) once it has let go of it, with the highest LSN
+/// acknowledged by then (as [`Wal::acked_lsn`]; unchanged when it found
+/// nothing to write), or with `None` once the log has failed (no later
+/// record will be acknowledged; told at once, holding the log). Calls from
+/// different threads may overlap and arrive out of order: keep the
+/// highest. It must return quickly.
 pub type AckListener = Box<dyn Fn(Option<Lsn>) + Send + Sync>;
 
 /// An open write-ahead log.
@@ -190,6 +220,9 @@ impl Wal {
                     ..WalStats::default()
                 },
                 sync_requested: false,
+                write_now: false,
+                writer_idle: false,
+                deferred_deadline: None,
                 failed: None,
                 closing: false,
                 tail_seq: seq,
@@ -228,11 +261,16 @@ impl Wal {
     /// queue next: group commit without a waiting thread.
     pub fn append(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
         if self.shared.options.sync != SyncMode::Sync {
-            let lsn = self.enqueue(kind, payload, None, false)?;
+            let lsn = self.enqueue(kind, payload, None, WrittenBy::Appender)?;
             self.shared.write_queue_through(lsn)?;
             return Ok(lsn);
         }
-        let lsn = self.enqueue(kind, payload, Some(std::thread::current()), true)?;
+        let lsn = self.enqueue(
+            kind,
+            payload,
+            Some(std::thread::current()),
+            WrittenBy::Thread,
+        )?;
         let reached = self.acked_atomic();
         loop {
             if reached.load(Ordering::Acquire) >= lsn.0 {
@@ -248,20 +286,40 @@ impl Wal {
     }
 
     /// Appends a record and returns its LSN at once, before the record is
-    /// written: [`Wal::wait_acked`] waits for it. A later failure to write
-    /// it poisons the log as any write failure does.
+    /// written. The first to wait for it writes it, with everything queued
+    /// before: [`Wal::wait_acked`], or [`Wal::write_queued`] before a wait
+    /// for the listener. A record nobody waits for is written by the writer
+    /// thread within twice [`DEFERRED_WRITE_DELAY`]. A later failure to
+    /// write it poisons the log as any write failure does.
     pub fn append_deferred(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
-        self.enqueue(kind, payload, None, true)
+        self.enqueue(kind, payload, None, WrittenBy::FirstWaiter)
     }
 
-    /// Queues a record and hands it the next LSN; `wake_writer` when the
-    /// writer thread is to write it (the caller does not).
+    /// Writes every queued record on the calling thread, and in `Sync`
+    /// mode fsyncs it, unless another thread is writing the log right now;
+    /// blocks for the write and the fsync. `Ok(true)`: every record queued
+    /// before the call is acknowledged. `Ok(false)`, at once: another
+    /// thread holds the log. It tells the listener after it lets go, so a
+    /// caller that took its view of the listener's news before this call
+    /// cannot miss it. This is how a server answering many clients leads
+    /// group commit from the thread that serves them, with no hand-off to
+    /// the writer thread and back.
+    pub fn write_queued(&self) -> Result<bool> {
+        let Some(tail) = self.shared.tail.try_lock() else {
+            return Ok(false);
+        };
+        let fsync = self.shared.options.sync == SyncMode::Sync;
+        self.shared.write_group_holding(tail, fsync)?;
+        Ok(true)
+    }
+
+    /// Queues a record and hands it the next LSN; `by` says who writes it.
     fn enqueue(
         &self,
         kind: RecordKind,
         payload: Vec<u8>,
         waiter: Option<std::thread::Thread>,
-        wake_writer: bool,
+        by: WrittenBy,
     ) -> Result<Lsn> {
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(Error::BatchTooLarge {
@@ -282,19 +340,23 @@ impl Wal {
             payload,
             waiter,
         });
-        if wake_writer {
-            self.shared.work.notify_one();
+        match by {
+            WrittenBy::Thread => {
+                state.write_now = true;
+                self.shared.work.notify_one();
+            }
+            WrittenBy::FirstWaiter if state.deferred_deadline.is_none() => {
+                state.deferred_deadline = Some((lsn, Instant::now() + DEFERRED_WRITE_DELAY));
+                self.shared.work.notify_one();
+            }
+            WrittenBy::FirstWaiter | WrittenBy::Appender => {}
         }
         Ok(lsn)
     }
 
     /// The LSN an append waits for: durable (`Sync`) or written (`Buffered`).
     fn acked_atomic(&self) -> &AtomicU64 {
-        if self.shared.options.sync == SyncMode::Sync {
-            &self.shared.synced_lsn
-        } else {
-            &self.shared.written_lsn
-        }
+        self.shared.acked_atomic()
     }
 
     /// The last LSN handed out: every record appended so far is at or
@@ -334,16 +396,7 @@ impl Wal {
         if self.shared.options.sync == SyncMode::Sync {
             return self.wait_durable(lsn);
         }
-        let mut state = self.shared.state.lock();
-        while state.stats.written < lsn {
-            if let Some(cause) = &state.failed {
-                return Err(Error::Poisoned {
-                    cause: cause.clone(),
-                });
-            }
-            self.shared.done.wait(&mut state);
-        }
-        Ok(())
+        self.shared.write_queue_through(lsn)
     }
 
     /// Waits until every record up to `lsn` is durable, asking the writer
@@ -512,18 +565,35 @@ impl Shared {
     /// fsyncs if `fsync`) and acknowledges it; an `Err` once the log has
     /// failed, here or before.
     fn write_group(&self, fsync: bool) -> Result<()> {
-        let mut tail = self.tail.lock();
-        let (batch, synced) = {
+        self.write_group_holding(self.tail.lock(), fsync)
+    }
+
+    /// [`Shared::write_group`] by the holder of `tail`. The listener is
+    /// told once `tail` is let go, also when there was nothing to write:
+    /// whoever failed to take it meanwhile ([`Wal::write_queued`]) hears of
+    /// it, and tries again.
+    fn write_group_holding(&self, mut tail: MutexGuard<'_, Tail>, fsync: bool) -> Result<()> {
+        let (batch, synced, written) = {
             let mut state = self.state.lock();
             refuse_failed(&state)?;
-            (std::mem::take(&mut state.queue), state.stats.synced)
+            state.write_now = false;
+            let stats = state.stats;
+            (
+                std::mem::take(&mut state.queue),
+                stats.synced,
+                stats.written,
+            )
         };
-        if batch.is_empty() && !fsync {
+        if batch.is_empty() && (!fsync || synced == written) {
+            drop(tail);
+            self.tell_listener(Some(self.acked()));
             return Ok(());
         }
         match tail.write_batch(&batch, synced, fsync, self) {
             Ok((bytes, fsyncs)) => {
-                self.acknowledge(&batch, bytes, fsyncs, fsync);
+                let acked = self.acknowledge(&batch, bytes, fsyncs, fsync);
+                drop(tail);
+                self.tell_listener(Some(acked));
                 Ok(())
             }
             Err(e) => {
@@ -556,20 +626,24 @@ impl Shared {
             if state.failed.is_some() {
                 return None;
             }
+            let now = Instant::now();
             let unsynced = state.stats.written > state.stats.synced;
-            let (fsync_due, wait) = match self.options.sync {
+            let (fsync_due, until_fsync) = match self.options.sync {
                 SyncMode::Sync => (true, None),
                 SyncMode::Buffered { interval } => {
-                    let elapsed = last_sync.elapsed();
+                    let elapsed = now.saturating_duration_since(*last_sync);
                     (
                         elapsed >= interval || state.sync_requested || state.closing,
-                        interval.checked_sub(elapsed),
+                        interval.checked_sub(elapsed).filter(|_| unsynced),
                     )
                 }
             };
-            if !state.queue.is_empty() || (unsynced && fsync_due) {
+            let (deferred_due, until_deferred) = check_deferred(&mut state, now);
+            let write = !state.queue.is_empty()
+                && (state.write_now || state.sync_requested || state.closing || deferred_due);
+            if write || (unsynced && fsync_due) {
                 if fsync_due {
-                    *last_sync = Instant::now();
+                    *last_sync = now;
                     state.sync_requested = false;
                 }
                 return Some(fsync_due);
@@ -577,16 +651,22 @@ impl Shared {
             if state.closing {
                 return None;
             }
-            match wait {
-                Some(timeout) if unsynced => {
+            match until_fsync.into_iter().chain(until_deferred).min() {
+                Some(timeout) => {
                     self.work.wait_for(&mut state, timeout);
                 }
-                _ => self.work.wait(&mut state),
+                None => {
+                    state.writer_idle = true;
+                    self.work.wait(&mut state);
+                    state.writer_idle = false;
+                }
             }
         }
     }
 
-    fn acknowledge(&self, batch: &[Pending], bytes: u64, fsyncs: u64, fsynced: bool) {
+    /// Acknowledges a group that was written (and fsynced if `fsynced`);
+    /// returns the highest acknowledged LSN, for the listener.
+    fn acknowledge(&self, batch: &[Pending], bytes: u64, fsyncs: u64, fsynced: bool) -> Lsn {
         let mut state = self.state.lock();
         let stats = &mut state.stats;
         if let Some(last) = batch.last() {
@@ -602,17 +682,38 @@ impl Shared {
         }
         self.written_lsn.store(stats.written.0, Ordering::Release);
         self.synced_lsn.store(stats.synced.0, Ordering::Release);
+        let acked = if self.options.sync == SyncMode::Sync {
+            stats.synced
+        } else {
+            stats.written
+        };
+        if !fsynced && state.writer_idle {
+            // Written by an appender while the writer thread sleeps with
+            // no deadline: it is to fsync within the interval.
+            state.writer_idle = false;
+            self.work.notify_one();
+        }
         self.done.notify_all();
         drop(state);
         for waiter in batch.iter().filter_map(|p| p.waiter.as_ref()) {
             waiter.unpark();
         }
-        let acked = if self.options.sync == SyncMode::Sync {
+        acked
+    }
+
+    /// The LSN an append waits for: durable (`Sync`) or written
+    /// (`Buffered`).
+    fn acked_atomic(&self) -> &AtomicU64 {
+        if self.options.sync == SyncMode::Sync {
             &self.synced_lsn
         } else {
             &self.written_lsn
-        };
-        self.tell_listener(Some(Lsn(acked.load(Ordering::Acquire))));
+        }
+    }
+
+    /// The highest LSN acknowledged as the mode promises.
+    fn acked(&self) -> Lsn {
+        Lsn(self.acked_atomic().load(Ordering::Acquire))
     }
 
     /// Calls the listener; one that panics is dropped (logged), so the
@@ -625,6 +726,34 @@ impl Shared {
                 tracing::error!("the WAL acknowledgement listener panicked; it is removed");
                 *slot = None;
             }
+        }
+    }
+}
+
+/// The writer thread's promise to write deferred records nobody waited
+/// for: whether the ones it promised are due now (still queued at their
+/// deadline), and how long until the next check. Once someone has taken
+/// them, the promise moves to the oldest record still queued, or lapses
+/// with an empty queue (the next deferred append makes a new one).
+fn check_deferred(state: &mut State, now: Instant) -> (bool, Option<Duration>) {
+    let Some((promised, deadline)) = state.deferred_deadline else {
+        return (false, None);
+    };
+    if now < deadline {
+        return (false, Some(deadline - now));
+    }
+    match state.queue.first().map(|p| p.lsn) {
+        Some(oldest) if oldest <= promised => {
+            state.deferred_deadline = None;
+            (true, None)
+        }
+        Some(oldest) => {
+            state.deferred_deadline = Some((oldest, now + DEFERRED_WRITE_DELAY));
+            (false, Some(DEFERRED_WRITE_DELAY))
+        }
+        None => {
+            state.deferred_deadline = None;
+            (false, None)
         }
     }
 }
