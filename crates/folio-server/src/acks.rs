@@ -76,6 +76,9 @@ impl AckWaiter {
         let Some(deferred) = self.store.deferred_ack() else {
             return Ok(());
         };
+        // No write is above the last mark handed out: one above it could
+        // never be acknowledged, and the loop below would spin.
+        let mark = mark.min(deferred.visible_mark());
         if deferred.is_acked(mark) {
             return Ok(());
         }

@@ -266,8 +266,8 @@ pub trait DeferredAck: Send + Sync {
     /// True when every write up to `mark` is acknowledged. Cheap.
     fn is_acked(&self, mark: AckMark) -> bool;
 
-    /// Blocks until every write up to `mark` is acknowledged, writing the
-    /// queued writes itself if need be.
+    /// Blocks until every write up to `mark` is acknowledged, having the
+    /// queued writes written at once if need be.
     fn wait_acked(&self, mark: AckMark) -> Result<()>;
 
     /// Writes (and, as the store's durability says, fsyncs) every queued
@@ -282,7 +282,8 @@ pub trait DeferredAck: Send + Sync {
     fn write_queued(&self) -> Result<bool>;
 
     /// Installs `listener`, called with the highest acknowledged mark each
-    /// time marks are acknowledged, or with `None` once none will be (the
+    /// time a thread is done writing queued writes (also when it found
+    /// none, and the mark is unchanged), or with `None` once none will be (the
     /// store failed: `wait_acked` says why). It runs on the thread that
     /// wrote the acknowledged group (the store's log writer, or another
     /// caller's write): it must return quickly and must not call the store.

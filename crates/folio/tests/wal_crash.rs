@@ -35,12 +35,19 @@ fn open(vfs: &CrashVfs, options: WalOptions) -> Wal {
 }
 
 /// Appends until the simulated crash (or `max` records); returns the
-/// highest LSN known durable and the number of appends attempted.
+/// highest LSN known durable and the number of appends attempted. Some
+/// appends are deferred and written by this thread (`write_queued`), as a
+/// server's connection leads its group commit.
 fn workload(wal: &Wal, sync: bool, max: u64, rng: &mut StdRng) -> (u64, u64) {
     let (mut durable, mut attempted) = (0, 0);
     for lsn in 1..=max {
         attempted = lsn;
-        if wal.append(RecordKind::Put, payload(lsn)).is_err() {
+        let appended = if rng.gen_bool(0.3) {
+            append_and_lead(wal, lsn)
+        } else {
+            wal.append(RecordKind::Put, payload(lsn)).map(drop)
+        };
+        if appended.is_err() {
             return (durable, attempted);
         }
         if sync {
@@ -53,6 +60,20 @@ fn workload(wal: &Wal, sync: bool, max: u64, rng: &mut StdRng) -> (u64, u64) {
         }
     }
     (durable, attempted)
+}
+
+/// A deferred append, then written by this thread; `Ok` once it is
+/// acknowledged as the mode promises.
+fn append_and_lead(wal: &Wal, lsn: u64) -> folio::Result<()> {
+    let appended = wal.append_deferred(RecordKind::Put, payload(lsn))?;
+    assert_eq!(appended, Lsn(lsn));
+    // `false` while the writer thread holds the log (writing a deferred
+    // record nobody asked for in time): ask again.
+    while !wal.write_queued()? {
+        std::thread::yield_now();
+    }
+    assert!(wal.acked_lsn() >= appended);
+    Ok(())
 }
 
 /// What one crash state looked like after recovery.

@@ -5,10 +5,10 @@
 //! `write` and (in `Sync` mode) one `fdatasync`, then acknowledges all of
 //! it: group commit. For a blocking append in `Sync` mode that is the
 //! writer thread; in `Buffered` mode an appender writes the queue itself,
-//! and the thread fsyncs every interval. A deferred append is written by
-//! whoever waits for it first (`wait_acked`, or `write_queued` on the
-//! thread that then answers for it), or by the writer thread once nobody
-//! has for `DEFERRED_WRITE_DELAY`. Records are numbered by LSN, 1, 2, 3,
+//! and the thread fsyncs every interval. A deferred append is written once
+//! someone asks for it (`write_queued`, on the thread that then answers
+//! for it, or `wait_acked`), or by the writer thread once nobody has for
+//! `DEFERRED_WRITE_DELAY`. Records are numbered by LSN, 1, 2, 3,
 //! ... across files; a record is the unit of atomicity (a write batch is
 //! one record).
 //!

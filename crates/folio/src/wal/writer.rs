@@ -19,9 +19,9 @@ use crate::reuse::ReuseClock;
 /// Most retired files kept for reuse; older ones are removed.
 const RECYCLE_KEEP: usize = 2;
 
-/// How long a deferred record may wait for someone to write it
+/// How long a deferred record may wait for someone to ask for it
 /// ([`Wal::write_queued`], [`Wal::wait_acked`]) before the writer thread
-/// does: such a record is written within twice this.
+/// writes it unasked: such a record is written within twice this.
 const DEFERRED_WRITE_DELAY: Duration = Duration::from_millis(10);
 
 /// When an append returns.
@@ -123,8 +123,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     /// The file being appended to. Whoever holds this lock is the log's
-    /// one writer for as long as it holds it: the writer thread, or in
-    /// `Buffered` mode an appender writing the queue itself. The queue is
+    /// one writer for as long as it holds it: the writer thread, a caller
+    /// of [`Wal::write_queued`], or in `Buffered` mode an appender writing
+    /// the queue itself. The queue is
     /// taken only under it, and a group acknowledged before it is
     /// released, so groups reach the file, and are acknowledged, in LSN
     /// order. Lock order: `tail` before `state` and `listener`.
@@ -152,7 +153,7 @@ struct Shared {
 /// [`Wal::write_queued`]) once it has let go of it, with the highest LSN
 /// acknowledged by then (as [`Wal::acked_lsn`]; unchanged when it found
 /// nothing to write), or with `None` once the log has failed (no later
-/// record will be acknowledged; told at once, holding the log). Calls from
+/// record will be acknowledged; told at once). Calls from
 /// different threads may overlap and arrive out of order: keep the
 /// highest. It must return quickly.
 pub type AckListener = Box<dyn Fn(Option<Lsn>) + Send + Sync>;
@@ -286,10 +287,11 @@ impl Wal {
     }
 
     /// Appends a record and returns its LSN at once, before the record is
-    /// written. The first to wait for it writes it, with everything queued
-    /// before: [`Wal::wait_acked`], or [`Wal::write_queued`] before a wait
-    /// for the listener. A record nobody waits for is written by the writer
-    /// thread within twice [`DEFERRED_WRITE_DELAY`]. A later failure to
+    /// written. It is written, with everything queued before it, once
+    /// someone asks: [`Wal::write_queued`] on the caller's thread, or
+    /// [`Wal::wait_acked`] (by the writer thread at once in `Sync` mode, by
+    /// the caller in `Buffered`). A record nobody asks for is written by
+    /// the writer thread within twice [`DEFERRED_WRITE_DELAY`]. A later failure to
     /// write it poisons the log as any write failure does.
     pub fn append_deferred(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
         self.enqueue(kind, payload, None, WrittenBy::FirstWaiter)
@@ -562,8 +564,8 @@ impl Shared {
     }
 
     /// Holding the tail, takes every queued record and writes it (then
-    /// fsyncs if `fsync`) and acknowledges it; an `Err` once the log has
-    /// failed, here or before.
+    /// fsyncs if `fsync`, unless nothing is left to make durable) and
+    /// acknowledges it; an `Err` once the log has failed, here or before.
     fn write_group(&self, fsync: bool) -> Result<()> {
         self.write_group_holding(self.tail.lock(), fsync)
     }
@@ -589,7 +591,18 @@ impl Shared {
             self.tell_listener(Some(self.acked()));
             return Ok(());
         }
-        match tail.write_batch(&batch, synced, fsync, self) {
+        // A panic here (a bug) must not drop the group silently: the next
+        // group's acknowledgement would cover these records too. Any
+        // thread may hold the tail, not just the guarded writer thread.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tail.write_batch(&batch, synced, fsync, self)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::Poisoned {
+                cause: "writing a WAL group panicked".to_string(),
+            })
+        });
+        match written {
             Ok((bytes, fsyncs)) => {
                 let acked = self.acknowledge(&batch, bytes, fsyncs, fsync);
                 drop(tail);
@@ -604,8 +617,8 @@ impl Shared {
         }
     }
 
-    /// `Buffered` appends: returns once the record at `lsn` (queued by the
-    /// caller) is written, writing the queue itself unless the holder of
+    /// `Buffered` appends and waits: returns once the record at `lsn` is
+    /// written, writing the queue itself unless the holder of
     /// the tail did. A group is acknowledged before the tail is released,
     /// so once the caller holds it, its record is written or still queued.
     fn write_queue_through(&self, lsn: Lsn) -> Result<()> {
@@ -638,6 +651,11 @@ impl Shared {
                     )
                 }
             };
+            if state.queue.is_empty() && !unsynced {
+                // Asked for while a leader writes the records: its
+                // acknowledgement wakes the asker, who asks again if need be.
+                state.sync_requested = false;
+            }
             let (deferred_due, until_deferred) = check_deferred(&mut state, now);
             let write = !state.queue.is_empty()
                 && (state.write_now || state.sync_requested || state.closing || deferred_due);
