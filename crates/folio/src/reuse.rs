@@ -13,7 +13,8 @@
 //! operation, and `durable`, the newest stamp made durable. A slot freed
 //! while `issued` is `s` waits in limbo until `durable >= s`. With a WAL the
 //! stamps are LSNs (the writer issues and syncs them); without one they are
-//! checkpoint epochs (a slot waits for the next checkpoint).
+//! checkpoint epochs (a slot waits for the next checkpoint), and a slot no
+//! checkpoint could name skips the wait (`disk/born.rs`).
 //!
 //! Invariant: `durable` and `issued` only grow.
 

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::born::BornBits;
 use super::segment::SegmentHeader;
 use super::{
     segment_file_name, ClassId, Extent, PageAddr, PageNo, SegmentId, SizeClass, SizeClasses,
@@ -70,6 +71,9 @@ struct Segment {
     file: Arc<dyn VfsFile>,
     /// Next never-used slot; changed only under the class mutex.
     fresh: AtomicU32,
+    /// Slots handed out since the last copy of the index (kept only when
+    /// [`DiskManager::reuse_unnamed`] is on).
+    born: BornBits,
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +105,10 @@ pub struct DiskManager {
     creating: Mutex<()>,
     /// Says when a freed slot may be reused.
     clock: Arc<ReuseClock>,
+    /// A freed slot handed out since the last copy of the index is reused
+    /// at once (a store without a WAL, whose checkpoints copy the index as
+    /// of one instant: [`DiskManager::begin_copy`]).
+    reuse_unnamed: bool,
 }
 
 impl DiskManager {
@@ -119,6 +127,33 @@ impl DiskManager {
             segment_count: AtomicU32::new(0),
             creating: Mutex::new(()),
             clock,
+            reuse_unnamed: false,
+        }
+    }
+
+    /// As [`DiskManager::new`], for a store without a WAL: a freed slot
+    /// that no copy of the index can name (handed out after the last
+    /// [`DiskManager::begin_copy`]) is reused at once. The caller calls
+    /// `begin_copy` before each copy, while no index swap can run.
+    pub fn new_reusing_unnamed(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        page_bytes: usize,
+        clock: Arc<ReuseClock>,
+    ) -> Self {
+        DiskManager {
+            reuse_unnamed: true,
+            ..Self::new(vfs, dir, page_bytes, clock)
+        }
+    }
+
+    /// A checkpoint is about to copy the index: every slot handed out so
+    /// far may be named by it, and waits for the clock when freed.
+    pub fn begin_copy(&self) {
+        if self.reuse_unnamed {
+            for (_, segment) in self.all_segments() {
+                segment.born.clear();
+            }
         }
     }
 
@@ -231,6 +266,7 @@ impl DiskManager {
                 state.free_set.remove(&slot),
                 "free list and free set disagree"
             );
+            self.note_born(slot)?;
             return Ok(Allocation { slot, fresh: false });
         }
         if let Some(id) = state.filling {
@@ -245,6 +281,7 @@ impl DiskManager {
                     segment: id,
                     slot: SlotNo(next),
                 };
+                self.note_born(slot)?;
                 return Ok(Allocation { slot, fresh: true });
             }
         }
@@ -252,26 +289,45 @@ impl DiskManager {
         let segment = self.segment(id)?;
         segment.fresh.store(1, Ordering::Release);
         state.filling = (class.slots_per_segment > 1).then_some(id);
-        Ok(Allocation {
-            slot: SlotAddr {
-                segment: id,
-                slot: SlotNo(0),
-            },
-            fresh: true,
+        let slot = SlotAddr {
+            segment: id,
+            slot: SlotNo(0),
+        };
+        self.note_born(slot)?;
+        Ok(Allocation { slot, fresh: true })
+    }
+
+    /// A segment's born bits: one per slot when unnamed slots are reused,
+    /// none otherwise.
+    fn born_bits(&self, class: &SizeClass) -> BornBits {
+        BornBits::new(if self.reuse_unnamed {
+            class.slots_per_segment
+        } else {
+            0
         })
     }
 
+    /// Marks `slot` handed out since the last copy of the index.
+    fn note_born(&self, slot: SlotAddr) -> Result<()> {
+        if self.reuse_unnamed {
+            self.segment(slot.segment)?.born.set(slot.slot.0);
+        }
+        Ok(())
+    }
+
     /// Returns `slot` to its class: to the free list when the clock says
-    /// everything issued so far is durable, else to limbo until it is. The
-    /// caller guarantees no reader can still reach the slot and it is not
-    /// already free.
+    /// everything issued so far is durable, or no copy of the index can
+    /// name it ([`DiskManager::new_reusing_unnamed`]), else to limbo until
+    /// the clock says so. The caller guarantees no reader can still reach
+    /// the slot and it is not already free.
     pub fn free(&self, slot: SlotAddr) -> Result<()> {
-        let class = self.segment(slot.segment)?.class;
+        let segment = self.segment(slot.segment)?;
+        let unnamed = self.reuse_unnamed && segment.born.take(slot.slot.0);
         let stamp = self.clock.stamp();
-        let mut state = self.class_state[usize::from(class.0)].lock();
+        let mut state = self.class_state[usize::from(segment.class.0)].lock();
         #[cfg(debug_assertions)]
         assert!(state.free_set.insert(slot), "double free of {slot:?}");
-        if self.clock.is_durable(stamp) && state.limbo.is_empty() {
+        if unnamed || (self.clock.is_durable(stamp) && state.limbo.is_empty()) {
             state.free.push(slot);
         } else {
             state.limbo.push_back((stamp, slot));
@@ -430,6 +486,7 @@ impl DiskManager {
                 class: class_id,
                 file,
                 fresh: AtomicU32::new(0),
+                born: self.born_bits(class),
             },
         );
         Ok(id)
@@ -456,6 +513,7 @@ impl DiskManager {
                 class: meta.class,
                 file,
                 fresh: AtomicU32::new(meta.fresh),
+                born: self.born_bits(class),
             },
         );
         Ok(())
@@ -526,6 +584,26 @@ mod tests {
             8192,
             Arc::new(ReuseClock::immediate()),
         )
+    }
+
+    /// Without a WAL: a slot handed out since the last copy of the index
+    /// is reused at once; one handed out before it waits for the clock.
+    #[test]
+    fn unnamed_slots_are_reused_at_once_and_named_ones_wait() {
+        let vfs = MemVfs::new();
+        vfs.create_dir_all(Path::new("/s")).unwrap();
+        let clock = Arc::new(ReuseClock::default());
+        clock.issue(1); // the current checkpoint epoch, not yet durable
+        let dm = DiskManager::new_reusing_unnamed(Arc::new(vfs), Path::new("/s"), 8192, clock);
+        let named = dm.allocate(100).unwrap().slot;
+        dm.begin_copy();
+        let unnamed = dm.allocate(100).unwrap().slot;
+        dm.free(unnamed).unwrap();
+        assert_eq!(dm.waiting_slots(), 0);
+        assert_eq!(dm.allocate(100).unwrap().slot, unnamed, "reused at once");
+        dm.free(named).unwrap();
+        assert_eq!(dm.waiting_slots(), 1, "a copy may name it");
+        assert_ne!(dm.allocate(100).unwrap().slot, named);
     }
 
     #[test]

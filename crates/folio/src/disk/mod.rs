@@ -10,6 +10,7 @@
 //! - A sub-page slot never straddles a page; a page-class slot is a run of
 //!   whole contiguous pages.
 
+mod born;
 mod class;
 mod manager;
 mod segment;

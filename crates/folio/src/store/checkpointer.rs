@@ -38,9 +38,9 @@ use crate::periodic::Periodic;
 
 /// How often the background thread looks at the WAL size.
 const POLL: Duration = Duration::from_millis(100);
-/// Without a WAL, freed slots are reused only after the next checkpoint:
-/// one is taken once more slots wait than there are keys (the data files
-/// at twice the live data), and at least this many wait.
+/// Without a WAL, freed slots the last checkpoint named are reused only
+/// after the next one: one is taken once more slots wait than there are
+/// keys (deletes after a checkpoint), and at least this many wait.
 const MIN_WAITING_SLOTS: u64 = 65_536;
 
 impl Inner {
@@ -79,7 +79,11 @@ impl Inner {
             wal_seq,
         };
         let bytes = {
-            let _snapshot = self.wal.is_none().then(|| self.snapshot.write());
+            let _snapshot = self.wal.is_none().then(|| {
+                let held = self.snapshot.write();
+                self.disk.begin_copy();
+                held
+            });
             checkpoint::encode(
                 header,
                 |visit| self.index.for_each_entry(|k, e| visit(k, e)),
@@ -159,10 +163,11 @@ impl Inner {
             || (self.wal.is_none() && self.too_many_waiting_slots())
     }
 
-    /// Without a WAL, overwrites leave their old slots waiting for the next
-    /// checkpoint; left alone until `checkpoint_wal_bytes`, they would
-    /// double the data files (and the pages cached) of an overwrite-heavy
-    /// store.
+    /// Without a WAL, freeing a slot the last checkpoint named leaves it
+    /// waiting for the next checkpoint (slots no checkpoint named are
+    /// reused at once); left alone until `checkpoint_wal_bytes`, the slots
+    /// of deleted keys would keep the data files (and the pages cached) at
+    /// their old size.
     fn too_many_waiting_slots(&self) -> bool {
         let waiting = self.disk.waiting_slots();
         waiting >= MIN_WAITING_SLOTS && waiting > self.index.len()

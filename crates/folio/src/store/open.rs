@@ -54,12 +54,13 @@ impl PagedStore {
         adopt_page_size(&mut config, superblock.page_bytes)?;
 
         let clock = Arc::new(ReuseClock::default());
-        let disk = Arc::new(DiskManager::new(
-            vfs.clone(),
-            dir,
-            config.page_bytes,
-            clock.clone(),
-        ));
+        // Without a WAL a checkpoint copies the index as of one instant
+        // (`begin_copy` inside it): a slot no copy named is reused at once.
+        let disk = Arc::new(if config.durability == Durability::None {
+            DiskManager::new_reusing_unnamed(vfs.clone(), dir, config.page_bytes, clock.clone())
+        } else {
+            DiskManager::new(vfs.clone(), dir, config.page_bytes, clock.clone())
+        });
         let index = Index::new(disk.clone());
         let (ckpt_lsn, wal_seq) = if superblock.checkpoint != 0 {
             let cp = load_checkpoint(&*vfs, dir, &superblock, &config)?;
