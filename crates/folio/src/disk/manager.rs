@@ -6,7 +6,8 @@
 //! never-used ("fresh") slot of the class's newest segment, or the first slot
 //! of a new segment. A freed slot waits in its class's limbo until the
 //! operation that freed it is durable (see [`crate::reuse`]), then moves to
-//! the free list.
+//! the free list; without a WAL, one that no checkpoint can name goes to
+//! the free list at once (see `born.rs`).
 //!
 //! Locks: one mutex per class (allocation and free of that class) and one
 //! mutex serialising segment creation. Order: class mutex, then creation.
@@ -266,7 +267,7 @@ impl DiskManager {
                 state.free_set.remove(&slot),
                 "free list and free set disagree"
             );
-            self.note_born(slot)?;
+            self.note_born(slot);
             return Ok(Allocation { slot, fresh: false });
         }
         if let Some(id) = state.filling {
@@ -281,7 +282,7 @@ impl DiskManager {
                     segment: id,
                     slot: SlotNo(next),
                 };
-                self.note_born(slot)?;
+                self.note_born(slot);
                 return Ok(Allocation { slot, fresh: true });
             }
         }
@@ -293,7 +294,7 @@ impl DiskManager {
             segment: id,
             slot: SlotNo(0),
         };
-        self.note_born(slot)?;
+        self.note_born(slot);
         Ok(Allocation { slot, fresh: true })
     }
 
@@ -307,12 +308,14 @@ impl DiskManager {
         })
     }
 
-    /// Marks `slot` handed out since the last copy of the index.
-    fn note_born(&self, slot: SlotAddr) -> Result<()> {
+    /// Marks `slot` handed out since the last copy of the index (a slot of
+    /// an unknown segment stays unmarked: it would only wait when freed).
+    fn note_born(&self, slot: SlotAddr) {
         if self.reuse_unnamed {
-            self.segment(slot.segment)?.born.set(slot.slot.0);
+            if let Ok(segment) = self.segment(slot.segment) {
+                segment.born.set(slot.slot.0);
+            }
         }
-        Ok(())
     }
 
     /// Returns `slot` to its class: to the free list when the clock says

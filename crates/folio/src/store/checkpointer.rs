@@ -11,7 +11,9 @@
 //! 3. copies the index (lock-free; writers go on — a write after `c` that
 //!    the copy happens to include is replayed again at recovery, which is
 //!    harmless: replay sets keys, it does not add to them), then the segment
-//!    table;
+//!    table; without a WAL, under the `snapshot` lock (index swaps wait: the
+//!    copy must be one instant's state), after marking every slot handed
+//!    out so far as one the copy may name (`DiskManager::begin_copy`);
 //! 4. makes the WAL durable up to every record appended so far (the copy
 //!    may hold writes after `c`, and with `buffered` they may not be fsynced
 //!    yet), writes back every dirty page and fsyncs the segments, so every
@@ -21,8 +23,9 @@
 //! 6. removes the previous checkpoint and retires the WAL files before the
 //!    one found in step 1.
 //!
-//! Writers wait only in step 2, for at most one in-flight write per key
-//! stripe; readers never wait. Any failure poisons the store: the previous
+//! With a WAL, writers wait only in step 2, for at most one in-flight write
+//! per key stripe; without one, their index swaps also wait out step 3.
+//! Readers never wait. Any failure poisons the store: the previous
 //! checkpoint and the WAL are intact, so reopening recovers.
 
 use std::path::Path;

@@ -7,7 +7,8 @@
 //! slot a reader can reach: a put fills a fresh or freed slot and swaps the
 //! index entry; the old slot is reclaimed when the last reader that could see
 //! it unpins the index (see `index`), and reused only once the write that
-//! freed it is durable (see `reuse`). Reads verify the checksum.
+//! freed it is durable (see `reuse`), or, without a WAL, at once when no
+//! checkpoint can name it (see `disk/born.rs`). Reads verify the checksum.
 //!
 //! # A write
 //!
