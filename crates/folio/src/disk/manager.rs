@@ -251,6 +251,13 @@ impl DiskManager {
 
     /// Hands out a slot for a value of `len` bytes (`len >= 1`).
     pub fn allocate(&self, len: usize) -> Result<Allocation> {
+        let allocation = self.take_slot(len)?;
+        self.note_born(allocation.slot);
+        Ok(allocation)
+    }
+
+    /// [`DiskManager::allocate`]'s choice of slot.
+    fn take_slot(&self, len: usize) -> Result<Allocation> {
         let class_id = self
             .classes
             .class_for(len)
@@ -267,7 +274,6 @@ impl DiskManager {
                 state.free_set.remove(&slot),
                 "free list and free set disagree"
             );
-            self.note_born(slot);
             return Ok(Allocation { slot, fresh: false });
         }
         if let Some(id) = state.filling {
@@ -282,7 +288,6 @@ impl DiskManager {
                     segment: id,
                     slot: SlotNo(next),
                 };
-                self.note_born(slot);
                 return Ok(Allocation { slot, fresh: true });
             }
         }
@@ -290,12 +295,13 @@ impl DiskManager {
         let segment = self.segment(id)?;
         segment.fresh.store(1, Ordering::Release);
         state.filling = (class.slots_per_segment > 1).then_some(id);
-        let slot = SlotAddr {
-            segment: id,
-            slot: SlotNo(0),
-        };
-        self.note_born(slot);
-        Ok(Allocation { slot, fresh: true })
+        Ok(Allocation {
+            slot: SlotAddr {
+                segment: id,
+                slot: SlotNo(0),
+            },
+            fresh: true,
+        })
     }
 
     /// A segment's born bits: one per slot when unnamed slots are reused,

@@ -700,11 +700,7 @@ impl Shared {
         }
         self.written_lsn.store(stats.written.0, Ordering::Release);
         self.synced_lsn.store(stats.synced.0, Ordering::Release);
-        let acked = if self.options.sync == SyncMode::Sync {
-            stats.synced
-        } else {
-            stats.written
-        };
+        let acked = self.acked();
         if !fsynced && state.writer_idle {
             // Written by an appender while the writer thread sleeps with
             // no deadline: it is to fsync within the interval.
