@@ -210,6 +210,10 @@ pub struct Stats {
     pub wal_bytes: u64,
     /// WAL fsyncs since open.
     pub wal_fsyncs: u64,
+    /// WAL files started since open with no file prepared for them (no
+    /// retired file to reuse, no spare ready): in `sync` mode every write
+    /// waited while the new file was written full of zeros.
+    pub wal_rotations_unprepared: u64,
     /// Highest durable LSN.
     pub wal_lsn: u64,
     /// Checkpoints taken since open.

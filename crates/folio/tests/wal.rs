@@ -461,3 +461,148 @@ fn leaders_that_find_the_log_busy_hear_from_its_holder() {
     assert_eq!(wal.stats().synced, Lsn(THREADS * PER_THREAD));
     wal.close().unwrap();
 }
+
+/// Appends records of 300 bytes until `done` holds; returns how many.
+fn append_until(wal: &Wal, done: impl Fn(&Wal) -> bool) -> u64 {
+    let mut appended = 0;
+    while !done(wal) {
+        appended += 1;
+        assert!(appended < 100_000, "never done");
+        wal.append(RecordKind::Put, vec![7; 300]).unwrap();
+    }
+    appended
+}
+
+fn spare_files(vfs: &dyn Vfs) -> Vec<String> {
+    let mut names = vfs.list(Path::new(DIR)).unwrap();
+    names.retain(|n| n.ends_with(".spare"));
+    names
+}
+
+fn sync_files(file_bytes: u64) -> WalOptions {
+    WalOptions {
+        sync: SyncMode::Sync,
+        file_bytes,
+    }
+}
+
+#[test]
+fn a_spare_file_is_prepared_ahead_and_taken_at_rotation() {
+    let vfs = mem();
+    let wal = open(Arc::new(vfs.clone()), sync_files(64 << 10));
+    // Past half the file: `bytes` also counts the zero header written
+    // after each group, some 10% here.
+    let mut appended = append_until(&wal, |w| w.stats().bytes > 48 << 10);
+    eventually("a spare is prepared once the file is half full", || {
+        wal.stats().spares_prepared == 1
+    });
+    assert_eq!(spare_files(&vfs).len(), 1);
+    appended += append_until(&wal, |w| w.stats().rotations == 1);
+    let stats = wal.stats();
+    assert_eq!(
+        stats.rotations_unprepared, 0,
+        "the spare was ready: {stats:?}"
+    );
+    assert_eq!(
+        spare_files(&vfs),
+        Vec::<String>::new(),
+        "it became the new file"
+    );
+    wal.close().unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
+    assert_eq!(r.files.len(), 2);
+    assert_eq!(r.records.len() as u64, appended);
+    assert!(r.torn.is_none());
+}
+
+#[test]
+fn buffered_logs_make_no_spares() {
+    let vfs = mem();
+    let wal = open(Arc::new(vfs.clone()), buffered_small(64 << 10));
+    append_until(&wal, |w| w.stats().rotations == 2);
+    assert_eq!(wal.stats().spares_prepared, 0);
+    assert_eq!(spare_files(&vfs), Vec::<String>::new());
+    wal.close().unwrap();
+}
+
+#[test]
+fn spares_left_behind_are_removed_at_open_and_never_read() {
+    let vfs = mem();
+    let wal = open(Arc::new(vfs.clone()), small());
+    for i in 1..=10u64 {
+        wal.append(RecordKind::Put, payload(i)).unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+    // A crash while a spare was written leaves it half done.
+    let spare = Path::new(DIR).join("wal-00000000.spare");
+    vfs.open(&spare, true)
+        .unwrap()
+        .write_all_at(&[0xAB; 5000], 0)
+        .unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
+    assert_eq!(r.records.len(), 10, "a spare is not a WAL file");
+    let wal = Wal::open(Arc::new(vfs.clone()), Path::new(DIR), &r, small()).unwrap();
+    assert_eq!(spare_files(&vfs), Vec::<String>::new());
+    assert_eq!(wal.append(RecordKind::Put, payload(11)).unwrap(), Lsn(11));
+    wal.close().unwrap();
+}
+
+/// A file system on which spare WAL files cannot be created.
+#[derive(Debug, Clone)]
+struct NoSpares {
+    inner: MemVfs,
+    refused: Arc<AtomicU64>,
+}
+
+impl Vfs for NoSpares {
+    fn create_dir_all(&self, dir: &Path) -> Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>> {
+        if path.to_string_lossy().ends_with(".spare") {
+            self.refused.fetch_add(1, Relaxed);
+            return Err(Error::io(
+                "create",
+                path,
+                std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left"),
+            ));
+        }
+        self.inner.open(path, create)
+    }
+    fn exists(&self, path: &Path) -> Result<bool> {
+        self.inner.exists(path)
+    }
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn list(&self, dir: &Path) -> Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn lock_dir(&self, dir: &Path) -> Result<Box<dyn DirLock>> {
+        self.inner.lock_dir(dir)
+    }
+}
+
+#[test]
+fn a_spare_that_cannot_be_made_leaves_the_rotation_to_make_its_file() {
+    let vfs = NoSpares {
+        inner: mem(),
+        refused: Arc::default(),
+    };
+    let wal = open(Arc::new(vfs.clone()), sync_files(64 << 10));
+    let mut appended = append_until(&wal, |w| w.stats().bytes > 48 << 10);
+    eventually("a spare was tried", || vfs.refused.load(Relaxed) >= 1);
+    appended += append_until(&wal, |w| w.stats().rotations == 1);
+    let stats = wal.stats();
+    assert_eq!((stats.spares_prepared, stats.rotations_unprepared), (0, 1));
+    wal.close().unwrap();
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
+    assert_eq!(r.records.len() as u64, appended);
+}

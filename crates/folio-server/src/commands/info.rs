@@ -170,6 +170,10 @@ fn folio_section(shared: &Shared) -> String {
             ("free_slots", stats.free_slots.to_string()),
             ("wal_lsn", stats.wal_lsn.to_string()),
             ("wal_fsyncs", stats.wal_fsyncs.to_string()),
+            (
+                "wal_rotations_unprepared",
+                stats.wal_rotations_unprepared.to_string(),
+            ),
             ("checkpoints", stats.checkpoints.to_string()),
         ],
     )

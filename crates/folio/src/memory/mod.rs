@@ -186,6 +186,7 @@ impl Inner {
             wal_records: wal.records,
             wal_bytes: wal.bytes,
             wal_fsyncs: wal.fsyncs,
+            wal_rotations_unprepared: wal.rotations_unprepared,
             wal_lsn: wal.synced.0,
             checkpoints: self.checkpoints.get(),
             ..Stats::default()

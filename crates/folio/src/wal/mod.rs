@@ -27,11 +27,14 @@
 //!
 //! Retired files (every record in a checkpoint) are renamed into the next
 //! files rather than created anew; their old records carry an older file
-//! number, which recovery reads as the end of the log.
+//! number, which recovery reads as the end of the log. With none to reuse,
+//! a `Sync` log has its next file written full of zeros ahead of need by a
+//! helper thread (`spare`), so a rotation is a rename, not a stall.
 
 pub mod payload;
 mod reader;
 mod record;
+mod spare;
 mod writer;
 
 pub use reader::{parse_wal_name, recover, scan_file, FileScan, Recovery, ScanEnd};

@@ -11,6 +11,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::reader::Recovery;
 use super::record::{encode, RecordKind, HEADER_BYTES, MAX_PAYLOAD_BYTES};
+use super::spare::{self, preallocate, Spares};
 use super::{wal_file_name, Lsn};
 use crate::error::{Error, Result};
 use crate::io::{Vfs, VfsFile};
@@ -70,6 +71,14 @@ pub struct WalStats {
     pub written: Lsn,
     /// Highest LSN made durable.
     pub synced: Lsn,
+    /// Files started because the one before was full.
+    pub rotations: u64,
+    /// Rotations that found neither a retired file nor a spare ready and
+    /// made the new file then, while the log waited (in `Sync` mode that
+    /// is writing and fsyncing the whole file's zeros).
+    pub rotations_unprepared: u64,
+    /// Spare files prepared ahead of a rotation (`Sync` mode).
+    pub spares_prepared: u64,
 }
 
 struct Pending {
@@ -146,6 +155,8 @@ struct Shared {
     clock: Arc<ReuseClock>,
     /// Told of every acknowledgement, and of the failure.
     listener: Mutex<Option<AckListener>>,
+    /// The next file, prepared ahead in `Sync` mode.
+    spares: Arc<Spares>,
 }
 
 /// Called by each thread that held the log to write a group (the log's
@@ -177,6 +188,8 @@ struct Tail {
     seq: u32,
     file: Arc<dyn VfsFile>,
     offset: u64,
+    /// A spare was asked for while appending to this file.
+    spare_asked: bool,
 }
 
 impl Wal {
@@ -201,6 +214,8 @@ impl Wal {
         clock: Arc<ReuseClock>,
     ) -> Result<Wal> {
         seal(&*vfs, recovery)?;
+        spare::remove_leftovers(&*vfs, dir)?;
+        let spares = Arc::new(Spares::new(vfs.clone(), dir, options.file_bytes));
         let seq = recovery
             .files
             .last()
@@ -239,6 +254,7 @@ impl Wal {
             options,
             clock,
             listener: Mutex::new(None),
+            spares,
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -477,7 +493,10 @@ impl Wal {
 
     /// The counters.
     pub fn stats(&self) -> WalStats {
-        self.shared.state.lock().stats
+        WalStats {
+            spares_prepared: self.shared.spares.prepared(),
+            ..self.shared.state.lock().stats
+        }
     }
 
     /// Writes and fsyncs everything pending, then stops the writer thread.
@@ -491,6 +510,7 @@ impl Wal {
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
+        self.shared.spares.close();
         flushed
     }
 }
@@ -772,20 +792,6 @@ fn check_deferred(state: &mut State, now: Instant) -> (bool, Option<Duration>) {
     }
 }
 
-/// Writes zeros over the whole file: its blocks are allocated now, so an
-/// fdatasync after an append writes the data and no allocation metadata.
-fn preallocate(file: &dyn VfsFile, file_bytes: u64) -> Result<()> {
-    const CHUNK: u64 = 1 << 20;
-    let zeros = vec![0u8; usize::try_from(CHUNK.min(file_bytes)).unwrap_or(0)];
-    let mut offset = 0;
-    while offset < file_bytes {
-        let n = (file_bytes - offset).min(CHUNK);
-        file.write_all_at(&zeros[..usize::try_from(n).unwrap_or(0)], offset)?;
-        offset += n;
-    }
-    Ok(())
-}
-
 /// Truncates a torn file at its cut and makes every recovered file durable:
 /// records replayed from the log must not be lost by a later crash.
 pub fn seal(vfs: &dyn Vfs, recovery: &Recovery) -> Result<()> {
@@ -800,12 +806,12 @@ pub fn seal(vfs: &dyn Vfs, recovery: &Recovery) -> Result<()> {
 }
 
 impl Tail {
-    /// Creates file `seq`, by renaming `reuse` (a retired file) when given:
-    /// its old records carry an older file number, so recovery reads them
-    /// as the end of the log.
+    /// Creates file `seq`, by renaming `reuse` (a retired file, or a spare
+    /// prepared ahead) when given: a retired file's old records carry an
+    /// older file number, so recovery reads them as the end of the log.
     ///
     /// A new file's blocks are written (zeros) up front only in `Sync`
-    /// mode, where every group's fdatasync would otherwise also write
+    /// mode (by [`Spares`] ahead of need; here when no spare is ready), where every group's fdatasync would otherwise also write
     /// allocation metadata. With `Buffered` the file is sized sparse: an
     /// fsync comes once an interval, and zeroing 64 MiB under the tail
     /// stalled every appender for tens of milliseconds and doubled the
@@ -834,7 +840,7 @@ impl Tail {
                 let file = vfs.open(&path, true)?;
                 file.set_len(0)?;
                 if options.sync == SyncMode::Sync {
-                    preallocate(&*file, file_bytes)?;
+                    preallocate(&*file, file_bytes, false)?;
                 } else {
                     file.set_len(file_bytes)?;
                 }
@@ -849,6 +855,7 @@ impl Tail {
             seq,
             file,
             offset: 0,
+            spare_asked: false,
         })
     }
 
@@ -875,6 +882,8 @@ impl Tail {
             fsyncs += 1;
             synced = batch[0].lsn.0.checked_sub(1).map_or(synced, Lsn);
             let reuse = shared.state.lock().recycled.pop();
+            let reuse = reuse.or_else(|| shared.spares.take());
+            let unprepared = reuse.is_none();
             *self = Tail::create(
                 self.vfs.clone(),
                 &self.dir,
@@ -882,7 +891,10 @@ impl Tail {
                 &shared.options,
                 reuse,
             )?;
-            shared.state.lock().tail_seq = self.seq;
+            let mut state = shared.state.lock();
+            state.tail_seq = self.seq;
+            state.stats.rotations += 1;
+            state.stats.rotations_unprepared += u64::from(unprepared);
         }
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + HEADER_BYTES);
         for p in batch {
@@ -902,6 +914,22 @@ impl Tail {
             self.file.sync_data()?;
             fsyncs += 1;
         }
+        self.ask_for_spare(shared);
         Ok((buf.len() as u64, fsyncs))
+    }
+
+    /// Once per file, when it is half full in `Sync` mode with no retired
+    /// file waiting to be reused: has the next file prepared ahead.
+    fn ask_for_spare(&mut self, shared: &Shared) {
+        if self.spare_asked
+            || shared.options.sync != SyncMode::Sync
+            || self.offset <= shared.options.file_bytes / 2
+        {
+            return;
+        }
+        self.spare_asked = true;
+        if shared.state.lock().recycled.is_empty() {
+            shared.spares.prepare(self.seq);
+        }
     }
 }
