@@ -51,20 +51,64 @@ pub struct CheckpointHeader {
     pub wal_seq: u32,
 }
 
+/// A checkpoint's entries, encoded as they are pushed.
+#[derive(Debug, Default)]
+pub struct EntrySink {
+    bytes: Vec<u8>,
+    count: u64,
+}
+
+impl EntrySink {
+    /// Adds `key` with its entry. The caller pushes each key once.
+    pub fn push(&mut self, key: &[u8], e: &Entry) {
+        self.count += 1;
+        encode_entry(&mut self.bytes, key, e);
+    }
+
+    /// The keys pushed so far for which `wanted` holds: one pass over
+    /// every entry pushed.
+    pub fn pushed_among(&self, wanted: impl Fn(&[u8]) -> bool) -> Vec<Box<[u8]>> {
+        let mut found = Vec::new();
+        let mut rest = &self.bytes[..];
+        while let Some((key, after)) = split_entry(rest) {
+            if wanted(key) {
+                found.push(key.into());
+            }
+            rest = after;
+        }
+        found
+    }
+}
+
+/// The key of the first entry `encode_entry` wrote at the start of
+/// `bytes`, and the bytes after that entry.
+fn split_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let key_len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    let key_end = 4 + usize::try_from(key_len).ok()?;
+    let key = bytes.get(4..key_end)?;
+    // Value length (4), checksum (8), slot tag (1), then the slot (4 + 4).
+    let tag_at = key_end + 12;
+    let end = match bytes.get(tag_at)? {
+        0 => tag_at + 1,
+        _ => tag_at + 9,
+    };
+    Some((key, bytes.get(end..)?))
+}
+
 /// Encodes a checkpoint from its parts. The segment table is taken after
-/// the entries were visited, so its fresh marks and segments cover every
+/// the entries were pushed, so its fresh marks and segments cover every
 /// slot an entry names even while writers allocate.
 pub fn encode(
     header: CheckpointHeader,
-    for_each_entry: impl FnOnce(&mut dyn FnMut(&[u8], &Entry)),
+    push_entries: impl FnOnce(&mut EntrySink),
     segments: impl FnOnce() -> Vec<SegmentMeta>,
 ) -> Vec<u8> {
-    let mut entries = Vec::new();
-    let mut written = 0u64;
-    for_each_entry(&mut |key, e| {
-        written += 1;
-        encode_entry(&mut entries, key, e);
-    });
+    let mut sink = EntrySink::default();
+    push_entries(&mut sink);
+    let EntrySink {
+        bytes: entries,
+        count: written,
+    } = sink;
     let segments = segments();
     let mut b = Vec::with_capacity(64 + 12 * segments.len() + entries.len());
     b.extend_from_slice(&CHECKPOINT_MAGIC);
@@ -303,13 +347,49 @@ mod tests {
         };
         encode(
             header,
-            |visit| {
+            |sink| {
                 for (k, e) in &entries {
-                    visit(k, e);
+                    sink.push(k, e);
                 }
             },
             || segments.to_vec(),
         )
+    }
+
+    #[test]
+    fn a_sink_finds_the_keys_pushed_to_it() {
+        let mut sink = EntrySink::default();
+        let located = Entry {
+            slot: Some(SlotAddr {
+                segment: SegmentId(3),
+                slot: SlotNo(9),
+            }),
+            len: 5,
+            checksum: 1,
+        };
+        let empty = Entry {
+            slot: None,
+            len: 0,
+            checksum: 2,
+        };
+        for i in 0..100u32 {
+            let key = format!("key{i}");
+            sink.push(key.as_bytes(), if i % 3 == 0 { &empty } else { &located });
+        }
+        sink.push(b"", &located);
+        let found = sink.pushed_among(|k| k.ends_with(b"7") || k.is_empty());
+        let mut names: Vec<&[u8]> = found.iter().map(|k| &**k).collect();
+        names.sort_unstable();
+        let mut expected: Vec<Vec<u8>> = (0..100u32)
+            .map(|i| format!("key{i}").into_bytes())
+            .filter(|k| k.ends_with(b"7"))
+            .chain([Vec::new()])
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(
+            names,
+            expected.iter().map(Vec::as_slice).collect::<Vec<_>>()
+        );
     }
 
     #[test]

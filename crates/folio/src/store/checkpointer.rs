@@ -11,9 +11,12 @@
 //! 3. copies the index (lock-free; writers go on — a write after `c` that
 //!    the copy happens to include is replayed again at recovery, which is
 //!    harmless: replay sets keys, it does not add to them), then the segment
-//!    table; without a WAL, under the `snapshot` lock (index swaps wait: the
-//!    copy must be one instant's state), after marking every slot handed
-//!    out so far as one the copy may name (`DiskManager::begin_copy`);
+//!    table. Without a WAL the copy must be one instant's state (nothing
+//!    replays over it): at that instant, under the `snapshot` lock, every
+//!    slot handed out so far is marked as one the copy may name
+//!    (`DiskManager::begin_copy`) and the undo log starts; writers go on,
+//!    each key's first change recording its entry as of the instant, and
+//!    the copy takes those entries for the keys that changed (`undo.rs`);
 //! 4. makes the WAL durable up to every record appended so far (the copy
 //!    may hold writes after `c`, and with `buffered` they may not be fsynced
 //!    yet), writes back every dirty page and fsyncs the segments, so every
@@ -24,15 +27,17 @@
 //!    one found in step 1.
 //!
 //! With a WAL, writers wait only in step 2, for at most one in-flight write
-//! per key stripe; without one, their index swaps also wait out step 3.
+//! per key stripe; without one, their index swaps wait only while step 3
+//! starts and ends its undo log.
 //! Readers never wait. Any failure poisons the store: the previous
 //! checkpoint and the WAL are intact, so reopening recovers.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::checkpoint::{self, checkpoint_file_name, CheckpointHeader};
+use super::checkpoint::{self, checkpoint_file_name, CheckpointHeader, EntrySink};
 use super::superblock::{Superblock, SUPERBLOCK_FILE};
 use super::{Inner, Lifecycle};
 use crate::error::{Error, Result};
@@ -81,18 +86,15 @@ impl Inner {
             lsn,
             wal_seq,
         };
-        let bytes = {
-            let _snapshot = self.wal.is_none().then(|| {
-                let held = self.snapshot.write();
-                self.disk.begin_copy();
-                held
-            });
-            checkpoint::encode(
-                header,
-                |visit| self.index.for_each_entry(|k, e| visit(k, e)),
-                || self.disk.segment_metas(),
-            )
-        };
+        let bytes = checkpoint::encode(
+            header,
+            |sink| match &self.wal {
+                Some(_) => self.index.for_each_entry(|k, e| sink.push(k, e)),
+                None => self.copy_index_at_one_instant(sink),
+            },
+            || self.disk.segment_metas(),
+        );
+        let copied = life.checkpoint_started.elapsed();
         // Every write the copy saw was appended to the WAL before it was
         // swapped into the index: make all of them durable, so the copy
         // never holds a write (or part of a batch) the log could lose —
@@ -105,6 +107,7 @@ impl Inner {
         // A write-back by a racing miss may have failed after the flush:
         // never name pages that may not be on disk.
         self.refuse_if_poisoned()?;
+        let flushed = life.checkpoint_started.elapsed();
         write_file_atomic(
             &*self.vfs,
             &self.dir.join(checkpoint_file_name(generation)),
@@ -123,7 +126,54 @@ impl Inner {
             self.clock.make_durable(epoch);
         }
         self.discard_before(previous, wal_seq);
+        tracing::debug!(
+            generation,
+            keys = self.index.len(),
+            file_bytes = bytes.len(),
+            copy_ms = copied.as_millis(),
+            flush_ms = (flushed - copied).as_millis(),
+            write_ms = (life.checkpoint_started.elapsed() - flushed).as_millis(),
+            "checkpoint taken"
+        );
         Ok(())
+    }
+
+    /// Without a WAL: pushes the index as of one instant, copied while
+    /// writers go on (`undo.rs`). Index swaps wait only for the two short
+    /// holds of the `snapshot` lock, at the instant and at the end.
+    fn copy_index_at_one_instant(&self, sink: &mut EntrySink) {
+        {
+            let _instant = self.snapshot.write();
+            // Slots handed out so far may be named by the copy.
+            self.disk.begin_copy();
+            self.undo.begin();
+        }
+        self.index.for_each_entry(|key, e| {
+            if !self.undo.is_changed(key) {
+                sink.push(key, e);
+            }
+        });
+        {
+            let _end = self.snapshot.write();
+            self.undo.end();
+        }
+        let changed = self.undo.take();
+        if changed.is_empty() {
+            return;
+        }
+        // A key taken unchanged and changed after it was read is in the
+        // copy already, with the entry its undo holds.
+        let taken: HashSet<Box<[u8]>> = sink
+            .pushed_among(|key| changed.contains_key(key))
+            .into_iter()
+            .collect();
+        for (key, at_instant) in &changed {
+            if let Some(e) = at_instant {
+                if !taken.contains(key) {
+                    sink.push(key, e);
+                }
+            }
+        }
     }
 
     /// Removes the checkpoint `previous` and retires WAL files before

@@ -41,10 +41,10 @@
 //! - `view` gate: every read holds it shared; a batch holds it exclusively
 //!   while it swaps its entries (no get sees part of a batch), and close.
 //! - key stripes: see step 2 above.
-//! - `snapshot`: a checkpoint without a WAL holds it exclusively while it
-//!   copies the index, and swaps take it shared: with nothing to replay
-//!   over it, that copy must be the state of one instant (and holds all of
-//!   a batch or none of it). With a WAL the copy may catch part of a batch
+//! - `snapshot`: without a WAL, swaps take it shared, and a checkpoint
+//!   holds it exclusively to start and to end the undo log of its copy of
+//!   the index (`undo.rs`): with nothing to replay over it, that copy must
+//!   be the state of one instant (and hold all of a batch or none of it). With a WAL the copy may catch part of a batch
 //!   after `c`; the checkpoint makes that batch's record durable first, and
 //!   recovery replays all of it.
 //! - `lifecycle` mutex: one checkpoint (or close) at a time.
@@ -58,6 +58,7 @@
 mod checkpoint;
 mod checkpointer;
 mod open;
+mod undo;
 mod values;
 mod write;
 
@@ -135,6 +136,8 @@ struct Inner {
     ops: Gate,
     view: Gate,
     snapshot: RwLock<()>,
+    /// Without a WAL: the undo entries of a checkpoint's copy of the index.
+    undo: undo::CopyUndo,
     keys: KeyLocks,
     /// Bytes logged (or, without a WAL, written) since open.
     logged_bytes: StripedCounter,

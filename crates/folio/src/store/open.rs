@@ -102,6 +102,7 @@ impl PagedStore {
             ops: Gate::default(),
             view: Gate::default(),
             snapshot: RwLock::new(()),
+            undo: super::undo::CopyUndo::new(),
             keys: KeyLocks::default(),
             logged_bytes: StripedCounter::default(),
             checkpoints: StripedCounter::default(),

@@ -21,7 +21,7 @@ impl Inner {
         let located = self.store_value(value)?;
         let _key = self.keys.lock(key);
         self.log(RecordKind::Put, ack, || payload::encode_put(key, value))?;
-        let _snapshot = self.unlogged_swap();
+        let _snapshot = self.unlogged_swap(key);
         self.index.insert(key, located);
         self.logged_bytes.add((key.len() + value.len()) as u64);
         Ok(())
@@ -38,7 +38,7 @@ impl Inner {
         }
         self.log(RecordKind::Delete, ack, || payload::encode_delete(key))?;
         self.logged_bytes.add(key.len() as u64);
-        let _snapshot = self.unlogged_swap();
+        let _snapshot = self.unlogged_swap(key);
         Ok(self.index.remove(key))
     }
 
@@ -54,9 +54,15 @@ impl Inner {
     }
 
     /// Swaps every entry of a batch while no get runs (readers see all of
-    /// it or none) and no checkpoint copies the index.
+    /// it or none); a copy of the index without a WAL sees all of it or
+    /// none too, as every key is recorded before the first swap.
     fn swap_batch(&self, staged: Vec<(&[u8], Option<Located>)>) {
         let _snapshot = self.snapshot.read();
+        if self.wal.is_none() {
+            for (key, _) in &staged {
+                self.record_undo(key);
+            }
+        }
         let _view = self.view.exclusive();
         for (key, value) in staged {
             match value {
@@ -66,10 +72,25 @@ impl Inner {
         }
     }
 
-    /// Without a WAL a checkpoint must copy the index as of one instant
-    /// (nothing replays over it): swaps wait while it copies.
-    fn unlogged_swap(&self) -> Option<parking_lot::RwLockReadGuard<'_, ()>> {
-        self.wal.is_none().then(|| self.snapshot.read())
+    /// Without a WAL a checkpoint copies the index as of one instant
+    /// (nothing replays over it): before `key`'s entry is swapped, its
+    /// entry as of that instant is recorded if a copy is in progress
+    /// (`undo.rs`). The caller holds `key`'s stripe, and swaps under the
+    /// returned guard.
+    fn unlogged_swap(&self, key: &[u8]) -> Option<parking_lot::RwLockReadGuard<'_, ()>> {
+        self.wal.is_none().then(|| {
+            let held = self.snapshot.read();
+            self.record_undo(key);
+            held
+        })
+    }
+
+    /// Records `key`'s entry for the copy in progress, if there is one.
+    /// The caller holds `key`'s stripe and the `snapshot` read lock.
+    fn record_undo(&self, key: &[u8]) {
+        if self.undo.is_active() {
+            self.undo.record(key, || self.index.pin().get(key).copied());
+        }
     }
 
     /// Appends a record when there is a WAL; returns once it is as durable
