@@ -7,22 +7,25 @@
 //! lock. Stripes are locked in ascending order, so multi-key commands cannot
 //! deadlock. Guards are not `Send`: they cannot be held across an `.await`.
 
-use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use parking_lot::{Mutex, MutexGuard};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Number of stripes; a power of two, plenty for a few cores.
 const STRIPES: usize = 64;
 
-/// A fixed set of mutexes, one picked per key by hash.
+/// A fixed set of mutexes, one picked per key by a seeded hash (clients
+/// cannot aim their keys at one stripe without knowing the seed).
 #[derive(Debug)]
 pub(crate) struct KeyLocks {
     stripes: Vec<Mutex<()>>,
-    hasher: std::collections::hash_map::RandomState,
+    seed: u64,
 }
 
-/// Holds the stripes of some keys until dropped.
+/// Holds the stripes of some keys until dropped: one stripe (most commands
+/// write one key: no allocation) or several.
 pub(crate) struct KeyGuard<'a> {
-    _guards: Vec<MutexGuard<'a, ()>>,
+    _one: Option<MutexGuard<'a, ()>>,
+    _many: Vec<MutexGuard<'a, ()>>,
 }
 
 impl KeyLocks {
@@ -30,13 +33,29 @@ impl KeyLocks {
     pub(crate) fn new() -> Self {
         Self {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            seed: rand::random(),
         }
     }
 
     /// Locks the stripes of every key in `keys`, in ascending stripe order.
     pub(crate) fn lock<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyGuard<'_> {
+        let mut keys = keys.into_iter();
+        let Some(first) = keys.next() else {
+            return KeyGuard {
+                _one: None,
+                _many: Vec::new(),
+            };
+        };
+        let first = self.stripe(first);
+        let Some(second) = keys.next() else {
+            return KeyGuard {
+                _one: Some(self.stripes[first].lock()),
+                _many: Vec::new(),
+            };
+        };
         let mut wanted = [false; STRIPES];
+        wanted[first] = true;
+        wanted[self.stripe(second)] = true;
         for key in keys {
             wanted[self.stripe(key)] = true;
         }
@@ -44,16 +63,17 @@ impl KeyLocks {
             .iter()
             .zip(&self.stripes)
             .filter(|(want, _)| **want)
-            // The mutexes guard no data, so a panic elsewhere cannot have
-            // left anything inconsistent: ignore poisoning.
-            .map(|(_, stripe)| stripe.lock().unwrap_or_else(PoisonError::into_inner))
+            .map(|(_, stripe)| stripe.lock())
             .collect();
-        KeyGuard { _guards: guards }
+        KeyGuard {
+            _one: None,
+            _many: guards,
+        }
     }
 
     /// The stripe of `key`.
     fn stripe(&self, key: &[u8]) -> usize {
-        let hash = self.hasher.hash_one(key);
+        let hash = xxh3_64_with_seed(key, self.seed);
         usize::try_from(hash % STRIPES as u64).unwrap_or(0)
     }
 }
@@ -67,8 +87,16 @@ mod tests {
         let locks = KeyLocks::new();
         let keys: Vec<Vec<u8>> = (0..1000u32).map(|i| i.to_be_bytes().to_vec()).collect();
         let guard = locks.lock(keys.iter().map(Vec::as_slice).chain([&b"x"[..], b"x"]));
-        assert_eq!(guard._guards.len(), STRIPES);
+        assert_eq!(guard._many.len(), STRIPES);
         drop(guard);
-        let _again = locks.lock([&b"x"[..]]);
+        let one = locks.lock([&b"x"[..]]);
+        assert!(one._one.is_some() && one._many.is_empty());
+        drop(one);
+        // A key twice is one stripe, locked once (no self-deadlock).
+        let twice = locks.lock([&b"x"[..], b"x"]);
+        assert_eq!(twice._many.len(), 1);
+        drop(twice);
+        let none = locks.lock([]);
+        assert!(none._one.is_none() && none._many.is_empty());
     }
 }

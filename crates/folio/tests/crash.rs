@@ -652,6 +652,15 @@ fn instant_model(t: u64, done: u64, partial: u8) -> std::collections::BTreeMap<V
     model
 }
 
+/// The `n`th key the adding writer of the one-instant test puts, and its
+/// value.
+fn added_key(n: u32) -> (Vec<u8>, Vec<u8>) {
+    (
+        format!("added-{n:08}").into_bytes(),
+        n.to_le_bytes().repeat(3),
+    )
+}
+
 /// Writer `t`'s keys as `store` holds them.
 fn instant_state(store: &PagedStore, t: u64) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
     (0..INSTANT_SLOTS)
@@ -665,10 +674,11 @@ fn instant_state(store: &PagedStore, t: u64) -> std::collections::BTreeMap<Vec<u
 /// instant, though writers go on while it is taken (`undo.rs`). Two writers
 /// each run a fixed sequence of puts, deletes and batches over their own
 /// keys while checkpoints come back to back, beside 30,000 keys nobody
-/// changes (so a copy takes long enough for writers to race it); power
-/// cuts at random moments. Every cut recovers every unchanged key and, for
-/// each writer, the state after some prefix of its sequence (a batch whole
-/// or not at all).
+/// changes (so a copy takes long enough for writers to race it) and a
+/// third writer adding new keys in order (so the index grows, and resizes,
+/// during copies); power cuts at random moments. Every cut recovers every
+/// unchanged key, a prefix of the added keys and, for each writer, the
+/// state after some prefix of its sequence (a batch whole or not at all).
 #[test]
 fn without_a_wal_a_checkpoint_is_the_state_of_one_instant() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -690,7 +700,7 @@ fn without_a_wal_a_checkpoint_is_the_state_of_one_instant() {
         store.checkpoint().unwrap();
         let stop = AtomicBool::new(false);
         let mut cuts = Vec::new();
-        std::thread::scope(|s| {
+        let added = std::thread::scope(|s| {
             for t in 0..WRITERS {
                 let (store, stop) = (&store, &stop);
                 s.spawn(move || {
@@ -701,6 +711,18 @@ fn without_a_wal_a_checkpoint_is_the_state_of_one_instant() {
                     }
                 });
             }
+            let adder = {
+                let (store, stop) = (&store, &stop);
+                s.spawn(move || {
+                    let mut n = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        let (k, v) = added_key(n);
+                        store.put(&k, &v).unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            };
             let (store, stop) = (&store, &stop);
             s.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -713,6 +735,7 @@ fn without_a_wal_a_checkpoint_is_the_state_of_one_instant() {
                 cuts.push((vfs.crash_state(policy, &mut rng), policy));
             }
             stop.store(true, Ordering::Relaxed);
+            adder.join().unwrap()
         });
         // The first was taken before the writers started.
         let checkpoints = store.stats().checkpoints;
@@ -725,6 +748,18 @@ fn without_a_wal_a_checkpoint_is_the_state_of_one_instant() {
             for n in 0..STILL_KEYS {
                 let (k, v) = still(n);
                 assert_eq!(recovered.get(&k).unwrap(), Some(v), "{at}: still-{n}");
+            }
+            let prefix = (0..added)
+                .find(|&n| recovered.get(&added_key(n).0).unwrap().is_none())
+                .unwrap_or(added);
+            for n in 0..added {
+                let (k, v) = added_key(n);
+                let expected = (n < prefix).then_some(v);
+                assert_eq!(
+                    recovered.get(&k).unwrap(),
+                    expected,
+                    "{at}: added key {n} of {added}, prefix {prefix}"
+                );
             }
             for t in 0..WRITERS {
                 let state = instant_state(&recovered, t);

@@ -26,6 +26,7 @@ fn small() -> WalOptions {
     WalOptions {
         sync: SyncMode::Sync,
         file_bytes: 1 << 20,
+        ..WalOptions::default()
     }
 }
 
@@ -203,6 +204,7 @@ fn full_files_rotate_and_recovery_reads_across_them() {
         WalOptions {
             sync: SyncMode::Sync,
             file_bytes: 4096,
+            ..WalOptions::default()
         },
     );
     for i in 1..=200u64 {
@@ -276,6 +278,7 @@ fn buffered_small(file_bytes: u64) -> WalOptions {
             interval: Duration::from_millis(5),
         },
         file_bytes,
+        ..WalOptions::default()
     }
 }
 
@@ -483,6 +486,7 @@ fn sync_files(file_bytes: u64) -> WalOptions {
     WalOptions {
         sync: SyncMode::Sync,
         file_bytes,
+        ..WalOptions::default()
     }
 }
 
@@ -605,4 +609,21 @@ fn a_spare_that_cannot_be_made_leaves_the_rotation_to_make_its_file() {
     wal.close().unwrap();
     let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
     assert_eq!(r.records.len() as u64, appended);
+}
+
+#[test]
+fn closing_stops_a_spare_being_written_and_leaves_none_behind() {
+    let vfs = FaultVfs::new(Arc::new(mem()));
+    let wal = open(Arc::new(vfs.clone()), sync_files(16 << 20));
+    // Past half the file in three appends: a spare is asked for.
+    for _ in 0..3 {
+        wal.append(RecordKind::Put, vec![1; 3 << 20]).unwrap();
+    }
+    // A slow disk: the spare's 16 fsyncs (one per MiB) would take 3.2 s;
+    // close stops it at the next one.
+    vfs.set_sync_delay(Duration::from_millis(200));
+    wal.close().unwrap();
+    assert_eq!(spare_files(&vfs), Vec::<String>::new());
+    let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
+    assert_eq!(r.records.len(), 3);
 }

@@ -1,16 +1,17 @@
 //! [`BornBits`]: which slots of a segment were handed out since the last
 //! checkpoint copied the index, for a store without a WAL.
 //!
-//! Such a store's checkpoint copies the index as of one instant, under a
-//! lock that keeps every writer's index swap out (`snapshot`, see
-//! `store/mod.rs`). A slot handed out after that instant
-//! and freed before the next copy was in no checkpoint's index: nothing
+//! Such a store's checkpoint copies the index as of one instant (the
+//! `snapshot` lock keeps index swaps out at that instant; see
+//! `store/undo.rs`). A slot handed out after that instant and freed
+//! before the next copy's instant was in no checkpoint's index: nothing
 //! durable names it, and it can be written over at once instead of
 //! waiting for the next checkpoint (docs/ARCHITECTURE.md, decision 28).
 //!
 //! Invariant: a slot's bit is set only between its allocation and its
-//! free, and every copy clears all bits before it reads the index, so a set
-//! bit at free time means no copy read the index while the slot was in it.
+//! free, and every copy clears all bits at its instant, so a set bit at
+//! free time means the slot was handed out after the last copy's instant:
+//! no copy names it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -211,13 +211,14 @@ fn open_wal(
             interval: std::time::Duration::from_millis(config.sync_interval_ms),
         },
         Durability::None => {
-            wal::seal(&**vfs, recovery)?;
+            wal::seal(&**vfs, dir, recovery)?;
             return Ok(None);
         }
     };
     let options = WalOptions {
         sync,
         file_bytes: config.wal_file_bytes,
+        ..WalOptions::default()
     };
     Wal::open(vfs.clone(), dir, recovery, options).map(Some)
 }

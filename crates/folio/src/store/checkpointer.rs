@@ -148,6 +148,7 @@ impl Inner {
             self.disk.begin_copy();
             self.undo.begin();
         }
+        let _unwinding = EndUndoOnUnwind(self);
         self.index.for_each_entry(|key, e| {
             if !self.undo.is_changed(key) {
                 sink.push(key, e);
@@ -175,7 +176,22 @@ impl Inner {
             }
         }
     }
+}
 
+/// Ends the undo log of a copy that unwinds (a bug), so writers stop
+/// recording; the copy ends it itself otherwise.
+struct EndUndoOnUnwind<'a>(&'a Inner);
+
+impl Drop for EndUndoOnUnwind<'_> {
+    fn drop(&mut self) {
+        if self.0.undo.is_active() {
+            let _end = self.0.snapshot.write();
+            self.0.undo.end();
+        }
+    }
+}
+
+impl Inner {
     /// Removes the checkpoint `previous` and retires WAL files before
     /// `wal_seq`. Failures only leave files behind: logged, not returned.
     fn discard_before(&self, previous: u64, wal_seq: u32) {

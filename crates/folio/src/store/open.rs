@@ -139,7 +139,7 @@ fn open_wal(
             interval: std::time::Duration::from_millis(config.sync_interval_ms),
         },
         Durability::None => {
-            wal::seal(&**vfs, recovery)?;
+            wal::seal(&**vfs, dir, recovery)?;
             let last = recovery.next_lsn.0 - 1;
             clock.issue(last);
             clock.make_durable(last);
@@ -149,6 +149,7 @@ fn open_wal(
     let options = WalOptions {
         sync,
         file_bytes: config.wal_file_bytes,
+        ..WalOptions::default()
     };
     Wal::open_with_clock(vfs.clone(), dir, recovery, options, clock.clone()).map(Some)
 }

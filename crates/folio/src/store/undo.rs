@@ -61,10 +61,12 @@ impl CopyUndo {
         }
     }
 
-    /// Starts recording. The caller holds the `snapshot` write lock.
+    /// Starts recording, with no entry left from an earlier copy (one that
+    /// unwound before taking its entries). The caller holds the `snapshot`
+    /// write lock.
     pub(super) fn begin(&self) {
         debug_assert!(!self.is_active(), "one copy at a time");
-        debug_assert!(self.recorded.is_empty(), "the last copy took its entries");
+        self.recorded.pin().clear();
         self.active.store(true, Ordering::Release);
     }
 

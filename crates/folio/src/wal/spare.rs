@@ -22,7 +22,8 @@
 //! - at most one spare is being prepared or ready at a time;
 //! - a spare is handed out only after its zeros are fsynced;
 //! - a spare's name never parses as a WAL file name, so recovery never
-//!   reads one; [`remove_leftovers`] removes those a crash or a close left;
+//!   reads one; [`remove_leftovers`] (from `seal`, at every open) removes
+//!   those a crash left, and close removes one not used;
 //! - a failure to prepare one is logged and costs nothing else: the
 //!   rotation makes its own file, and any error of that poisons the log.
 
@@ -66,27 +67,31 @@ pub(super) fn remove_leftovers(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
 /// Bytes of zeros written per call.
 const CHUNK_BYTES: u64 = 1 << 20;
 
-/// Writes zeros over the whole file: its blocks are allocated now, so an
+/// Writes zeros over the whole file, a chunk at a time, calling
+/// `after_chunk` after each (which may stop it with `Ok(false)`); returns
+/// whether it reached the end. The file's blocks are allocated then, so an
 /// fdatasync after an append writes the data and no allocation metadata.
-/// With `sync_each_chunk`, fsyncs after every chunk: a log fsync that
-/// meets the spare's writes in the disk's queue then waits for one chunk,
-/// not the whole file (16 MiB: 22 ms on the development VM).
-pub(super) fn preallocate(
+fn write_zeros(
     file: &dyn VfsFile,
     file_bytes: u64,
-    sync_each_chunk: bool,
-) -> Result<()> {
+    mut after_chunk: impl FnMut() -> Result<bool>,
+) -> Result<bool> {
     let zeros = vec![0u8; usize::try_from(CHUNK_BYTES.min(file_bytes)).unwrap_or(0)];
     let mut offset = 0;
     while offset < file_bytes {
         let n = (file_bytes - offset).min(CHUNK_BYTES);
         file.write_all_at(&zeros[..usize::try_from(n).unwrap_or(0)], offset)?;
-        if sync_each_chunk {
-            file.sync_data()?;
-        }
         offset += n;
+        if !after_chunk()? {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Writes zeros over the whole file (a new file made at rotation).
+pub(super) fn preallocate(file: &dyn VfsFile, file_bytes: u64) -> Result<()> {
+    write_zeros(file, file_bytes, || Ok(true)).map(|_| ())
 }
 
 #[derive(Default)]
@@ -156,18 +161,28 @@ impl Spares {
     }
 
     /// The helper thread: writes and fsyncs the spare, then offers it.
+    /// It fsyncs after every chunk, so a log fsync that meets the spare's
+    /// writes in the disk's queue waits for one chunk, not the whole file
+    /// (16 MiB: 22 ms on the development VM); it stops early once the log
+    /// closes.
     fn write_spare(&self, path: PathBuf) {
         let written = self.vfs.open(&path, true).and_then(|file| {
             file.set_len(0)?;
-            preallocate(&*file, self.file_bytes, true)?;
-            file.sync_data()
+            write_zeros(&*file, self.file_bytes, || {
+                file.sync_data()?;
+                Ok(!self.slot.lock().closed)
+            })
         });
         let mut slot = self.slot.lock();
         slot.preparing = false;
         match written {
-            Ok(()) => {
+            Ok(true) if !slot.closed => {
                 slot.ready = Some(path);
                 self.prepared.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => {
+                drop(slot);
+                let _ = self.vfs.remove_file(&path);
             }
             Err(e) => {
                 drop(slot);
@@ -187,8 +202,8 @@ impl Spares {
         self.prepared.load(Ordering::Relaxed)
     }
 
-    /// Starts no more spares, waits for one being prepared, then removes
-    /// any spare not used.
+    /// Starts no more spares, waits for one being prepared (it stops at its
+    /// next chunk), then removes any spare not used.
     pub(super) fn close(&self) {
         self.slot.lock().closed = true;
         if let Some(helper) = self.helper.lock().take() {

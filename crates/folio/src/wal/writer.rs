@@ -45,6 +45,11 @@ pub struct WalOptions {
     pub sync: SyncMode,
     /// Size each WAL file is preallocated to; a file is full beyond it.
     pub file_bytes: u64,
+    /// In `Sync` mode, have the next file written ahead by a helper thread
+    /// (`spare.rs`) rather than at rotation, while the log waits. On by
+    /// default; off only where every I/O must come from the log's own path
+    /// (a test that crashes after each one in turn).
+    pub spare_files: bool,
 }
 
 impl Default for WalOptions {
@@ -52,6 +57,7 @@ impl Default for WalOptions {
         WalOptions {
             sync: SyncMode::Sync,
             file_bytes: 64 << 20,
+            spare_files: true,
         }
     }
 }
@@ -213,8 +219,7 @@ impl Wal {
         options: WalOptions,
         clock: Arc<ReuseClock>,
     ) -> Result<Wal> {
-        seal(&*vfs, recovery)?;
-        spare::remove_leftovers(&*vfs, dir)?;
+        seal(&*vfs, dir, recovery)?;
         let spares = Arc::new(Spares::new(vfs.clone(), dir, options.file_bytes));
         let seq = recovery
             .files
@@ -793,8 +798,10 @@ fn check_deferred(state: &mut State, now: Instant) -> (bool, Option<Duration>) {
 }
 
 /// Truncates a torn file at its cut and makes every recovered file durable:
-/// records replayed from the log must not be lost by a later crash.
-pub fn seal(vfs: &dyn Vfs, recovery: &Recovery) -> Result<()> {
+/// records replayed from the log must not be lost by a later crash. Removes
+/// the spare files a crash left (whether or not a log is opened after).
+pub fn seal(vfs: &dyn Vfs, dir: &Path, recovery: &Recovery) -> Result<()> {
+    spare::remove_leftovers(vfs, dir)?;
     for (_, path, valid_bytes) in &recovery.files {
         let file = vfs.open(path, false)?;
         if recovery.torn.as_ref().is_some_and(|(p, ..)| p == path) {
@@ -840,7 +847,7 @@ impl Tail {
                 let file = vfs.open(&path, true)?;
                 file.set_len(0)?;
                 if options.sync == SyncMode::Sync {
-                    preallocate(&*file, file_bytes, false)?;
+                    preallocate(&*file, file_bytes)?;
                 } else {
                     file.set_len(file_bytes)?;
                 }
@@ -881,8 +888,12 @@ impl Tail {
             self.file.sync_data()?;
             fsyncs += 1;
             synced = batch[0].lsn.0.checked_sub(1).map_or(synced, Lsn);
+            // A retired file that has gone missing is replaced by a spare
+            // or a new file.
             let reuse = shared.state.lock().recycled.pop();
-            let reuse = reuse.or_else(|| shared.spares.take());
+            let reuse = reuse
+                .filter(|old| self.vfs.exists(old).unwrap_or(false))
+                .or_else(|| shared.spares.take());
             let unprepared = reuse.is_none();
             *self = Tail::create(
                 self.vfs.clone(),
@@ -922,6 +933,7 @@ impl Tail {
     /// file waiting to be reused: has the next file prepared ahead.
     fn ask_for_spare(&mut self, shared: &Shared) {
         if self.spare_asked
+            || !shared.options.spare_files
             || shared.options.sync != SyncMode::Sync
             || self.offset <= shared.options.file_bytes / 2
         {
