@@ -499,6 +499,36 @@ fn buffered_crash_after_checkpoint_then_crash_again() {
     drop(store);
 }
 
+/// Inside `scope`: checkpoints back to back on another thread until
+/// `stop`, while this one cuts the power three times, `pause_ms` apart
+/// (random in the range); then sets `stop`. Returns the states after the
+/// cuts.
+fn cut_during_checkpoints<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    store: &'scope PagedStore,
+    stop: &'scope std::sync::atomic::AtomicBool,
+    vfs: &CrashVfs,
+    rng: &mut StdRng,
+    pause_ms: std::ops::Range<u64>,
+) -> Vec<(CrashVfs, CrashPolicy)> {
+    use std::sync::atomic::Ordering;
+    scope.spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            store.checkpoint().unwrap();
+        }
+    });
+    let mut cuts = Vec::new();
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(
+            rng.gen_range(pause_ms.clone()),
+        ));
+        let policy = CrashPolicy::ALL[rng.gen_range(0..CrashPolicy::ALL.len())];
+        cuts.push((vfs.crash_state(policy, rng), policy));
+    }
+    stop.store(true, Ordering::Relaxed);
+    cuts
+}
+
 /// Without a WAL, with writers overwriting a few keys on several threads
 /// while checkpoints come one after another, and power cuts at random
 /// moments: every state recovers, and every value read is one its key was
@@ -547,18 +577,7 @@ fn without_a_wal_overwrites_during_checkpoints_never_damage_the_checkpoint() {
                     }
                 });
             }
-            let (store, stop) = (&store, &stop);
-            s.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    store.checkpoint().unwrap();
-                }
-            });
-            for _ in 0..3 {
-                std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(5..40)));
-                let policy = CrashPolicy::ALL[rng.gen_range(0..CrashPolicy::ALL.len())];
-                cuts.push((vfs.crash_state(policy, &mut rng), policy));
-            }
-            stop.store(true, Ordering::Relaxed);
+            cuts = cut_during_checkpoints(s, &store, &stop, &vfs, &mut rng, 5..40);
         });
         assert!(
             store.stats().checkpoints > 0,
@@ -723,18 +742,7 @@ fn without_a_wal_a_checkpoint_is_the_state_of_one_instant() {
                     n
                 })
             };
-            let (store, stop) = (&store, &stop);
-            s.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    store.checkpoint().unwrap();
-                }
-            });
-            for _ in 0..3 {
-                std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(30..120)));
-                let policy = CrashPolicy::ALL[rng.gen_range(0..CrashPolicy::ALL.len())];
-                cuts.push((vfs.crash_state(policy, &mut rng), policy));
-            }
-            stop.store(true, Ordering::Relaxed);
+            cuts = cut_during_checkpoints(s, &store, &stop, &vfs, &mut rng, 30..120);
             adder.join().unwrap()
         });
         // The first was taken before the writers started.

@@ -66,13 +66,6 @@ fn appended_records_are_recovered_in_order() {
     );
 }
 
-/// A file system whose fsyncs wait while `hold` is set.
-#[derive(Debug, Clone)]
-struct HeldSync {
-    inner: MemVfs,
-    hold: Arc<(Mutex<bool>, Condvar)>,
-}
-
 #[derive(Debug)]
 struct HeldFile {
     inner: Arc<dyn VfsFile>,
@@ -105,15 +98,29 @@ impl VfsFile for HeldFile {
     }
 }
 
-impl Vfs for HeldSync {
+/// How an [`OpenHook`] opens files.
+type OpenFn = Arc<dyn Fn(&MemVfs, &Path, bool) -> Result<Arc<dyn VfsFile>> + Send + Sync>;
+
+/// A `MemVfs` whose `open` goes through a hook; everything else is the
+/// `MemVfs`'s own.
+#[derive(Clone)]
+struct OpenHook {
+    inner: MemVfs,
+    hook: OpenFn,
+}
+
+impl std::fmt::Debug for OpenHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenHook").finish_non_exhaustive()
+    }
+}
+
+impl Vfs for OpenHook {
     fn create_dir_all(&self, dir: &Path) -> Result<()> {
         self.inner.create_dir_all(dir)
     }
     fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>> {
-        Ok(Arc::new(HeldFile {
-            inner: self.inner.open(path, create)?,
-            hold: self.hold.clone(),
-        }))
+        (self.hook)(&self.inner, path, create)
     }
     fn exists(&self, path: &Path) -> Result<bool> {
         self.inner.exists(path)
@@ -135,15 +142,30 @@ impl Vfs for HeldSync {
     }
 }
 
+type Hold = Arc<(Mutex<bool>, Condvar)>;
+
+/// A file system whose fsyncs wait while the returned flag is set.
+fn held_sync() -> (OpenHook, Hold) {
+    let hold: Hold = Arc::new((Mutex::new(false), Condvar::new()));
+    let files = hold.clone();
+    let vfs = OpenHook {
+        inner: mem(),
+        hook: Arc::new(move |inner, path, create| {
+            Ok(Arc::new(HeldFile {
+                inner: inner.open(path, create)?,
+                hold: files.clone(),
+            }))
+        }),
+    };
+    (vfs, hold)
+}
+
 #[test]
 fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
-    let vfs = HeldSync {
-        inner: mem(),
-        hold: Arc::new((Mutex::new(false), Condvar::new())),
-    };
+    let (vfs, hold) = held_sync();
     let wal = Arc::new(open(Arc::new(vfs.clone()), small()));
     let base = wal.stats();
-    *vfs.hold.0.lock() = true;
+    *hold.0.lock() = true;
     std::thread::scope(|s| {
         let first = s.spawn(|| wal.append(RecordKind::Put, b"first".to_vec()).unwrap());
         // The writer now sits in the first record's fsync; ten more queue.
@@ -159,8 +181,8 @@ fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
         while wal.next_lsn() < Lsn(12) {
             std::thread::yield_now();
         }
-        *vfs.hold.0.lock() = false;
-        vfs.hold.1.notify_all();
+        *hold.0.lock() = false;
+        hold.1.notify_all();
         assert_eq!(first.join().unwrap(), Lsn(1));
         for a in appenders {
             a.join().unwrap();
@@ -552,57 +574,25 @@ fn spares_left_behind_are_removed_at_open_and_never_read() {
     wal.close().unwrap();
 }
 
-/// A file system on which spare WAL files cannot be created.
-#[derive(Debug, Clone)]
-struct NoSpares {
-    inner: MemVfs,
-    refused: Arc<AtomicU64>,
-}
-
-impl Vfs for NoSpares {
-    fn create_dir_all(&self, dir: &Path) -> Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-    fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>> {
-        if path.to_string_lossy().ends_with(".spare") {
-            self.refused.fetch_add(1, Relaxed);
-            return Err(Error::io(
-                "create",
-                path,
-                std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left"),
-            ));
-        }
-        self.inner.open(path, create)
-    }
-    fn exists(&self, path: &Path) -> Result<bool> {
-        self.inner.exists(path)
-    }
-    fn remove_file(&self, path: &Path) -> Result<()> {
-        self.inner.remove_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn list(&self, dir: &Path) -> Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> Result<()> {
-        self.inner.sync_dir(dir)
-    }
-    fn lock_dir(&self, dir: &Path) -> Result<Box<dyn DirLock>> {
-        self.inner.lock_dir(dir)
-    }
-}
-
 #[test]
 fn a_spare_that_cannot_be_made_leaves_the_rotation_to_make_its_file() {
-    let vfs = NoSpares {
+    // A file system on which spare WAL files cannot be created.
+    let refused = Arc::new(AtomicU64::new(0));
+    let counted = refused.clone();
+    let vfs = OpenHook {
         inner: mem(),
-        refused: Arc::default(),
+        hook: Arc::new(move |inner, path, create| {
+            if path.to_string_lossy().ends_with(".spare") {
+                counted.fetch_add(1, Relaxed);
+                let full = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left");
+                return Err(Error::io("create", path, full));
+            }
+            inner.open(path, create)
+        }),
     };
     let wal = open(Arc::new(vfs.clone()), sync_files(64 << 10));
     let mut appended = append_until(&wal, |w| w.stats().bytes > 48 << 10);
-    eventually("a spare was tried", || vfs.refused.load(Relaxed) >= 1);
+    eventually("a spare was tried", || refused.load(Relaxed) >= 1);
     appended += append_until(&wal, |w| w.stats().rotations == 1);
     let stats = wal.stats();
     assert_eq!((stats.spares_prepared, stats.rotations_unprepared), (0, 1));
