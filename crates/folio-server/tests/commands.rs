@@ -177,6 +177,20 @@ fn redis_cli_and_benchmark_startup_commands() {
     }
     assert!(info.contains("total_connections_received:1\r\n"), "{info}");
     assert!(info.contains("\r\nused_memory_rss:"), "{info}");
+    for field in [
+        "cache_hits",
+        "segments",
+        "free_slots",
+        "wal_lsn",
+        "wal_fsyncs",
+        "wal_rotations_unprepared",
+        "checkpoints",
+    ] {
+        assert!(
+            info.contains(&format!("\r\n{field}:")),
+            "{field} missing: {info}"
+        );
+    }
     let Value::Bulk(stats) = client.call(&[b"INFO", b"stats"]) else {
         panic!("INFO stats");
     };
