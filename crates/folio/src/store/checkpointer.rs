@@ -148,16 +148,15 @@ impl Inner {
             self.disk.begin_copy();
             self.undo.begin();
         }
-        let _unwinding = EndUndoOnUnwind(self);
+        // Ends the undo log when dropped: after the pass below, or if the
+        // pass unwinds (a bug), so writers never go on recording.
+        let recording = EndUndoOnDrop(self);
         self.index.for_each_entry(|key, e| {
             if !self.undo.is_changed(key) {
                 sink.push(key, e);
             }
         });
-        {
-            let _end = self.snapshot.write();
-            self.undo.end();
-        }
+        drop(recording);
         let changed = self.undo.take();
         if changed.is_empty() {
             return;
@@ -178,16 +177,13 @@ impl Inner {
     }
 }
 
-/// Ends the undo log of a copy that unwinds (a bug), so writers stop
-/// recording; the copy ends it itself otherwise.
-struct EndUndoOnUnwind<'a>(&'a Inner);
+/// Ends the undo log of a copy, under the `snapshot` lock, when dropped.
+struct EndUndoOnDrop<'a>(&'a Inner);
 
-impl Drop for EndUndoOnUnwind<'_> {
+impl Drop for EndUndoOnDrop<'_> {
     fn drop(&mut self) {
-        if self.0.undo.is_active() {
-            let _end = self.0.snapshot.write();
-            self.0.undo.end();
-        }
+        let _end = self.0.snapshot.write();
+        self.0.undo.end();
     }
 }
 

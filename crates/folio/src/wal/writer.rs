@@ -818,7 +818,8 @@ impl Tail {
     /// older file number, so recovery reads them as the end of the log.
     ///
     /// A new file's blocks are written (zeros) up front only in `Sync`
-    /// mode (by [`Spares`] ahead of need; here when no spare is ready), where every group's fdatasync would otherwise also write
+    /// mode (by [`Spares`] ahead of need; here when no spare is ready),
+    /// where every group's fdatasync would otherwise also write
     /// allocation metadata. With `Buffered` the file is sized sparse: an
     /// fsync comes once an interval, and zeroing 64 MiB under the tail
     /// stalled every appender for tens of milliseconds and doubled the
