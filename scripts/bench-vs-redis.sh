@@ -7,9 +7,14 @@
 #   durability sync  (folio --durability sync;  redis appendfsync always)
 #
 # Prints requests/s and the ratio folio/redis as a Markdown table, then
-# each server's resident memory (VmRSS) after its runs.
+# each server's resident memory (VmRSS) after its runs. With ROUNDS > 1 the
+# whole comparison is repeated, the two servers taking turns to go first,
+# and the table gives the median requests/s of each, every round's ratio
+# and the median ratio: on a shared, noisy machine one run of a line can
+# be off by 30%.
 # Needs redis-server and redis-benchmark (Debian: apt-get install
-# redis-server redis-tools). Environment: N (default 1000000), CLIENTS (50),
+# redis-server redis-tools). Environment: N (default 1000000), ROUNDS (1),
+# CLIENTS (50),
 # FOLIO_PORT (7379), REDIS_PORT (7380), MODES ("none sync"), FOLIO_CACHE_MIB
 # (256: the data set, about 130 MB, fits in folio's buffer pool as it fits
 # in Redis's memory; with the default 64 MiB half of the GETs read the
@@ -21,6 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-1000000}
+ROUNDS=${ROUNDS:-1}
 CLIENTS=${CLIENTS:-50}
 FOLIO_PORT=${FOLIO_PORT:-7379}
 REDIS_PORT=${REDIS_PORT:-7380}
@@ -81,34 +87,48 @@ bench() { # port pipeline test
 }
 
 declare -A rps rss
-for mode in $MODES; do
-    for server in folio redis; do
-        "start_$server" "$mode"
-        port=$FOLIO_PORT
-        if [ "$server" = redis ]; then port=$REDIS_PORT; fi
-        for pipeline in 1 16; do
-            for test in set get; do
-                rps[$server,$mode,$pipeline,$test]=$(bench "$port" "$pipeline" "$test")
-                echo "$server durability=$mode -P $pipeline $test: ${rps[$server,$mode,$pipeline,$test]} req/s" >&2
+for round in $(seq 1 "$ROUNDS"); do
+    order="folio redis"
+    if [ $((round % 2)) = 0 ]; then order="redis folio"; fi
+    for mode in $MODES; do
+        for server in $order; do
+            "start_$server" "$mode"
+            port=$FOLIO_PORT
+            if [ "$server" = redis ]; then port=$REDIS_PORT; fi
+            for pipeline in 1 16; do
+                for test in set get; do
+                    key=$server,$mode,$pipeline,$test
+                    rps[$key]="${rps[$key]:-} $(bench "$port" "$pipeline" "$test")"
+                    echo "round $round: $server durability=$mode -P $pipeline $test: ${rps[$key]##* } req/s" >&2
+                done
             done
+            rss[$server,$mode]=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status")
+            stop_server
         done
-        rss[$server,$mode]=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status")
-        stop_server
     done
 done
 
+# The median of the numbers given as arguments.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
 echo
-echo "| durability (folio / redis) | -P | test | folio req/s | redis req/s | folio/redis |"
-echo "|---|---|---|---|---|---|"
+echo "| durability (folio / redis) | -P | test | folio req/s | redis req/s | folio/redis, each round | folio/redis, median |"
+echo "|---|---|---|---:|---:|---|---:|"
 for mode in $MODES; do
     redis_mode="no persistence"
     if [ "$mode" = sync ]; then redis_mode="appendfsync always"; fi
     for pipeline in 1 16; do
         for test in set get; do
-            f=${rps[folio,$mode,$pipeline,$test]}
-            r=${rps[redis,$mode,$pipeline,$test]}
-            ratio=$(awk -v f="$f" -v r="$r" 'BEGIN { if (r > 0) printf "%.2f", f / r; else print "n/a" }')
-            echo "| $mode / $redis_mode | $pipeline | ${test^^} | $f | $r | $ratio |"
+            read -r -a f <<<"${rps[folio,$mode,$pipeline,$test]}"
+            read -r -a r <<<"${rps[redis,$mode,$pipeline,$test]}"
+            ratios=()
+            for i in "${!f[@]}"; do
+                ratios+=("$(awk -v f="${f[$i]}" -v r="${r[$i]}" 'BEGIN { if (r > 0) printf "%.2f", f / r; else print "n/a" }')")
+            done
+            each=$(IFS=/; echo "${ratios[*]}" | sed 's|/| / |g')
+            echo "| $mode / $redis_mode | $pipeline | ${test^^} | $(median "${f[@]}") | $(median "${r[@]}") | $each | $(median "${ratios[@]}") |"
         done
     done
 done
