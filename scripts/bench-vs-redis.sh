@@ -57,7 +57,10 @@ wait_for() { # port
     exit 1
 }
 
+# Each run starts from an empty data directory: a later round must not
+# load (or replay) what an earlier one wrote.
 start_folio() { # mode
+    rm -rf "$work/folio-$1"
     "$FOLIO" --log-level warn serve --dir "$work/folio-$1" --port "$FOLIO_PORT" \
         --durability "$1" --cache-mib "$FOLIO_CACHE_MIB" --threads "$FOLIO_THREADS" >"$work/folio-$1.log" 2>&1 &
     server_pid=$!
@@ -67,6 +70,7 @@ start_folio() { # mode
 start_redis() { # mode
     local persistence=(--save "" --appendonly no)
     if [ "$1" = sync ]; then persistence=(--save "" --appendonly yes --appendfsync always); fi
+    rm -rf "$work/redis-$1"
     mkdir -p "$work/redis-$1"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$work/redis-$1" \
         "${persistence[@]}" --daemonize no --logfile "$work/redis-$1.log" &
