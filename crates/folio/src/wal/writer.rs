@@ -226,7 +226,8 @@ impl Wal {
             .last()
             .map_or(recovery.first_seq, |(seq, ..)| seq + 1);
         let mut recycled = recovery.retired.clone();
-        let tail = Tail::create(vfs, dir, seq, &options, recycled.pop())?;
+        let reuse = still_there(&*vfs, recycled.pop());
+        let tail = Tail::create(vfs, dir, seq, &options, reuse)?;
         let durable = Lsn(recovery.next_lsn.0 - 1);
         clock.issue(durable.0);
         clock.make_durable(durable.0);
@@ -797,6 +798,12 @@ fn check_deferred(state: &mut State, now: Instant) -> (bool, Option<Duration>) {
     }
 }
 
+/// `retired`, unless it has gone missing (then the next file is a spare or
+/// a new one).
+fn still_there(vfs: &dyn Vfs, retired: Option<PathBuf>) -> Option<PathBuf> {
+    retired.filter(|path| vfs.exists(path).unwrap_or(false))
+}
+
 /// Truncates a torn file at its cut and makes every recovered file durable:
 /// records replayed from the log must not be lost by a later crash. Removes
 /// the spare files a crash left (whether or not a log is opened after).
@@ -813,9 +820,10 @@ pub fn seal(vfs: &dyn Vfs, dir: &Path, recovery: &Recovery) -> Result<()> {
 }
 
 impl Tail {
-    /// Creates file `seq`, by renaming `reuse` (a retired file, or a spare
-    /// prepared ahead) when given: a retired file's old records carry an
-    /// older file number, so recovery reads them as the end of the log.
+    /// Creates file `seq`, by renaming `reuse` (a retired file still there,
+    /// see [`still_there`], or a spare prepared ahead) when given: a
+    /// retired file's old records carry an older file number, so recovery
+    /// reads them as the end of the log.
     ///
     /// A new file's blocks are written (zeros) up front only in `Sync`
     /// mode (by [`Spares`] ahead of need; here when no spare is ready),
@@ -833,8 +841,6 @@ impl Tail {
     ) -> Result<Tail> {
         let file_bytes = options.file_bytes;
         let path = dir.join(wal_file_name(seq));
-        // A retired file that has gone missing is replaced by a new one.
-        let reuse = reuse.filter(|old| vfs.exists(old).unwrap_or(false));
         let file = match reuse {
             Some(old) => {
                 vfs.rename(&old, &path)?;
@@ -892,9 +898,7 @@ impl Tail {
             // A retired file that has gone missing is replaced by a spare
             // or a new file.
             let reuse = shared.state.lock().recycled.pop();
-            let reuse = reuse
-                .filter(|old| self.vfs.exists(old).unwrap_or(false))
-                .or_else(|| shared.spares.take());
+            let reuse = still_there(&*self.vfs, reuse).or_else(|| shared.spares.take());
             let unprepared = reuse.is_none();
             *self = Tail::create(
                 self.vfs.clone(),
