@@ -6,10 +6,10 @@
 //! lock and writes no shared memory: readers on different cores do not
 //! contend, whatever keys they read.
 //!
-//! Reclamation: each value owns its slot through a [`SlotLease`], and the
-//! lease gives the slot back to its [`SlotReclaimer`] when it is dropped. The
-//! map drops a replaced or removed value at the earliest once every reader
-//! that was pinned when it was retired has unpinned ([`IndexGuard`]); papaya
+//! Reclamation: each value ([`Located`]) owns its slot and gives it back to
+//! its [`SlotReclaimer`] when it is dropped. The map drops a replaced or
+//! removed value at the earliest once every reader that was pinned when it
+//! was retired has unpinned ([`IndexGuard`]); papaya
 //! retires values in batches of 32 per thread, so a few freed slots wait a
 //! little longer. So a slot is reused only when no reader can still reach it
 //! — with no lock on the read path and nothing for writers to remember.
@@ -19,9 +19,13 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
-use smallvec::SmallVec;
 
 use crate::disk::SlotAddr;
+
+mod key;
+
+use key::IndexKey;
+pub use key::INLINE_KEY_BYTES;
 
 /// Where a value lives and how to check it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,63 +41,53 @@ pub struct Entry {
 /// Takes back slots that no reader can reach any more.
 ///
 /// Contract: `reclaim(slot)` is called exactly once per slot handed to a
-/// [`SlotLease`], after the last reader of the entry holding it is gone; the
-/// implementation makes the slot available for reuse. It must not panic and
+/// [`Located`] value, after the last reader of the entry holding it is gone;
+/// the implementation makes the slot available for reuse. It must not panic and
 /// must not call back into the index.
-pub trait SlotReclaimer: Send + Sync + fmt::Debug {
+pub trait SlotReclaimer: Send + Sync + fmt::Debug + 'static {
     /// `slot` is free.
     fn reclaim(&self, slot: SlotAddr);
 }
 
-/// Ownership of a slot: dropping the lease reclaims the slot.
-struct SlotLease {
-    slot: SlotAddr,
-    reclaimer: Arc<dyn SlotReclaimer>,
+/// An index value: the entry and, when the entry has a slot, the reclaimer
+/// that takes the slot back once the value is dropped (unused, replaced or
+/// removed). The reclaimer is a concrete type behind a thin `Arc`, so that a
+/// map entry (an [`IndexKey`] and a `Located`) fits 64 bytes.
+pub struct Located<R: SlotReclaimer> {
+    entry: Entry,
+    reclaimer: Option<Arc<R>>,
 }
 
-impl Drop for SlotLease {
+impl<R: SlotReclaimer> Drop for Located<R> {
     fn drop(&mut self) {
-        self.reclaimer.reclaim(self.slot);
+        if let (Some(slot), Some(reclaimer)) = (self.entry.slot, &self.reclaimer) {
+            reclaimer.reclaim(slot);
+        }
     }
 }
 
-/// An index value: the entry, and the lease on its slot (none for the empty
-/// value).
-pub struct Located {
-    entry: Entry,
-    _lease: Option<SlotLease>,
-}
-
-impl fmt::Debug for Located {
+impl<R: SlotReclaimer> fmt::Debug for Located<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.entry.fmt(f)
     }
 }
 
-impl Located {
+impl<R: SlotReclaimer> Located<R> {
     /// The entry.
     pub fn entry(&self) -> &Entry {
         &self.entry
     }
 }
 
-/// Keys up to this many bytes are stored inside the map's entry, saving a
-/// heap allocation and a dependent cache miss per lookup. It covers the page
-/// store's keys (a 20-byte PostgreSQL buffer tag plus an 8-byte LSN).
-pub const INLINE_KEY_BYTES: usize = 32;
+type Map<R> = papaya::HashMap<IndexKey, Located<R>, RandomState>;
 
-/// A key as the index stores it.
-type Key = SmallVec<[u8; INLINE_KEY_BYTES]>;
-
-type Map = papaya::HashMap<Key, Located, RandomState>;
-
-/// The index of one store.
-pub struct Index {
-    map: Map,
-    reclaimer: Arc<dyn SlotReclaimer>,
+/// The index of one store; its values' slots go back to an `R`.
+pub struct Index<R: SlotReclaimer> {
+    map: Map<R>,
+    reclaimer: Arc<R>,
 }
 
-impl fmt::Debug for Index {
+impl<R: SlotReclaimer> fmt::Debug for Index<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Index").field("keys", &self.len()).finish()
     }
@@ -101,20 +95,20 @@ impl fmt::Debug for Index {
 
 /// A pinned view of the index: entries read through it, and their slots,
 /// stay valid until it is dropped.
-pub struct IndexGuard<'a> {
-    map: papaya::HashMapRef<'a, Key, Located, RandomState, papaya::LocalGuard<'a>>,
+pub struct IndexGuard<'a, R: SlotReclaimer> {
+    map: papaya::HashMapRef<'a, IndexKey, Located<R>, RandomState, papaya::LocalGuard<'a>>,
 }
 
-impl IndexGuard<'_> {
+impl<R: SlotReclaimer> IndexGuard<'_, R> {
     /// The entry of `key`, if present.
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
         self.map.get(key).map(Located::entry)
     }
 }
 
-impl Index {
-    /// An empty index whose leases give slots back to `reclaimer`.
-    pub fn new(reclaimer: Arc<dyn SlotReclaimer>) -> Self {
+impl<R: SlotReclaimer> Index<R> {
+    /// An empty index whose values give slots back to `reclaimer`.
+    pub fn new(reclaimer: Arc<R>) -> Self {
         Index {
             map: papaya::HashMap::builder()
                 .hasher(RandomState::default())
@@ -125,19 +119,15 @@ impl Index {
 
     /// Wraps `entry` into an index value that owns its slot: dropping the
     /// value (unused, replaced or removed) reclaims the slot.
-    pub fn located(&self, entry: Entry) -> Located {
-        let lease = entry.slot.map(|slot| SlotLease {
-            slot,
-            reclaimer: self.reclaimer.clone(),
-        });
+    pub fn located(&self, entry: Entry) -> Located<R> {
         Located {
             entry,
-            _lease: lease,
+            reclaimer: entry.slot.map(|_| self.reclaimer.clone()),
         }
     }
 
     /// Pins the index for reading.
-    pub fn pin(&self) -> IndexGuard<'_> {
+    pub fn pin(&self) -> IndexGuard<'_, R> {
         IndexGuard {
             map: self.map.pin(),
         }
@@ -145,8 +135,8 @@ impl Index {
 
     /// Sets the value of `key`; returns whether a value was replaced. The
     /// replaced value's slot is reclaimed once its readers are gone.
-    pub fn insert(&self, key: &[u8], value: Located) -> bool {
-        self.map.pin().insert(Key::from_slice(key), value).is_some()
+    pub fn insert(&self, key: &[u8], value: Located<R>) -> bool {
+        self.map.pin().insert(IndexKey::new(key), value).is_some()
     }
 
     /// Removes `key`; returns whether it was present.
@@ -170,9 +160,9 @@ impl Index {
     /// frees (a pinned scan would keep every replaced value alive to its
     /// end, doubling the space a scan-and-rewrite needs).
     pub fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
-        let keys: Vec<Key> = self.map.pin().keys().cloned().collect();
+        let keys: Vec<IndexKey> = self.map.pin().keys().cloned().collect();
         for key in keys {
-            if visit(&key).is_break() {
+            if visit(key.as_slice()).is_break() {
                 return;
             }
         }
@@ -181,7 +171,7 @@ impl Index {
     /// Visits every entry (for checkpoints).
     pub fn for_each_entry(&self, mut visit: impl FnMut(&[u8], &Entry)) {
         for (key, value) in self.map.pin().iter() {
-            visit(key, &value.entry);
+            visit(key.as_slice(), &value.entry);
         }
     }
 }
@@ -210,6 +200,12 @@ mod tests {
             len: 1,
             checksum: 0,
         }
+    }
+
+    #[test]
+    fn a_map_entry_is_one_cache_line() {
+        // papaya allocates each entry as a (key, value) pair.
+        assert_eq!(std::mem::size_of::<(IndexKey, Located<Recorder>)>(), 64);
     }
 
     #[test]

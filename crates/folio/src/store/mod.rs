@@ -92,6 +92,9 @@ use crate::disk::DiskManager;
 use crate::error::{Error, Result};
 use crate::gate::{Gate, SharedGuard};
 use crate::index::Index;
+
+/// An index value of this store: it gives its slot back to the disk manager.
+type Located = crate::index::Located<DiskManager>;
 use crate::io::{DirLock, Vfs, VfsFile};
 use crate::keylocks::KeyLocks;
 use crate::kv::{AckListener, AckMark, DeferredAck, KvStore, Stats, WriteBatch};
@@ -123,7 +126,7 @@ struct Inner {
     dir: PathBuf,
     vfs: Arc<dyn Vfs>,
     config: Config,
-    index: Index,
+    index: Index<DiskManager>,
     pool: BufferPool,
     disk: Arc<DiskManager>,
     /// `None` with `Durability::None`.

@@ -309,7 +309,12 @@ fn load_checkpoint(
     Ok(cp)
 }
 
-fn restore(disk: &DiskManager, index: &Index, cp: Checkpoint, dir: &Path) -> Result<()> {
+fn restore(
+    disk: &DiskManager,
+    index: &Index<DiskManager>,
+    cp: Checkpoint,
+    dir: &Path,
+) -> Result<()> {
     let used = cp
         .entries
         .iter()

@@ -4,10 +4,11 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::Inner;
+use super::Located;
 use crate::buffer::PageDevice;
 use crate::disk::{Allocation, Extent, PageAddr, SlotAddr};
 use crate::error::{Error, Result};
-use crate::index::{Entry, Located};
+use crate::index::Entry;
 use crate::kv::{BatchOp, WriteBatch};
 
 impl Inner {

@@ -7,10 +7,9 @@
 //! [`crate::DeferredAck`]: the index entry is swapped while the record is
 //! still queued, and the caller waits for a mark later).
 
-use super::Inner;
+use super::{Inner, Located};
 use crate::ack::Ack;
 use crate::error::{Error, Result};
-use crate::index::Located;
 use crate::kv::{AckMark, BatchOp, WriteBatch};
 use crate::wal::{payload, RecordKind};
 
