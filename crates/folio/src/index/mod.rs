@@ -49,19 +49,19 @@ pub trait SlotReclaimer: Send + Sync + fmt::Debug + 'static {
     fn reclaim(&self, slot: SlotAddr);
 }
 
-/// An index value: the entry and, when the entry has a slot, the reclaimer
-/// that takes the slot back once the value is dropped (unused, replaced or
-/// removed). The reclaimer is a concrete type behind a thin `Arc`, so that a
-/// map entry (an [`IndexKey`] and a `Located`) fits 64 bytes.
+/// An index value: the entry and the reclaimer that takes its slot (if it
+/// has one) back once the value is dropped (unused, replaced or removed).
+/// The reclaimer is a concrete type behind a thin `Arc`, so that a map
+/// entry (an [`IndexKey`] and a `Located`) fits 64 bytes.
 pub struct Located<R: SlotReclaimer> {
     entry: Entry,
-    reclaimer: Option<Arc<R>>,
+    reclaimer: Arc<R>,
 }
 
 impl<R: SlotReclaimer> Drop for Located<R> {
     fn drop(&mut self) {
-        if let (Some(slot), Some(reclaimer)) = (self.entry.slot, &self.reclaimer) {
-            reclaimer.reclaim(slot);
+        if let Some(slot) = self.entry.slot {
+            self.reclaimer.reclaim(slot);
         }
     }
 }
@@ -122,7 +122,7 @@ impl<R: SlotReclaimer> Index<R> {
     pub fn located(&self, entry: Entry) -> Located<R> {
         Located {
             entry,
-            reclaimer: entry.slot.map(|_| self.reclaimer.clone()),
+            reclaimer: self.reclaimer.clone(),
         }
     }
 
