@@ -9,10 +9,10 @@
 //! Reclamation: each value ([`Located`]) owns its slot and gives it back to
 //! its [`SlotReclaimer`] when it is dropped. The map drops a replaced or
 //! removed value at the earliest once every reader that was pinned when it
-//! was retired has unpinned ([`IndexGuard`]); papaya
-//! retires values in batches of 32 per thread, so a few freed slots wait a
-//! little longer. So a slot is reused only when no reader can still reach it
-//! — with no lock on the read path and nothing for writers to remember.
+//! was retired has unpinned ([`IndexGuard`]); papaya retires values in
+//! batches of 32 per thread, so a few freed slots wait a little longer. So
+//! a slot is reused only when no reader can still reach it — with no lock
+//! on the read path and nothing for writers to remember.
 
 use std::fmt;
 use std::ops::ControlFlow;
