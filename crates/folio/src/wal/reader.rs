@@ -27,7 +27,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::record::{decode, Decoded, Record, HEADER_BYTES};
+use super::record::{decode, Decoded, Record, HEADER_BYTES, KIND_OFFSET};
 use super::{wal_file_name, Lsn, WAL_FILE_PREFIX, WAL_FILE_SUFFIX};
 use crate::error::{Error, Result};
 use crate::io::{read_file, Vfs};
@@ -154,10 +154,7 @@ fn scan(
 /// The LSN of a valid record of this file at or after `from` whose `synced`
 /// is at least `lost`, if any.
 fn vouched_after(bytes: &[u8], from: usize, file_seq: u32, lost: Lsn) -> Option<Lsn> {
-    // Preallocated files are mostly zeros: nothing can start after the last
-    // non-zero byte, so search only up to it.
-    let written = bytes.iter().rposition(|&b| b != 0)? + 1;
-    let last_start = written.checked_sub(HEADER_BYTES)?;
+    let last_start = last_record_start(bytes)?;
     (from..=last_start).find_map(|p| {
         let h = &bytes[p..p + HEADER_BYTES];
         // Cheap filters before the CRC: this file, durable LSN covers `lost`.
@@ -177,10 +174,7 @@ fn vouched_after(bytes: &[u8], from: usize, file_seq: u32, lost: Lsn) -> Option<
 /// the bytes at `from` are the remains of a recycled file's old contents,
 /// not a write torn by a crash.
 fn older_record_after(bytes: &[u8], from: usize, file_seq: u32) -> bool {
-    let Some(written) = bytes.iter().rposition(|&b| b != 0).map(|p| p + 1) else {
-        return false;
-    };
-    let Some(last_start) = written.checked_sub(HEADER_BYTES) else {
+    let Some(last_start) = last_record_start(bytes) else {
         return false;
     };
     (from + 1..=last_start).any(|p| {
@@ -193,6 +187,20 @@ fn older_record_after(bytes: &[u8], from: usize, file_seq: u32) -> bool {
         }
         matches!(decode(&bytes[p..], seq), Decoded::Record(..))
     })
+}
+
+/// The last offset where a record could start, if any. Preallocated files
+/// are mostly zeros, so the search for later records stops early: every
+/// record's kind byte (header offset [`KIND_OFFSET`]) is non-zero, and
+/// everything after it may be zero (an empty batch, a delete of the empty
+/// key), so no record starts more than `KIND_OFFSET` bytes before the last
+/// non-zero byte.
+fn last_record_start(bytes: &[u8]) -> Option<usize> {
+    let last_non_zero = bytes.iter().rposition(|&b| b != 0)?;
+    let last_whole = bytes.len().checked_sub(HEADER_BYTES)?;
+    last_non_zero
+        .checked_sub(KIND_OFFSET)
+        .map(|p| p.min(last_whole))
 }
 
 /// Everything recovery found in a WAL directory.
@@ -394,6 +402,28 @@ mod tests {
             text.contains("wal") && text.contains(&format!("offset {}", starts[3])),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_witness_whose_bytes_end_at_its_kind_byte_is_found() {
+        // LSN 11 is a delete of the empty key: every byte after its kind
+        // byte is zero. It is the only record saying LSN 10 was durable.
+        let (mut bytes, starts) = log(1, 10, |l| l - 1);
+        let payload = crate::wal::payload::encode_delete(b"");
+        assert!(payload.iter().all(|&b| b == 0));
+        encode(
+            &mut bytes,
+            Lsn(11),
+            Lsn(10),
+            SEQ,
+            RecordKind::Delete,
+            &payload,
+        );
+        bytes.extend_from_slice(&[0u8; 64]);
+        assert_eq!(scan(&bytes).unwrap().records.len(), 11);
+        bytes[starts[9] + 33] ^= 0x01; // damage LSN 10
+        let err = scan(&bytes).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
     }
 
     #[test]

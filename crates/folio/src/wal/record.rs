@@ -21,6 +21,8 @@ use super::Lsn;
 
 /// Bytes of a record header.
 pub const HEADER_BYTES: usize = 32;
+/// Offset of the kind byte in the header; never zero in a valid record.
+pub const KIND_OFFSET: usize = 28;
 /// Largest payload a record may carry (a write batch is one record).
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024 * 1024;
 
@@ -149,7 +151,7 @@ pub fn decode(bytes: &[u8], file_seq: u32) -> Decoded {
         // A whole, valid record of an older file: recycled space.
         return Decoded::End;
     }
-    let Some(kind) = RecordKind::from_byte(header[28]) else {
+    let Some(kind) = RecordKind::from_byte(header[KIND_OFFSET]) else {
         return Decoded::Invalid("unknown record kind");
     };
     if header[29..32] != [0, 0, 0] || lsn.0 == 0 || lsn.0 == u64::MAX || synced >= lsn {
