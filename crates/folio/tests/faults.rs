@@ -1,7 +1,8 @@
 //! I/O failures: a failed write-back or fsync poisons the store (writes are
 //! refused, reads return right bytes or an error, close refuses to mark the
 //! store clean, and a second close does not pretend otherwise); a full disk
-//! when a segment is created is a clear error the store survives.
+//! when a segment is created is a clear error the store survives, a failed
+//! fsync of a new segment poisons it.
 
 mod common;
 
@@ -120,6 +121,37 @@ fn full_disk_on_a_new_segment_is_a_clear_error_and_nothing_is_lost() {
         PagedStore::open_with_vfs(Arc::new(mem), Path::new(DIR), &Config::default()).unwrap();
     assert_eq!(store.get(b"small").unwrap().unwrap(), b"tiny value");
     assert_eq!(store.get(b"page").unwrap().unwrap(), vec![7u8; 8192]);
+}
+
+#[test]
+fn failed_fsync_of_a_new_segment_poisons_instead_of_retrying() {
+    // The first fsync after arming is the new segment file's, the second
+    // its directory's: either failing must poison the store.
+    for skip in 0..2 {
+        let mem = MemVfs::new();
+        let vfs = FaultVfs::new(Arc::new(mem.clone()));
+        let mut config = Config::default();
+        config.checkpoint_interval_ms = 0;
+        let store =
+            PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &config).unwrap();
+        store.put(b"small", b"tiny value").unwrap();
+        vfs.fail_once_after(FaultOp::Sync, skip, ErrorKind::Other);
+        // A page image needs a segment of the one-page class.
+        let err = store.put(b"page", &[7u8; 8192]).unwrap_err();
+        assert!(matches!(err, Error::Poisoned { .. }), "skip {skip}: {err}");
+        assert!(err.to_string().contains("creating segment"), "{err}");
+        assert_eq!(vfs.injected(), 1);
+        let err = store.put(b"page", &[7u8; 8192]).unwrap_err();
+        assert!(matches!(err, Error::Poisoned { .. }), "no retry: {err}");
+        assert_eq!(store.get(b"small").unwrap().unwrap(), b"tiny value");
+        assert!(matches!(store.close(), Err(Error::Poisoned { .. })));
+        drop(store);
+        let store = PagedStore::open_with_vfs(Arc::new(mem), Path::new(DIR), &config).unwrap();
+        assert_eq!(store.get(b"small").unwrap().unwrap(), b"tiny value");
+        assert_eq!(store.get(b"page").unwrap(), None);
+        store.put(b"page", &[7u8; 8192]).unwrap();
+        store.close().unwrap();
+    }
 }
 
 #[test]

@@ -249,7 +249,9 @@ impl DiskManager {
         })
     }
 
-    /// Hands out a slot for a value of `len` bytes (`len >= 1`).
+    /// Hands out a slot for a value of `len` bytes (`len >= 1`). Fails
+    /// with `Poisoned` when a new segment's fsync failed: the caller must
+    /// refuse writes from then on.
     pub fn allocate(&self, len: usize) -> Result<Allocation> {
         let allocation = self.take_slot(len)?;
         self.note_born(allocation.slot);
@@ -487,8 +489,13 @@ impl DiskManager {
         page0[..header.len()].copy_from_slice(&header);
         file.set_len(0)?;
         file.write_all_at(&page0, 0)?;
-        file.sync_data()?;
-        self.vfs.sync_dir(&self.dir)?;
+        // No fsync is retried: after a failed one, a retry can succeed
+        // without the file or its directory entry being on disk.
+        file.sync_data()
+            .and_then(|()| self.vfs.sync_dir(&self.dir))
+            .map_err(|e| Error::Poisoned {
+                cause: format!("creating segment {}: {e}", id.0),
+            })?;
         self.add_segment(
             id,
             Segment {

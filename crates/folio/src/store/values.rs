@@ -25,7 +25,11 @@ impl Inner {
                 checksum,
             }));
         }
-        let alloc = self.disk.allocate(value.len())?;
+        let alloc = self.disk.allocate(value.len()).inspect_err(|e| {
+            if matches!(e, Error::Poisoned { .. }) {
+                self.poison(e);
+            }
+        })?;
         let located = self.index.located(Entry {
             slot: Some(alloc.slot),
             len,
