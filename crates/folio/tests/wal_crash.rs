@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use folio::io::{CrashPolicy, CrashVfs, Vfs};
+use folio::io::{CrashPolicy, CrashVfs};
 use folio::wal::{recover, Lsn, RecordKind, SyncMode, Wal, WalOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -145,7 +145,7 @@ fn small_without_spares(sync: SyncMode) -> WalOptions {
 
 fn fresh() -> CrashVfs {
     let vfs = CrashVfs::new();
-    vfs.create_dir_all(Path::new(DIR)).unwrap();
+    folio::io::create_dir_durable(&vfs, Path::new(DIR)).unwrap();
     vfs
 }
 

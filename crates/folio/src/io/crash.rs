@@ -8,6 +8,8 @@
 //!   512-byte sector boundary.
 //! - A file's existence and name are durable once its directory was synced
 //!   after the creation or rename; otherwise the crash may forget them.
+//! - So is a directory's: one created since its parent's last sync is lost
+//!   in a crash, with everything in it. Root directories always survive.
 //!
 //! [`CrashVfs::crash_state`] builds such a state as a fresh `CrashVfs` (all
 //! of it durable). [`CrashVfs::crash_after`] makes every I/O after the n-th
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rand::Rng;
 
-use super::{DirLock, MemVfs, Vfs, VfsFile};
+use super::{parent_dir, DirLock, MemVfs, Vfs, VfsFile};
 use crate::error::{Error, Result};
 
 /// Sector size for torn writes.
@@ -97,12 +99,22 @@ struct State {
     live: HashMap<PathBuf, Inode>,
     /// Names as the disk has them (after directory syncs).
     durable: HashMap<PathBuf, Inode>,
+    /// Directories as the running process sees them.
     dirs: Vec<PathBuf>,
+    /// Directories whose entry in their parent was synced since creation.
+    durable_dirs: Vec<PathBuf>,
     io_count: u64,
     crash_after: Option<u64>,
 }
 
 impl State {
+    /// True when a crash keeps directory `dir`: its entry and those of all
+    /// its ancestors were synced into their parents.
+    fn dir_survives(&self, dir: &Path) -> bool {
+        dir.ancestors()
+            .all(|a| is_root(a) || self.durable_dirs.iter().any(|d| d == a))
+    }
+
     /// Counts an I/O; fails once the process has "died".
     fn tick(&mut self, op: &'static str, path: &Path) -> Result<()> {
         self.io_count += 1;
@@ -152,17 +164,25 @@ impl CrashVfs {
     /// system whose contents are all durable.
     pub fn crash_state(&self, policy: CrashPolicy, rng: &mut impl Rng) -> CrashVfs {
         let s = self.state.lock();
+        let keep_all = policy == CrashPolicy::KeepAll;
+        let dirs: Vec<PathBuf> = s
+            .dirs
+            .iter()
+            .filter(|d| keep_all || s.dir_survives(d))
+            .cloned()
+            .collect();
         let mut next = State {
-            dirs: s.dirs.clone(),
+            durable_dirs: dirs.clone(),
+            dirs,
             ..State::default()
         };
-        let names = if policy == CrashPolicy::KeepAll {
-            &s.live
-        } else {
-            &s.durable
-        };
+        let names = if keep_all { &s.live } else { &s.durable };
+        let lost_dirs: Vec<&PathBuf> = s.dirs.iter().filter(|d| !next.dirs.contains(d)).collect();
         let mut mapped: HashMap<Inode, Inode> = HashMap::new();
         for (path, &inode) in names {
+            if lost_dirs.iter().any(|d| path.starts_with(d)) {
+                continue;
+            }
             let new = *mapped.entry(inode).or_insert_with(|| {
                 next.inodes.push(FileState {
                     durable: survivor(&s.inodes[inode], policy, rng),
@@ -184,6 +204,11 @@ impl CrashVfs {
         let s = self.state.lock();
         s.live.get(path).map(|&i| s.inodes[i].live())
     }
+}
+
+/// True for a directory no parent holds (`/`, or the empty relative root).
+fn is_root(dir: &Path) -> bool {
+    dir.parent().is_none() || dir.as_os_str().is_empty() || dir == Path::new(".")
 }
 
 /// The bytes of a file after a crash under `policy`.
@@ -340,10 +365,21 @@ impl Vfs for CrashVfs {
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         let mut s = self.state.lock();
         s.tick("fsync dir", dir)?;
-        let State { live, durable, .. } = &mut *s;
-        durable.retain(|p, _| p.parent() != Some(dir));
-        for (p, &i) in live.iter().filter(|(p, _)| p.parent() == Some(dir)) {
+        let State {
+            live,
+            durable,
+            dirs,
+            durable_dirs,
+            ..
+        } = &mut *s;
+        durable.retain(|p, _| parent_dir(p) != dir);
+        for (p, &i) in live.iter().filter(|(p, _)| parent_dir(p) == dir) {
             durable.insert(p.clone(), i);
+        }
+        for d in dirs.iter().filter(|d| !is_root(d) && parent_dir(d) == dir) {
+            if !durable_dirs.contains(d) {
+                durable_dirs.push(d.clone());
+            }
         }
         Ok(())
     }
@@ -360,9 +396,53 @@ mod tests {
 
     fn setup() -> (CrashVfs, Arc<dyn VfsFile>) {
         let vfs = CrashVfs::new();
-        vfs.create_dir_all(Path::new("/d")).unwrap();
+        crate::io::create_dir_durable(&vfs, Path::new("/d")).unwrap();
         let f = vfs.open(Path::new("/d/f"), true).unwrap();
         (vfs, f)
+    }
+
+    /// A file at `path`, durable in its directory.
+    fn durable_file(vfs: &CrashVfs, path: &Path) {
+        let f = vfs.open(path, true).unwrap();
+        f.write_all_at(b"x", 0).unwrap();
+        f.sync_data().unwrap();
+        vfs.sync_dir(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_directory_not_synced_into_its_parent_is_lost_with_its_files() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let vfs = CrashVfs::new();
+        vfs.create_dir_all(Path::new("/a/b")).unwrap();
+        durable_file(&vfs, Path::new("/a/b/f"));
+        let after = vfs.crash_state(CrashPolicy::DropUnsynced, &mut rng);
+        assert!(!after.exists(Path::new("/a")).unwrap());
+        assert!(after.read_live(Path::new("/a/b/f")).is_none());
+        // `/a/b`'s entry synced, but `/a`'s not: still lost.
+        vfs.sync_dir(Path::new("/a")).unwrap();
+        let after = vfs.crash_state(CrashPolicy::DropUnsynced, &mut rng);
+        assert!(after.read_live(Path::new("/a/b/f")).is_none());
+        vfs.sync_dir(Path::new("/")).unwrap();
+        let after = vfs.crash_state(CrashPolicy::DropUnsynced, &mut rng);
+        assert_eq!(after.read_live(Path::new("/a/b/f")).unwrap(), b"x");
+        assert!(after.exists(Path::new("/a/b")).unwrap());
+    }
+
+    #[test]
+    fn create_dir_durable_syncs_every_directory_it_creates() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let vfs = CrashVfs::new();
+        crate::io::create_dir_durable(&vfs, Path::new("/x")).unwrap();
+        crate::io::create_dir_durable(&vfs, Path::new("/x/y/z")).unwrap();
+        durable_file(&vfs, Path::new("/x/y/z/f"));
+        let after = vfs.crash_state(CrashPolicy::DropUnsynced, &mut rng);
+        assert_eq!(after.read_live(Path::new("/x/y/z/f")).unwrap(), b"x");
+        // Relative paths: the parent of a bare name is `.`.
+        let vfs = CrashVfs::new();
+        crate::io::create_dir_durable(&vfs, Path::new("rel/dir")).unwrap();
+        durable_file(&vfs, Path::new("rel/dir/f"));
+        let after = vfs.crash_state(CrashPolicy::DropUnsynced, &mut rng);
+        assert_eq!(after.read_live(Path::new("rel/dir/f")).unwrap(), b"x");
     }
 
     #[test]

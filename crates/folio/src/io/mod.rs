@@ -54,7 +54,8 @@ pub trait DirLock: Send + Sync + Debug {}
 
 /// A file system.
 pub trait Vfs: Send + Sync + Debug {
-    /// Creates `dir` and its parents.
+    /// Creates `dir` and its parents. Like `mkdir`, a new directory's entry
+    /// is durable only once its parent is synced: [`create_dir_durable`].
     fn create_dir_all(&self, dir: &Path) -> Result<()>;
     /// Opens `path` for reading and writing, creating it when `create`.
     fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>>;
@@ -85,6 +86,32 @@ pub fn read_full(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> Result<usiz
         done += n;
     }
     Ok(done)
+}
+
+/// Creates `dir` and its missing parents and makes every creation durable:
+/// the parent of each directory it created is synced, outermost first.
+/// After `Ok`, a crash cannot lose `dir` (and with it every file in it).
+pub fn create_dir_durable(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    for ancestor in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        if vfs.exists(ancestor)? {
+            break;
+        }
+        missing.push(ancestor);
+    }
+    vfs.create_dir_all(dir)?;
+    for created in missing.iter().rev() {
+        vfs.sync_dir(parent_dir(created))?;
+    }
+    Ok(())
+}
+
+/// The directory holding `path`: `.` for a bare relative name.
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file, syncs it, renames it

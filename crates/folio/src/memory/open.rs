@@ -29,7 +29,7 @@ impl MemoryStore {
     /// snapshot and replays the WAL after it.
     pub fn open_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path, config: &Config) -> Result<Self> {
         config.validate()?;
-        vfs.create_dir_all(dir)?;
+        crate::io::create_dir_durable(&*vfs, dir)?;
         let lock = vfs.lock_dir(dir)?;
         let names = vfs.list(dir)?;
         crate::registry::refuse_other_engine(

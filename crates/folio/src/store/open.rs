@@ -35,7 +35,7 @@ impl PagedStore {
     /// after it replayed.
     pub fn open_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path, config: &Config) -> Result<Self> {
         config.validate()?;
-        vfs.create_dir_all(dir)?;
+        crate::io::create_dir_durable(&*vfs, dir)?;
         let lock = vfs.lock_dir(dir)?;
         // A memory store's directory holds a snapshot from its creation on.
         crate::registry::refuse_other_engine(
