@@ -88,6 +88,9 @@ impl Connection {
     /// Runs every complete command in the input buffer and writes the replies.
     async fn answer_buffered(&mut self) -> io::Result<After> {
         loop {
+            // An AUTH earlier in this batch lifts the limits for the rest.
+            let awaits_auth = self.session.awaits_auth(&self.shared);
+            self.parser.set_unauthenticated(awaits_auth);
             let command = match self.parser.parse(&mut self.input) {
                 Ok(Some(command)) => command,
                 Ok(None) => break,

@@ -47,6 +47,43 @@ fn commands_need_auth_when_a_password_is_set() {
 }
 
 #[test]
+fn unauthenticated_clients_get_small_request_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_password(dir.path());
+    // Over 10 arguments, or a bulk over 16384 bytes, before AUTH: Redis's
+    // protocol errors, and the connection is closed before the bytes come.
+    let cases: [(&[u8], &str); 2] = [
+        (
+            b"*11\r\n",
+            "ERR Protocol error: unauthenticated multibulk length",
+        ),
+        (
+            b"*2\r\n$4\r\nAUTH\r\n$16385\r\n",
+            "ERR Protocol error: unauthenticated bulk length",
+        ),
+    ];
+    for (frame, text) in cases {
+        let mut c = server.client();
+        c.send_raw(frame);
+        assert_eq!(c.read(), Value::error(text));
+        assert!(c.is_closed());
+    }
+    // Within the limits, and after AUTH in the same pipeline, anything goes.
+    let mut c = server.client();
+    let big = vec![b'v'; 100_000];
+    let many: Vec<&[u8]> = std::iter::once(&b"MSET"[..])
+        .chain(std::iter::repeat_n(&b"k"[..], 24))
+        .collect();
+    c.send(&[b"AUTH", b"s3cret"]);
+    c.send(&[b"SET", b"big", &big]);
+    c.send(&many);
+    assert_eq!(c.read(), Value::ok());
+    assert_eq!(c.read(), Value::ok());
+    assert_eq!(c.read(), Value::ok());
+    assert_eq!(c.call(&[b"STRLEN", b"big"]), Value::Integer(100_000));
+}
+
+#[test]
 fn auth_without_a_password_configured() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(open_store(dir.path()));

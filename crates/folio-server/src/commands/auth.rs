@@ -88,6 +88,12 @@ impl Session {
         self.client.info()
     }
 
+    /// True while the server requires a password this connection has not
+    /// given yet.
+    pub(crate) fn awaits_auth(&self, shared: &Shared) -> bool {
+        shared.config.requirepass.is_some() && !self.authenticated
+    }
+
     /// The protocol version replies are encoded in (2 or 3).
     pub(crate) fn protocol(&self) -> u8 {
         self.client().protocol()
@@ -99,8 +105,7 @@ const ALLOWED_BEFORE_AUTH: &[&str] = &["auth", "hello", "quit"];
 
 /// The `-NOAUTH` reply when `command` needs an authenticated session.
 pub(super) fn check(shared: &Shared, session: &Session, command: &str) -> Option<Reply> {
-    let open = shared.config.requirepass.is_none() || session.authenticated;
-    if open || ALLOWED_BEFORE_AUTH.contains(&command) {
+    if !session.awaits_auth(shared) || ALLOWED_BEFORE_AUTH.contains(&command) {
         return None;
     }
     Some(Reply::error_with_code("NOAUTH", "Authentication required."))

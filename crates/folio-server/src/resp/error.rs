@@ -36,6 +36,12 @@ pub enum ProtocolError {
     /// Bulk data not followed by `\r\n`.
     #[error("Protocol error: bulk data not terminated by CRLF")]
     UnterminatedBulk,
+    /// Before authenticating, a `*<count>` over the unauthenticated limit.
+    #[error("Protocol error: unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    /// Before authenticating, a `$<len>` over the unauthenticated limit.
+    #[error("Protocol error: unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
     /// One request would need more buffered bytes than the per-client limit.
     #[error("Protocol error: request exceeds the query buffer limit of {limit} bytes")]
     QueryBufferLimit {

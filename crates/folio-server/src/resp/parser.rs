@@ -15,6 +15,10 @@
 //! - A command in progress never needs more than the query buffer limit: the
 //!   parser refuses it as soon as its bytes so far, or the bulk it announces,
 //!   would pass the limit.
+//! - Until the client authenticates (when a password is required), a request
+//!   may announce at most [`UNAUTHENTICATED_MAX_ARGS`] arguments of at most
+//!   [`UNAUTHENTICATED_MAX_BULK_LEN`] bytes each, as in Redis: a client
+//!   that does not know the password cannot make the server buffer more.
 //! - After an error the parser's state is unspecified: close the connection.
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -30,6 +34,10 @@ pub const MAX_BULK_LEN: i64 = 512 * 1024 * 1024;
 pub const MAX_INLINE_LEN: usize = 64 * 1024;
 /// Default per-client limit on the bytes held for one unfinished request.
 pub const DEFAULT_MAX_QUERY_BUFFER: usize = 64 * 1024 * 1024;
+/// Most arguments in one request before the client authenticated (Redis: 10).
+pub const UNAUTHENTICATED_MAX_ARGS: i64 = 10;
+/// Longest bulk string before the client authenticated (Redis: 16384).
+pub const UNAUTHENTICATED_MAX_BULK_LEN: i64 = 16 * 1024;
 /// Initial capacity of an argument vector, whatever count was announced.
 pub const ARGS_INITIAL_CAPACITY: usize = 16;
 
@@ -64,6 +72,8 @@ struct Partial {
 #[derive(Debug)]
 pub struct RequestParser {
     max_query_bytes: usize,
+    /// The client has yet to authenticate: the tighter limits apply.
+    unauthenticated: bool,
     partial: Option<Partial>,
 }
 
@@ -72,8 +82,15 @@ impl RequestParser {
     pub fn new(max_query_bytes: usize) -> Self {
         Self {
             max_query_bytes,
+            unauthenticated: false,
             partial: None,
         }
+    }
+
+    /// Applies (or lifts) the limits for a client that has not
+    /// authenticated yet; takes effect from the next request header read.
+    pub fn set_unauthenticated(&mut self, unauthenticated: bool) {
+        self.unauthenticated = unauthenticated;
     }
 
     /// Takes the next complete command off the front of `buf`.
@@ -84,7 +101,7 @@ impl RequestParser {
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Command>, ProtocolError> {
         loop {
             let step = match self.partial.as_mut() {
-                Some(partial) => partial.advance(buf)?,
+                Some(partial) => partial.advance(buf, self.unauthenticated)?,
                 None => self.start(buf)?,
             };
             match step {
@@ -118,6 +135,9 @@ impl RequestParser {
         let count = parse_i64(&buf[1..cr])
             .filter(|&n| n <= MAX_MULTIBULK_LEN)
             .ok_or(ProtocolError::InvalidMultibulkLength)?;
+        if self.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS {
+            return Err(ProtocolError::UnauthenticatedMultibulkLength);
+        }
         buf.advance(cr + 2);
         if let Ok(expected @ 1..) = usize::try_from(count) {
             self.partial = Some(Partial {
@@ -151,11 +171,15 @@ impl RequestParser {
 
 impl Partial {
     /// Reads as many arguments as `buf` holds whole.
-    fn advance(&mut self, buf: &mut BytesMut) -> Result<Step, ProtocolError> {
+    fn advance(
+        &mut self,
+        buf: &mut BytesMut,
+        unauthenticated: bool,
+    ) -> Result<Step, ProtocolError> {
         while self.args.len() < self.expected {
             let len = match self.bulk_len {
                 Some(len) => len,
-                None => match read_bulk_header(buf)? {
+                None => match read_bulk_header(buf, unauthenticated)? {
                     Some((len, used)) => {
                         self.held += used;
                         self.bulk_len = Some(len);
@@ -181,7 +205,10 @@ impl Partial {
 
 /// Reads `$<len>\r\n`; returns the length and the header's size, or `None`
 /// when the header is not complete yet.
-fn read_bulk_header(buf: &mut BytesMut) -> Result<Option<(usize, usize)>, ProtocolError> {
+fn read_bulk_header(
+    buf: &mut BytesMut,
+    unauthenticated: bool,
+) -> Result<Option<(usize, usize)>, ProtocolError> {
     match buf.first() {
         None => return Ok(None),
         Some(b'$') => {}
@@ -192,8 +219,11 @@ fn read_bulk_header(buf: &mut BytesMut) -> Result<Option<(usize, usize)>, Protoc
     };
     let len = parse_i64(&buf[1..cr])
         .filter(|n| (0..=MAX_BULK_LEN).contains(n))
-        .and_then(|n| usize::try_from(n).ok())
         .ok_or(ProtocolError::InvalidBulkLength)?;
+    if unauthenticated && len > UNAUTHENTICATED_MAX_BULK_LEN {
+        return Err(ProtocolError::UnauthenticatedBulkLength);
+    }
+    let len = usize::try_from(len).map_err(|_| ProtocolError::InvalidBulkLength)?;
     buf.advance(cr + 2);
     Ok(Some((len, cr + 2)))
 }
