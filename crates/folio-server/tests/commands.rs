@@ -133,6 +133,34 @@ fn key_over_the_limit_names_it() {
     assert!(text.starts_with("ERR ") && text.contains("4096"), "{text}");
     assert_eq!(client.call(&[b"PING"]), Value::Simple("PONG".into()));
     assert_eq!(client.call(&[b"SET", &key[..4096], b"v"]), Value::ok());
+    // Such a key cannot exist: reads and deletes find it absent, as Redis
+    // would, and a DEL of it with other keys deletes those and says so.
+    assert_eq!(client.call(&[b"GET", &key]), Value::Nil);
+    assert_eq!(client.call(&[b"EXISTS", &key]), Value::Integer(0));
+    assert_eq!(client.call(&[b"TTL", &key]), Value::Integer(-2));
+    assert_eq!(client.call(&[b"EXPIRE", &key, b"10"]), Value::Integer(0));
+    assert_eq!(client.call(&[b"GETDEL", &key]), Value::Nil);
+    assert_eq!(
+        client.call(&[b"MGET", &key[..4096], &key]),
+        Value::Array(vec![Value::bulk("v"), Value::Nil])
+    );
+    assert_eq!(client.call(&[b"SET", b"other", b"v"]), Value::ok());
+    assert_eq!(
+        client.call(&[b"DEL", b"other", &key, &key[..4096]]),
+        Value::Integer(2)
+    );
+    // Writes that would create it name the limit and change nothing.
+    for write in [
+        &[&b"INCR"[..], &key][..],
+        &[b"SETNX", &key, b"v"],
+        &[b"MSET", b"a", b"1", &key, b"v"],
+    ] {
+        let Value::Error(text) = client.call(write) else {
+            panic!("a write of a key over 4 KiB must be refused");
+        };
+        assert!(text.contains("max_key_bytes"), "{text}");
+    }
+    assert_eq!(client.call(&[b"EXISTS", b"a"]), Value::Integer(0));
 }
 
 #[test]

@@ -77,7 +77,8 @@ fn redis_cli_speaks_to_the_server() {
         (&["node.heartbeat", "compute-1", "250"], "OK\n"),
         (&["node.list"], "compute-1\n250\nalive\n"),
         (&["node.horizon"], "\n"),
-        (&["get", &"k".repeat(5000)], "ERR key is 5000 bytes; the limit is 4096 bytes (config max_key_bytes)\n\n"),
+        (&["set", &"k".repeat(5000), "v"], "ERR key is 5000 bytes; the limit is 4096 bytes (config max_key_bytes)\n\n"),
+        (&["get", &"k".repeat(5000)], "\n"),
         (&["nosuchcommand", "x"], "ERR unknown command 'nosuchcommand', with args beginning with: 'x' \n\n"),
     ];
     // (In raw output, redis-cli ends an error reply with an empty line.)

@@ -13,6 +13,8 @@
 //! Invariants:
 //! - every value in the store decodes (`envelope::decode`); opening refuses a
 //!   store that holds anything else;
+//! - a key over the engine's limit is absent: reads and deletes find
+//!   nothing, writes fail naming the limit;
 //! - for a key whose stripe lock is held, the expiry index holds exactly the
 //!   deadline stored in its value: writers change the store, then the
 //!   index, under the key's lock.
@@ -123,7 +125,7 @@ impl Keyspace {
     /// The value of `key` unless absent or expired at the time `now_ms`
     /// gives, which is asked only for a value with a deadline.
     fn get_at(&self, key: &[u8], now_ms: impl FnOnce() -> u64) -> Result<Option<Stored>> {
-        let Some(stored) = self.store.get(key)? else {
+        let Some(stored) = absent_if_too_large(self.store.get(key))? else {
             return Ok(None);
         };
         let stored = envelope::decode(stored).map_err(|e| foreign(key, e))?;
@@ -173,10 +175,10 @@ impl Keyspace {
     /// Removes `key`; true when it was present and not expired at `now_ms`.
     /// The caller holds the key's lock.
     pub(crate) fn delete(&self, key: &[u8], now_ms: u64) -> Result<bool> {
-        let present = match self.store.deferred_ack() {
-            Some(deferred) => deferred.delete(key)?,
-            None => self.store.delete(key)?,
-        };
+        let present = absent_if_too_large(match self.store.deferred_ack() {
+            Some(deferred) => deferred.delete(key),
+            None => self.store.delete(key),
+        })?;
         let previous = self.expiries.set(key, None);
         let expired = previous.is_some_and(|deadline| is_expired(deadline, now_ms));
         self.count_expired(u64::from(present && expired));
@@ -294,6 +296,15 @@ impl Keyspace {
     /// One page of `SCAN` from `cursor` (see `scan`).
     pub(crate) fn scan(&self, cursor: u64, count: usize, now_ms: u64) -> Result<ScanPage> {
         scan::scan(self, cursor, count, now_ms)
+    }
+}
+
+/// A key over the engine's limit cannot be stored, so reads and deletes
+/// find it absent, as Redis would (only writes name the limit).
+fn absent_if_too_large<T: Default>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(Error::KeyTooLarge { .. }) => Ok(T::default()),
+        other => other,
     }
 }
 
