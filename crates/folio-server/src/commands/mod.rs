@@ -270,30 +270,67 @@ pub(crate) fn command_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// `COMMAND INFO`'s entry for `name`: `[name, arity, flags, first key,
-/// last key, step]`, or nil for an unknown command.
+/// last key, step]`, or nil (a null bulk, as Redis) for an unknown command.
 pub(crate) fn command_info(name: &[u8]) -> Reply {
     let Some(spec) = COMMANDS
         .iter()
         .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
     else {
-        return Reply::NullArray;
+        return Reply::NullBulk;
     };
     let (first, last, step) = key_positions(spec.name);
-    let flag = if WRITES.contains(&spec.name) {
-        "write"
-    } else if first > 0 || matches!(spec.name, "keys" | "scan" | "dbsize") {
-        "readonly"
-    } else {
-        "fast"
-    };
+    let flags = command_flags(spec.name)
+        .iter()
+        .map(|&flag| Reply::Simple(flag.into()))
+        .collect();
     Reply::Array(vec![
         Reply::bulk(spec.name.as_bytes().to_vec()),
         Reply::Integer(i64::from(spec.arity)),
-        Reply::Array(vec![Reply::Simple(flag.into())]),
+        Reply::Array(flags),
         Reply::Integer(first),
         Reply::Integer(last),
         Reply::Integer(step),
     ])
+}
+
+/// A command's flags as Redis 7's `COMMAND INFO` gives them (containers
+/// such as `CLIENT` and `CONFIG` have none of their own); the page and
+/// node commands are flagged by the same rules.
+fn command_flags(name: &str) -> &'static [&'static str] {
+    const CONNECTION: &[&str] = &[
+        "noscript",
+        "loading",
+        "stale",
+        "fast",
+        "no_auth",
+        "allow_busy",
+    ];
+    match name {
+        "get" | "mget" | "exists" | "type" | "strlen" | "ttl" | "pttl" | "expiretime"
+        | "pexpiretime" | "dbsize" => &["readonly", "fast"],
+        "keys" | "scan" | "page.get" | "page.versions" => &["readonly"],
+        "setnx" | "getset" | "append" | "incr" | "decr" | "incrby" | "decrby" => {
+            &["write", "denyoom", "fast"]
+        }
+        "set" | "setex" | "psetex" | "mset" | "msetnx" | "page.put" => &["write", "denyoom"],
+        "getdel" | "getex" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat"
+        | "persist" => &["write", "fast"],
+        "del" | "flushdb" | "flushall" | "page.vacuum" => &["write"],
+        "auth" | "hello" | "quit" => CONNECTION,
+        "ping" | "echo" | "node.heartbeat" | "node.list" | "node.horizon" => &["fast"],
+        "select" | "time" | "lastsave" => &["loading", "stale", "fast"],
+        "command" | "info" => &["loading", "stale"],
+        "save" => &["admin", "noscript", "no_async_loading", "no_multi"],
+        "shutdown" => &[
+            "admin",
+            "noscript",
+            "loading",
+            "stale",
+            "no_multi",
+            "allow_busy",
+        ],
+        _ => &[],
+    }
 }
 
 /// Where a command's keys are: (first, last, step) as `COMMAND INFO` gives

@@ -55,20 +55,25 @@ pub(super) fn select(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
 /// read or write, key positions); `DOCS` describes nothing.
 pub(super) fn command(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let Some(sub) = args.get(1) else {
-        return Ok(Reply::Array(Vec::new()));
+        return Ok(all_command_info());
     };
     Ok(match sub.to_ascii_lowercase().as_slice() {
         b"count" if args.len() == 2 => Reply::count(command_count()),
         b"count" => wrong_arity("command|count"),
         b"docs" => Reply::Map(Vec::new()),
-        b"info" if args.len() == 2 => Reply::Array(
-            command_names()
-                .map(|name| command_info(name.as_bytes()))
-                .collect(),
-        ),
+        b"info" if args.len() == 2 => all_command_info(),
         b"info" => Reply::Array(args[2..].iter().map(|n| command_info(n)).collect()),
         _ => unknown_subcommand(sub, "COMMAND"),
     })
+}
+
+/// Every command's `COMMAND INFO` entry (`COMMAND`, `COMMAND INFO`).
+fn all_command_info() -> Reply {
+    Reply::Array(
+        command_names()
+            .map(|name| command_info(name.as_bytes()))
+            .collect(),
+    )
 }
 
 /// `CONFIG GET pattern [pattern ...]`: the few parameters tools ask for.
