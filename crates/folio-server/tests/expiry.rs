@@ -423,8 +423,22 @@ fn scan_and_keys() {
     assert_eq!(keys, expected);
     assert_eq!(c.call(&[b"KEYS", b"nothing*"]), Value::Array(vec![]));
 
-    assert_eq!(c.call(&[b"SCAN", b"abc"]), err("ERR invalid cursor"));
-    assert_eq!(c.call(&[b"SCAN", b"-1"]), err("ERR invalid cursor"));
+    for bad in [
+        &b"abc"[..],
+        b" 1",
+        b"1 ",
+        b"1.5",
+        b"-",
+        b"18446744073709551616",
+    ] {
+        assert_eq!(c.call(&[b"SCAN", bad]), err("ERR invalid cursor"));
+    }
+    // As Redis's strtoul: the empty cursor is 0, and -1 wraps past the end.
+    assert_eq!(c.call(&[b"SCAN", b""]), c.call(&[b"SCAN", b"0"]));
+    assert_eq!(
+        c.call(&[b"SCAN", b"-1"]),
+        Value::Array(vec![Value::bulk("0"), Value::Array(vec![])])
+    );
     assert_eq!(
         c.call(&[b"SCAN", b"0", b"COUNT", b"0"]),
         err("ERR syntax error")

@@ -83,6 +83,14 @@ fn shutdown_stops_the_server_without_a_reply() {
         c.call(&[b"SHUTDOWN", b"SAVE", b"NOSAVE"]),
         Value::error("ERR syntax error")
     );
+    assert_eq!(
+        c.call(&[b"SHUTDOWN", b"ABORT"]),
+        Value::error("ERR No shutdown in progress.")
+    );
+    assert_eq!(
+        c.call(&[b"SHUTDOWN", b"ABORT", b"NOW"]),
+        Value::error("ERR syntax error")
+    );
     assert_eq!(c.call(&[b"SET", b"k", b"v"]), Value::ok(), "still serving");
     c.send(&[b"SHUTDOWN", b"SAVE"]);
     assert!(c.is_closed(), "closed with no reply");

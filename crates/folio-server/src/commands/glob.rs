@@ -12,7 +12,13 @@ pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 /// True when the key `text` matches `pattern` (`KEYS`, `SCAN MATCH`).
+/// The empty key matches only `*` and the empty pattern, as in Redis: its
+/// matcher never looks at a pattern when the text is empty, and `KEYS *`
+/// and `SCAN` without `MATCH` skip the matcher altogether.
 pub(crate) fn key_match(pattern: &[u8], text: &[u8]) -> bool {
+    if text.is_empty() {
+        return pattern.is_empty() || pattern == b"*";
+    }
     matches(pattern, text, false)
 }
 
@@ -148,6 +154,13 @@ mod tests {
             "an escape matches without case too"
         );
         assert!(key_match(b"*", b""));
+        assert!(key_match(b"", b""));
+        for pattern in [&b"**"[..], b"***", b"?*", b"[]*"] {
+            assert!(
+                !key_match(pattern, b""),
+                "Redis: only * finds the empty key"
+            );
+        }
         assert!(key_match(b"user:*:name", b"user:42:name"));
         assert!(!key_match(b"user:*:name", b"user:42:mail"));
     }

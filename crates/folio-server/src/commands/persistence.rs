@@ -43,17 +43,22 @@ pub(super) fn lastsave(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
 /// `SAVE` checkpoints); on success `dispatch` closes the connection without
 /// a reply and signals the accept loop, as Redis does.
 pub(super) fn shutdown(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    let (mut save, mut nosave) = (false, false);
+    let (mut save, mut nosave, mut abort) = (false, false, false);
     for option in &args[1..] {
         match option.to_ascii_lowercase().as_slice() {
             b"save" => save = true,
             b"nosave" => nosave = true,
+            b"abort" => abort = true,
             b"now" | b"force" => {}
             _ => return Ok(syntax_error()),
         }
     }
-    if save && nosave {
+    if (save && nosave) || (abort && args.len() > 2) {
         return Ok(syntax_error());
+    }
+    if abort {
+        // A shutdown here never waits for replicas: there is none to abort.
+        return Ok(Reply::err("No shutdown in progress."));
     }
     if save {
         if let Err(err) = checkpoint_all(shared) {

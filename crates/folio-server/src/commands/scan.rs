@@ -84,13 +84,29 @@ impl<'a> ScanOptions<'a> {
     }
 }
 
+/// A cursor as Redis reads one (`strtoul`): an optional sign and decimal
+/// digits, where the empty string is 0 and `-n` wraps around (`-1` is
+/// 2^64 - 1, past every position: an empty last page).
+fn parse_cursor(text: &[u8]) -> Option<u64> {
+    if text.is_empty() {
+        return Some(0);
+    }
+    let (negative, digits) = match text[0] {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if negative { n.wrapping_neg() } else { n })
+}
+
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: the next cursor
 /// (a bulk string; "0" when done) and a page of keys.
 pub(super) fn scan(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    let cursor = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|text| text.parse::<u64>().ok());
-    let Some(cursor) = cursor else {
+    let Some(cursor) = parse_cursor(&args[1]) else {
         return Ok(Reply::err("invalid cursor"));
     };
     let options = match ScanOptions::parse(&args[2..]) {

@@ -46,6 +46,9 @@ pub(super) fn select(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     Ok(match parse_i64(&args[1]) {
         None => not_an_integer(),
         Some(0) => Reply::ok(),
+        Some(n) if i32::try_from(n).is_err() => {
+            Reply::err("value is out of range, value must between -2147483648 and 2147483647")
+        }
         Some(_) => Reply::err("DB index is out of range"),
     })
 }

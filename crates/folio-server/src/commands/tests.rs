@@ -204,6 +204,10 @@ fn server_commands() {
     assert_eq!(run(&sh, "select 0"), Reply::ok());
     assert_eq!(run(&sh, "select 1"), err("ERR DB index is out of range"));
     assert_eq!(
+        run(&sh, "select 99999999999"),
+        err("ERR value is out of range, value must between -2147483648 and 2147483647")
+    );
+    assert_eq!(
         run(&sh, "select x"),
         err("ERR value is not an integer or out of range")
     );
