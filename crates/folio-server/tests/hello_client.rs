@@ -61,6 +61,18 @@ fn hello_switches_between_resp2_and_resp3() {
     );
     assert_eq!(c.call(&[b"SET", b"k", b"v"]), Value::ok());
     assert_eq!(c.call(&[b"GET", b"k"]), Value::bulk("v"));
+    // Text for people is a verbatim string, as Redis sends it.
+    for command in [
+        &[&b"INFO"[..], b"server"][..],
+        &[b"CLIENT", b"INFO"],
+        &[b"CLIENT", b"LIST"],
+    ] {
+        let reply = c.call(command);
+        assert!(
+            matches!(&reply, Value::Verbatim(format, text) if format == "txt" && !text.is_empty()),
+            "{reply:?}"
+        );
+    }
 
     let hello = c.call(&[b"HELLO", b"2"]);
     assert!(matches!(hello, Value::Array(_)));

@@ -17,7 +17,7 @@ pub(super) fn client(shared: &Shared, session: &mut Session, args: &[Bytes]) -> 
         (b"info", 2) => {
             let mut line = me.list_line();
             line.push(b'\n');
-            Reply::bulk(line)
+            Reply::Text(line.into())
         }
         (b"list", _) => list(shared, &args[2..]),
         (b"getname", 2) => {
@@ -80,7 +80,7 @@ fn list(shared: &Shared, options: &[Bytes]) -> Reply {
             text.push(b'\n');
         }
     }
-    Reply::bulk(text)
+    Reply::Text(text.into())
 }
 
 /// `CLIENT SETINFO LIB-NAME|LIB-VER value`.

@@ -54,7 +54,7 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     if include("keyspace") {
         sections.push(keyspace_section(shared)?);
     }
-    Ok(Reply::bulk(sections.join("\r\n").into_bytes()))
+    Ok(Reply::Text(sections.join("\r\n").into()))
 }
 
 /// Formats one section: a `# Title` line and `field:value` lines, each

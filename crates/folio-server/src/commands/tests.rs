@@ -240,8 +240,8 @@ fn server_commands() {
 fn info_has_crlf_sections() {
     let (sh, _) = shared();
     run(&sh, "set a 1");
-    let Reply::Bulk(text) = run(&sh, "info") else {
-        panic!("INFO must answer a bulk string");
+    let Reply::Text(text) = run(&sh, "info") else {
+        panic!("INFO must answer text");
     };
     let text = String::from_utf8(text.to_vec()).expect("INFO is text");
     for needle in [
@@ -253,8 +253,8 @@ fn info_has_crlf_sections() {
         assert!(text.contains(needle), "{needle:?} missing from {text:?}");
     }
     assert!(!text.replace("\r\n", "").contains('\n'));
-    let Reply::Bulk(only) = run(&sh, "info FOLIO") else {
-        panic!("INFO must answer a bulk string");
+    let Reply::Text(only) = run(&sh, "info FOLIO") else {
+        panic!("INFO must answer text");
     };
     assert!(only.starts_with(b"# Folio\r\n") && !only.windows(8).any(|w| w == b"# Server"));
 }
@@ -275,15 +275,15 @@ fn a_batch_counts_its_commands_before_info_reports_them() {
     for line in ["set a 1", "get a", "nosuchcommand", "get a"] {
         dispatch(&sh, &mut one, &args(line));
     }
-    let (Reply::Bulk(text), _) = dispatch(&sh, &mut one, &args("info stats")) else {
-        panic!("INFO must answer a bulk string");
+    let (Reply::Text(text), _) = dispatch(&sh, &mut one, &args("info stats")) else {
+        panic!("INFO must answer text");
     };
     let text = String::from_utf8(text.to_vec()).expect("INFO is text");
     // Known commands count, INFO itself included; unknown ones do not.
     assert!(text.contains("total_commands_processed:4\r\n"), "{text:?}");
     let list = dispatch(&sh, &mut one, &args("client list")).0;
-    let Reply::Bulk(list) = list else {
-        panic!("CLIENT LIST must answer a bulk string: {list:?}");
+    let Reply::Text(list) = list else {
+        panic!("CLIENT LIST must answer text: {list:?}");
     };
     assert!(String::from_utf8_lossy(&list).contains(" cmd=client "));
 }

@@ -1,8 +1,9 @@
 //! Replies and their encoding in RESP2 and, after `HELLO 3`, RESP3.
 //!
 //! The two differ only where RESP3 has a type RESP2 lacks: a null is `_`
-//! (RESP2: `$-1` or `*-1`), and a map is `%` (RESP2: a flat array of
-//! keys and values).
+//! (RESP2: `$-1` or `*-1`), a map is `%` (RESP2: a flat array of keys and
+//! values), and text meant for people is a verbatim string `=` (RESP2: a
+//! bulk string).
 
 use std::borrow::Cow;
 
@@ -28,6 +29,9 @@ pub enum Reply {
     NullArray,
     /// RESP3 `%<n>\r\n` and n key-value pairs; in RESP2 an array of 2n.
     Map(Vec<(Reply, Reply)>),
+    /// Plain text (`INFO`, `CLIENT LIST`): RESP3 `=<len>\r\ntxt:<text>\r\n`,
+    /// as Redis sends it; in RESP2 a bulk string.
+    Text(Bytes),
 }
 
 /// Protocol version 3 (`HELLO 3`); anything else encodes as RESP2.
@@ -96,6 +100,13 @@ impl Reply {
                 }
             }
             Reply::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Reply::Text(text) if resp3 => {
+                header(out, b'=', len_i64(text.len().saturating_add(4)));
+                out.extend_from_slice(b"txt:");
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            }
+            Reply::Text(text) => Reply::Bulk(text.clone()).encode_for(out, protocol),
             Reply::Map(pairs) => {
                 if resp3 {
                     header(out, b'%', len_i64(pairs.len()));
@@ -186,16 +197,17 @@ $4\r\na\r\n\0\r\n$-1\r\n*0\r\n*-1\r\n";
             Reply::NullBulk,
             Reply::NullArray,
             Reply::Map(vec![(Reply::bulk(&b"proto"[..]), Reply::Integer(3))]),
+            Reply::Text(Bytes::from_static(b"a:1")),
         ]);
         assert_eq!(
             reply.to_bytes(),
-            b"*3\r\n$-1\r\n*-1\r\n*2\r\n$5\r\nproto\r\n:3\r\n".to_vec()
+            b"*4\r\n$-1\r\n*-1\r\n*2\r\n$5\r\nproto\r\n:3\r\n$3\r\na:1\r\n".to_vec()
         );
         let mut resp3 = Vec::new();
         reply.encode_for(&mut resp3, RESP3);
         assert_eq!(
             resp3,
-            b"*3\r\n_\r\n_\r\n%1\r\n$5\r\nproto\r\n:3\r\n".to_vec()
+            b"*4\r\n_\r\n_\r\n%1\r\n$5\r\nproto\r\n:3\r\n=7\r\ntxt:a:1\r\n".to_vec()
         );
     }
 

@@ -119,6 +119,8 @@ pub enum Value {
     Null,
     /// RESP3 `%`.
     Map(Vec<(Value, Value)>),
+    /// RESP3 `=`: the format (`txt`) and the text.
+    Verbatim(String, Vec<u8>),
 }
 
 impl Value {
@@ -186,13 +188,12 @@ impl Client {
             b'-' => Value::Error(text()),
             b':' => Value::Integer(number()),
             b'$' if number() < 0 => Value::Nil,
-            b'$' => {
-                let len = usize::try_from(number()).expect("length");
-                let mut data = vec![0; len + 2];
-                self.reader.read_exact(&mut data).expect("bulk data");
-                assert_eq!(&data[len..], b"\r\n");
-                data.truncate(len);
-                Value::Bulk(data)
+            b'$' => Value::Bulk(self.data(number())),
+            b'=' => {
+                let mut data = self.data(number());
+                let text = data.split_off(4);
+                assert_eq!(data.pop(), Some(b':'), "verbatim format ends in ':'");
+                Value::Verbatim(String::from_utf8(data).expect("format"), text)
             }
             b'*' if number() < 0 => Value::NilArray,
             b'*' => Value::Array((0..number()).map(|_| self.read()).collect()),
@@ -200,6 +201,16 @@ impl Client {
             b'%' => Value::Map((0..number()).map(|_| (self.read(), self.read())).collect()),
             other => panic!("bad reply type byte {other:?}"),
         }
+    }
+
+    /// The `len` bytes of a bulk or verbatim string and their CRLF.
+    fn data(&mut self, len: i64) -> Vec<u8> {
+        let len = usize::try_from(len).expect("length");
+        let mut data = vec![0; len + 2];
+        self.reader.read_exact(&mut data).expect("bulk data");
+        assert_eq!(&data[len..], b"\r\n");
+        data.truncate(len);
+        data
     }
 
     /// True when the server has closed the connection (EOF or reset).
