@@ -141,8 +141,9 @@ int  kvstore_put_page(kvstore *kv, const void *page_id, size_t id_len, uint64_t 
    caller (free it with kvstore_free; never NULL on KVSTORE_OK). On any other
    code *found_lsn is 0, *page NULL and *page_len 0 (when not NULL).
    KVSTORE_NOT_FOUND: the page has no version at or below lsn.
-   KVSTORE_EVACUUMED: lsn is below the vacuum horizon and the version it
-   needed was removed. Errors as kvstore_get (found_lsn must not be NULL). */
+   KVSTORE_EVACUUMED: lsn is below the vacuum horizon and no version at or
+   below it is kept (the one it needed may have been removed). Errors as
+   kvstore_get (found_lsn must not be NULL). */
 int  kvstore_get_page(kvstore *kv, const void *page_id, size_t id_len, uint64_t lsn,
                       uint64_t *found_lsn, void **page, size_t *page_len);
 

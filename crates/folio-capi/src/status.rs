@@ -115,7 +115,8 @@ fn page_status_of(error: &PageError) -> c_int {
         | PageError::BelowHorizon { .. }
         | PageError::Conflict { .. }
         | PageError::InvalidNodeId { .. }
-        | PageError::TooManyNodes => EINVAL,
+        | PageError::TooManyNodes
+        | PageError::InvalidOption { .. } => EINVAL,
         PageError::ForeignKey { .. }
         | PageError::BadHorizon { .. }
         | PageError::MissingVersion { .. } => ECORRUPT,

@@ -18,7 +18,7 @@ use crate::config_file::{self, FileSettings};
 /// The page store's directory inside `--dir`.
 const PAGES_DIR: &str = "pages";
 /// Shortest liveness sweep interval accepted, from a flag or the file.
-pub const MIN_LIVENESS_INTERVAL_MS: u64 = 100;
+pub const MIN_LIVENESS_INTERVAL_MS: u64 = PageOptions::MIN_BACKGROUND_INTERVAL_MS;
 
 /// Arguments of `folio serve`. Field names are the config file's keys.
 #[derive(Debug, Args)]

@@ -17,9 +17,15 @@
 //! ask for a version older than the newest one at or below it.
 //!
 //! Invariants:
-//! - the horizon never moves backwards, not even when a node's LSN does or
-//!   a node joins behind it; after a restart there is none for two
-//!   intervals, then it starts from the vacuum horizon already applied;
+//! - the horizon is never below the **floor**, the vacuum horizon already
+//!   applied (what was vacuumed is gone whoever asks); above it, it is the
+//!   minimum over the nodes live *now*: it comes back down when a node's
+//!   LSN does, when a node joins behind, or when the node that held it up
+//!   fails, so a vacuum never removes a version a live node can still ask
+//!   for, and one runaway heartbeat (`u64::MAX`) is forgotten once the
+//!   node reports its real LSN or fails;
+//! - after a restart there is no horizon for two intervals, then it starts
+//!   from the floor;
 //! - there is no horizon until two sweeps have run since the registry was
 //!   made: nodes that were alive before a restart get two intervals to
 //!   heartbeat again before anything is vacuumed on their behalf;
@@ -140,8 +146,8 @@ pub struct Liveness {
     live: RwLock<HashMap<Box<[u8]>, Node, RandomState>>,
     failed: Mutex<VecDeque<NodeInfo>>,
     schedule: Mutex<Schedule>,
-    /// The horizon reached so far.
-    horizon: Mutex<Option<PageLsn>>,
+    /// The vacuum horizon applied so far: the horizon never goes below it.
+    floor: Mutex<Option<PageLsn>>,
     listener: RwLock<Option<FailureListener>>,
 }
 
@@ -171,7 +177,7 @@ impl Liveness {
                 next_sweep_ms,
                 sweeps: 0,
             }),
-            horizon: Mutex::new((floor.0 > 0).then_some(floor)),
+            floor: Mutex::new((floor.0 > 0).then_some(floor)),
             listener: RwLock::new(None),
         }
     }
@@ -195,7 +201,8 @@ impl Liveness {
     }
 
     /// Registers or refreshes node `id` at `lsn` and sets its reference
-    /// bit. A node's LSN may go backwards; the horizon does not.
+    /// bit. A node's LSN may go backwards, and the horizon with it down to
+    /// the floor.
     pub fn heartbeat(&self, id: &[u8], lsn: PageLsn) -> PageResult<()> {
         if id.is_empty() || id.len() > MAX_NODE_ID_BYTES {
             return Err(PageError::InvalidNodeId { len: id.len() });
@@ -323,9 +330,10 @@ impl Liveness {
         self.live.read().len()
     }
 
-    /// The vacuum horizon: the minimum LSN over live nodes, never below a
-    /// horizon returned before. `None` until two sweeps have run, and while
-    /// no node has ever been live and no vacuum has been applied.
+    /// The vacuum horizon: the minimum LSN over the nodes live now, never
+    /// below the floor (the vacuum horizon applied). `None` until two
+    /// sweeps have run, and while no node is live and no vacuum has been
+    /// applied.
     pub fn horizon(&self) -> Option<PageLsn> {
         if self.schedule.lock().sweeps < 2 {
             return None;
@@ -335,18 +343,15 @@ impl Liveness {
             .read()
             .values()
             .map(|n| n.lsn.load(Ordering::Acquire))
-            .min();
-        let mut horizon = self.horizon.lock();
-        if let Some(min_live) = min_live {
-            *horizon = (*horizon).max(Some(PageLsn(min_live)));
-        }
-        *horizon
+            .min()
+            .map(PageLsn);
+        (*self.floor.lock()).max(min_live)
     }
 
-    /// Raises the horizon to at least `lsn` (a vacuum was applied there).
+    /// Raises the floor to at least `lsn`: a vacuum was applied there.
     pub fn raise_floor(&self, lsn: PageLsn) {
-        let mut horizon = self.horizon.lock();
-        *horizon = (*horizon).max(Some(lsn));
+        let mut floor = self.floor.lock();
+        *floor = (*floor).max(Some(lsn));
     }
 
     /// Every live node, then the recent failures (oldest first).

@@ -238,6 +238,15 @@ fn deferred_page_puts_are_visible_at_once_and_durable_at_their_mark() {
     assert!(!pages
         .put_page_deferred(b"p", PageLsn(20), &[20u8; 4096])
         .unwrap());
+    // A durable put finding the version a deferred put left returns only
+    // once that version is durable.
+    let deferred = pages.store().deferred_ack().unwrap();
+    let mark = deferred.visible_mark();
+    assert!(!pages.put_page(b"p", PageLsn(20), &[20u8; 4096]).unwrap());
+    assert!(
+        deferred.is_acked(mark),
+        "reported stored before it was durable"
+    );
     pages.vacuum(PageLsn(15)).unwrap();
     let deferred = pages.store().deferred_ack().unwrap();
     deferred.wait_acked(deferred.visible_mark()).unwrap();

@@ -178,7 +178,7 @@ fn no_horizon_until_two_intervals_have_passed() {
 }
 
 #[test]
-fn the_horizon_never_moves_backwards() {
+fn the_horizon_follows_the_live_nodes_down_to_the_applied_floor() {
     let (clock, liveness) = registry(0);
     next_interval(&clock, &liveness);
     next_interval(&clock, &liveness);
@@ -188,23 +188,38 @@ fn the_horizon_never_moves_backwards() {
     liveness.heartbeat(b"b", PageLsn(200)).unwrap();
     assert_eq!(liveness.horizon(), Some(PageLsn(100)));
 
-    // a's LSN goes backwards: recorded, but the horizon holds.
+    // a's LSN goes backwards: a live node may ask for it, so the horizon
+    // follows (nothing was vacuumed at 100 yet).
     liveness.heartbeat(b"a", PageLsn(50)).unwrap();
     assert_eq!(state_of(&liveness, b"a"), Some(NodeState::Alive));
     assert_eq!(liveness.nodes()[0].lsn, PageLsn(50));
-    assert_eq!(liveness.horizon(), Some(PageLsn(100)));
+    assert_eq!(liveness.horizon(), Some(PageLsn(50)));
     liveness.heartbeat(b"a", PageLsn(150)).unwrap();
     assert_eq!(liveness.horizon(), Some(PageLsn(150)));
 
-    // A node joining behind the horizon does not pull it back.
+    // Once a vacuum applied 120, nothing below it can be asked for: a
+    // node joining behind pulls the horizon back to 120, no further.
+    liveness.raise_floor(PageLsn(120));
     liveness.heartbeat(b"c", PageLsn(20)).unwrap();
-    assert_eq!(liveness.horizon(), Some(PageLsn(150)));
+    assert_eq!(liveness.horizon(), Some(PageLsn(120)));
 
-    // Everyone fails: the horizon stays where it was.
+    // Everyone fails: the floor stays.
     next_interval(&clock, &liveness);
     next_interval(&clock, &liveness);
     assert_eq!(liveness.live_nodes(), 0);
-    assert_eq!(liveness.horizon(), Some(PageLsn(150)));
+    assert_eq!(liveness.horizon(), Some(PageLsn(120)));
+}
+
+#[test]
+fn a_runaway_heartbeat_is_forgotten_once_the_node_reports_its_real_lsn() {
+    let (clock, liveness) = registry(0);
+    liveness.heartbeat(b"n", PageLsn(u64::MAX)).unwrap();
+    next_interval(&clock, &liveness);
+    liveness.heartbeat(b"n", PageLsn(u64::MAX)).unwrap();
+    next_interval(&clock, &liveness);
+    assert_eq!(liveness.horizon(), Some(PageLsn(u64::MAX)));
+    liveness.heartbeat(b"n", PageLsn(35)).unwrap();
+    assert_eq!(liveness.horizon(), Some(PageLsn(35)));
 }
 
 #[test]
@@ -281,6 +296,26 @@ fn page_store(clock: &Arc<ManualClock>) -> (tempfile::TempDir, PageStore) {
     options.liveness_interval_ms = INTERVAL_MS;
     options.vacuum_interval_ms = INTERVAL_MS;
     (dir, PageStore::open(Arc::from(store), options).unwrap())
+}
+
+#[test]
+fn an_interval_the_background_thread_cannot_keep_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn folio::KvStore> =
+        Arc::from(folio::open("paged", dir.path(), &folio::Config::default()).unwrap());
+    let mut options = PageOptions::default();
+    options.liveness_interval_ms = PageOptions::MIN_BACKGROUND_INTERVAL_MS - 1;
+    let Err(err) = PageStore::open(store.clone(), options.clone()) else {
+        panic!("a 99 ms interval with a 50 ms poll must be refused");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("liveness_interval_ms") && text.contains("100"),
+        "{text}"
+    );
+    // Without the background thread the caller ticks: any interval goes.
+    options.background = false;
+    PageStore::open(store, options).unwrap().close().unwrap();
 }
 
 #[test]
@@ -436,6 +471,35 @@ fn a_horizon_beyond_the_data_does_not_refuse_later_puts() {
         pages.get_page(b"p", PageLsn(u64::MAX)).unwrap().unwrap().0,
         PageLsn(30)
     );
+}
+
+#[test]
+fn after_a_runaway_heartbeat_vacuum_keeps_what_the_node_reads_next() {
+    let clock = Arc::new(ManualClock::new(0));
+    let (_dir, pages) = page_store(&clock);
+    for lsn in [10, 20, 30] {
+        pages.put_page(b"p", PageLsn(lsn), b"v").unwrap();
+    }
+    pages.heartbeat(b"n", PageLsn(u64::MAX)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    pages.tick();
+    pages.heartbeat(b"n", PageLsn(u64::MAX)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    let run = pages.tick().expect("vacuum due");
+    assert_eq!(run.horizon, PageLsn(30), "capped at the newest version");
+    // The node reports its real LSN again; newer versions arrive.
+    pages.heartbeat(b"n", PageLsn(35)).unwrap();
+    pages.put_page(b"p", PageLsn(40), b"v").unwrap();
+    pages.put_page(b"p", PageLsn(50), b"v").unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    pages.tick();
+    assert_eq!(
+        pages.get_page(b"p", PageLsn(35)).unwrap().unwrap().0,
+        PageLsn(30),
+        "the version the live node reads at 35 is kept"
+    );
+    assert_eq!(pages.live_horizon(), Some(PageLsn(35)));
+    assert_eq!(pages.vacuum_horizon(), PageLsn(35));
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use common::page_model::*;
 use common::{configs, env_size, rng, test_config};
-use folio::io::{CrashPolicy, CrashVfs};
+use folio::io::{CrashPolicy, CrashVfs, FaultOp, FaultVfs, MemVfs};
 use folio::{Config, Durability, KvStore, PageError, PageLsn, PageStore, PagedStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -411,6 +411,62 @@ fn check_between<S: KvStore + ?Sized>(
 /// at most the slots whose reclamation is still deferred (papaya retires
 /// freed entries in batches of 32 per thread: a few dozen 8 KiB slots,
 /// however many rounds run), never by a round's worth (`N` slots, 1.6 MB).
+/// A store configured with batches smaller than vacuum's: the vacuum
+/// writes its deletes in pieces the store accepts and leaves index and
+/// store in agreement.
+#[test]
+fn vacuum_fits_the_store_batch_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config();
+    config.max_batch_ops = 100;
+    let store = Arc::new(PagedStore::open(dir.path(), &config).unwrap());
+    let pages = PageStore::open(store.clone(), options()).unwrap();
+    for lsn in 1..=300 {
+        pages
+            .put_page(b"p", PageLsn(lsn), &lsn.to_le_bytes())
+            .unwrap();
+    }
+    let run = pages.vacuum(PageLsn(300)).unwrap();
+    assert_eq!(run.versions_removed, 299);
+    assert_eq!(pages.versions(b"p").unwrap(), vec![PageLsn(300)]);
+    // The kept version and the durable horizon are all the store holds.
+    assert_eq!(store.len().unwrap(), 2);
+    pages.close().unwrap();
+}
+
+/// A vacuum whose delete batch fails puts the versions back in the index:
+/// reads still find them, and after a reopen the index and the store agree.
+#[test]
+fn a_failed_vacuum_batch_leaves_index_and_store_in_agreement() {
+    let mem = MemVfs::new();
+    let vfs = FaultVfs::new(Arc::new(mem.clone()));
+    let dir = Path::new("/pages");
+    let mut config = test_config();
+    config.durability = Durability::Sync;
+    let store = PagedStore::open_with_vfs(Arc::new(vfs.clone()), dir, &config).unwrap();
+    let pages = PageStore::open(Arc::new(store), options()).unwrap();
+    for lsn in 1..=5 {
+        pages.put_page(b"p", PageLsn(lsn), &[lsn as u8]).unwrap();
+    }
+    // The horizon's write goes through; the batch of deletes fails.
+    vfs.fail_once_after(FaultOp::Write, 1, std::io::ErrorKind::Other);
+    assert!(pages.vacuum(PageLsn(4)).is_err());
+    assert_eq!(vfs.injected(), 1);
+    let all: Vec<PageLsn> = (1..=5).map(PageLsn).collect();
+    assert_eq!(pages.versions(b"p").unwrap(), all, "back in the index");
+    assert_eq!(
+        pages.get_page(b"p", PageLsn(2)).unwrap(),
+        Some((PageLsn(2), vec![2]))
+    );
+    drop(pages);
+    let store = PagedStore::open_with_vfs(Arc::new(mem), dir, &config).unwrap();
+    let pages = PageStore::open(Arc::new(store), options()).unwrap();
+    assert_eq!(pages.versions(b"p").unwrap(), all);
+    assert_eq!(pages.vacuum(PageLsn(4)).unwrap().versions_removed, 3);
+    assert_eq!(pages.versions(b"p").unwrap(), vec![PageLsn(4), PageLsn(5)]);
+    pages.close().unwrap();
+}
+
 #[test]
 fn vacuumed_space_is_reused() {
     let pages_n = 40u64;

@@ -69,6 +69,18 @@ pub enum PageError {
         /// The LSN of the missing version.
         lsn: PageLsn,
     },
+    /// A [`super::PageOptions`] value out of range.
+    #[error("page store option {field} is {value}; it must be at least {min} ({why})")]
+    InvalidOption {
+        /// The option's name.
+        field: &'static str,
+        /// The value given.
+        value: u64,
+        /// The smallest value allowed.
+        min: u64,
+        /// Why the limit exists.
+        why: &'static str,
+    },
     /// The background thread could not be started.
     #[error("could not start the page store's background thread: {0}")]
     Spawn(#[source] std::io::Error),

@@ -76,8 +76,10 @@ use crate::kv::KvStore;
 use crate::liveness::{Liveness, DEFAULT_INTERVAL_MS};
 use crate::periodic::Periodic;
 
-/// How often the background thread looks whether a sweep or a vacuum is due.
-const BACKGROUND_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often the background thread looks whether a sweep or a vacuum is
+/// due, in milliseconds and as a duration.
+const BACKGROUND_POLL_MS: u64 = 50;
+const BACKGROUND_POLL: std::time::Duration = std::time::Duration::from_millis(BACKGROUND_POLL_MS);
 use key::HORIZON_KEY;
 
 const PUT_LOCKS: usize = 1024;
@@ -120,6 +122,34 @@ impl Default for PageOptions {
             vacuum_batch_ops: 1024,
             clock: Arc::new(SystemClock::default()),
         }
+    }
+}
+
+impl PageOptions {
+    /// Smallest liveness interval with the background thread: it polls
+    /// every 50 ms, so a shorter interval would make every sweep late, and
+    /// a late sweep fails no one.
+    pub const MIN_BACKGROUND_INTERVAL_MS: u64 = 2 * BACKGROUND_POLL_MS;
+
+    /// Refuses values the page store cannot honour.
+    fn validate(&self) -> PageResult<()> {
+        if self.background && self.liveness_interval_ms < Self::MIN_BACKGROUND_INTERVAL_MS {
+            return Err(PageError::InvalidOption {
+                field: "liveness_interval_ms",
+                value: self.liveness_interval_ms,
+                min: Self::MIN_BACKGROUND_INTERVAL_MS,
+                why: "the background thread checks for due sweeps every 50 ms",
+            });
+        }
+        if self.vacuum_batch_ops == 0 {
+            return Err(PageError::InvalidOption {
+                field: "vacuum_batch_ops",
+                value: 0,
+                min: 1,
+                why: "a vacuum deletes in batches of this many versions",
+            });
+        }
+        Ok(())
     }
 }
 
@@ -176,6 +206,7 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
     /// Opens a page store over `store`: rebuilds the LogIndex from its keys,
     /// reads the vacuum horizon, and starts the background thread.
     pub fn open(store: Arc<S>, options: PageOptions) -> PageResult<Self> {
+        options.validate()?;
         let index = LogIndex::new();
         let mut foreign = None;
         let mut newest = 0;
@@ -256,7 +287,7 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
 
     /// Removes every version older than the newest at or below `horizon`,
     /// on every page. A horizon below the one already applied vacuums at
-    /// the applied one (the horizon never moves backwards); one above the
+    /// the applied one (an applied horizon never moves back); one above the
     /// highest LSN ever put vacuums at that LSN (the same versions go, and
     /// later puts are not refused).
     pub fn vacuum(&self, horizon: PageLsn) -> PageResult<VacuumStats> {
@@ -349,14 +380,21 @@ impl<S: KvStore + ?Sized> Shared<S> {
     fn put_page(&self, id: &[u8], lsn: PageLsn, image: &[u8], ack: Ack) -> PageResult<bool> {
         key::check_page_id(id)?;
         let key = key::encode(id, lsn);
-        let _page = self.put_lock(id);
+        let page = self.put_lock(id);
         // A retried put of a kept version is a no-op even below the horizon.
         if self.index.contains(id, lsn) {
-            return match self.store.get(&key)? {
-                Some(stored) if stored == image => Ok(false),
-                Some(_) => Err(PageError::Conflict { lsn }),
-                None => Err(PageError::MissingVersion { lsn }),
-            };
+            match self.store.get(&key)? {
+                Some(stored) if stored == image => {}
+                Some(_) => return Err(PageError::Conflict { lsn }),
+                None => return Err(PageError::MissingVersion { lsn }),
+            }
+            drop(page);
+            // It may be a deferred put not durable yet: a durable put
+            // reports it stored only once it is.
+            if let (Ack::Durable, Some(deferred)) = (ack, self.store.deferred_ack()) {
+                deferred.wait_acked(deferred.visible_mark())?;
+            }
+            return Ok(false);
         }
         let horizon = PageLsn(self.horizon.load(Ordering::Acquire));
         if lsn < horizon {

@@ -17,7 +17,8 @@ use std::time::Instant;
 use super::key::{self, PageLsn, HORIZON_KEY};
 use super::{PageResult, Shared};
 use crate::clock::Clock;
-use crate::kv::{KvStore, WriteBatch};
+use crate::error::Error;
+use crate::kv::{BatchOp, KvStore, WriteBatch};
 
 /// What one vacuum run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,7 +76,7 @@ impl<S: KvStore + ?Sized> Shared<S> {
         }
         state.next_due_ms = now_ms.saturating_add(self.options.vacuum_interval_ms);
         let horizon = self.liveness.horizon()?;
-        if state.clean_at == Some(horizon) {
+        if state.clean_at == Some(self.effective_horizon(horizon)) {
             return None;
         }
         match self.vacuum_locked(&mut state, horizon) {
@@ -122,7 +123,7 @@ impl<S: KvStore + ?Sized> Shared<S> {
             for lsn in dropped {
                 batch.delete(key::encode(id, lsn));
                 if batch.len() >= self.options.vacuum_batch_ops.max(1) {
-                    if let Err(e) = self.commit(&mut batch, &mut stats) {
+                    if let Err(e) = self.commit(std::mem::take(&mut batch), &mut stats) {
                         failed = Err(e);
                         return ControlFlow::Break(());
                     }
@@ -131,7 +132,7 @@ impl<S: KvStore + ?Sized> Shared<S> {
             ControlFlow::Continue(())
         });
         failed?;
-        self.commit(&mut batch, &mut stats)?;
+        self.commit(batch, &mut stats)?;
         state.clean_at = Some(horizon);
         stats.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         Ok(stats)
@@ -145,11 +146,20 @@ impl<S: KvStore + ?Sized> Shared<S> {
         }
     }
 
-    /// Makes `max(applied, min(asked, newest))` the durable vacuum
+    /// The horizon a vacuum asked for `asked` works at: `max(applied,
+    /// min(asked, newest LSN ever put))`.
+    fn effective_horizon(&self, asked: PageLsn) -> PageLsn {
+        let applied = PageLsn(self.horizon.load(Ordering::Acquire));
+        asked
+            .min(PageLsn(self.newest.load(Ordering::Acquire)))
+            .max(applied)
+    }
+
+    /// Makes [`Shared::effective_horizon`] of `asked` the durable vacuum
     /// horizon; returns it.
     fn raise_horizon(&self, asked: PageLsn) -> PageResult<PageLsn> {
         let applied = PageLsn(self.horizon.load(Ordering::Acquire));
-        let asked = asked.min(PageLsn(self.newest.load(Ordering::Acquire)));
+        let asked = self.effective_horizon(asked);
         if asked <= applied {
             return Ok(applied);
         }
@@ -162,16 +172,60 @@ impl<S: KvStore + ?Sized> Shared<S> {
         Ok(asked)
     }
 
-    fn commit(&self, batch: &mut WriteBatch, stats: &mut VacuumStats) -> PageResult<()> {
+    /// Deletes `batch`'s versions (already cut from the LogIndex) from
+    /// the store. A batch over the store's own limits (`BatchTooLarge`: a
+    /// store configured with small batches) is written in halves, in order,
+    /// so each page's victims still go oldest first. When a write fails,
+    /// the versions it did not delete go back into the LogIndex: index and
+    /// store agree again, and the next vacuum retries them.
+    fn commit(&self, batch: WriteBatch, stats: &mut VacuumStats) -> PageResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let removed = batch.len() as u64;
-        let result = self.store.write_batch(batch);
-        *batch = WriteBatch::new();
-        result?;
-        stats.versions_removed += removed;
-        self.versions_vacuumed.fetch_add(removed, Ordering::Relaxed);
-        Ok(())
+        match self.store.write_batch(&batch) {
+            Ok(()) => {
+                let removed = batch.len() as u64;
+                stats.versions_removed += removed;
+                self.versions_vacuumed.fetch_add(removed, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(Error::BatchTooLarge { .. }) if batch.len() > 1 => {
+                let (first, second) = halves(&batch);
+                if let Err(e) = self.commit(first, stats) {
+                    self.restore(&second);
+                    return Err(e);
+                }
+                self.commit(second, stats)
+            }
+            Err(e) => {
+                self.restore(&batch);
+                Err(e.into())
+            }
+        }
     }
+
+    /// Puts the versions `batch` would have deleted back into the LogIndex.
+    /// No put can race them: they are below the horizon already raised.
+    fn restore(&self, batch: &WriteBatch) {
+        for op in batch.ops() {
+            if let Some((id, lsn)) = key::decode(op.key()) {
+                let _page = self.put_lock(id);
+                self.index.insert(id, lsn);
+            }
+        }
+    }
+}
+
+/// The two halves of a batch of deletes, in order.
+fn halves(batch: &WriteBatch) -> (WriteBatch, WriteBatch) {
+    let ops = batch.ops();
+    let (first, second) = ops.split_at(ops.len() / 2);
+    let rebuild = |ops: &[BatchOp]| {
+        let mut half = WriteBatch::new();
+        for op in ops {
+            half.delete(op.key().to_vec());
+        }
+        half
+    };
+    (rebuild(first), rebuild(second))
 }
