@@ -137,6 +137,16 @@ pub trait KvStore: Send + Sync {
         crate::Durability::Sync
     }
 
+    /// True when a crash keeps the store's acknowledged writes in order: if
+    /// a write survives, every write acknowledged before it does too (a log
+    /// replayed as a prefix, or a snapshot of one instant). Callers that
+    /// rely on it (the page store's vacuum, which deletes each page's old
+    /// versions oldest first over several batches) flush between batches
+    /// when it is false, the default for a backend that does not say.
+    fn keeps_write_order(&self) -> bool {
+        false
+    }
+
     /// The store's writes with deferred acknowledgement, when it has them
     /// ([`DeferredAck`]); `None` (the default) when every write waits for
     /// its own acknowledgement.

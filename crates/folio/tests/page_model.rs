@@ -467,6 +467,70 @@ fn a_failed_vacuum_batch_leaves_index_and_store_in_agreement() {
     pages.close().unwrap();
 }
 
+/// A store that does not promise ordered recovery: every vacuum batch is
+/// flushed before the next is written.
+#[test]
+fn vacuum_flushes_each_batch_of_a_store_without_ordered_recovery() {
+    struct Unordered {
+        inner: PagedStore,
+        flushes: std::sync::atomic::AtomicUsize,
+    }
+    impl KvStore for Unordered {
+        fn engine_name(&self) -> &'static str {
+            "unordered"
+        }
+        fn put(&self, key: &[u8], value: &[u8]) -> folio::Result<()> {
+            self.inner.put(key, value)
+        }
+        fn get(&self, key: &[u8]) -> folio::Result<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn delete(&self, key: &[u8]) -> folio::Result<bool> {
+            self.inner.delete(key)
+        }
+        fn write_batch(&self, batch: &folio::WriteBatch) -> folio::Result<()> {
+            self.inner.write_batch(batch)
+        }
+        fn flush(&self) -> folio::Result<()> {
+            self.flushes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.flush()
+        }
+        fn len(&self) -> folio::Result<u64> {
+            self.inner.len()
+        }
+        fn for_each_key(
+            &self,
+            visit: &mut dyn FnMut(&[u8]) -> std::ops::ControlFlow<()>,
+        ) -> folio::Result<()> {
+            self.inner.for_each_key(visit)
+        }
+        fn stats(&self) -> folio::Stats {
+            self.inner.stats()
+        }
+        fn close(&self) -> folio::Result<()> {
+            self.inner.close()
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Unordered {
+        inner: PagedStore::open(dir.path(), &test_config()).unwrap(),
+        flushes: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let mut opts = options();
+    opts.vacuum_batch_ops = 10;
+    let pages = PageStore::open(store.clone(), opts).unwrap();
+    for lsn in 1..=31 {
+        pages.put_page(b"p", PageLsn(lsn), b"v").unwrap();
+    }
+    let before = store.flushes.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(pages.vacuum(PageLsn(31)).unwrap().versions_removed, 30);
+    let flushes = store.flushes.load(std::sync::atomic::Ordering::Relaxed) - before;
+    // One for the horizon, one after each of the three batches.
+    assert_eq!(flushes, 4);
+    pages.close().unwrap();
+}
+
 #[test]
 fn vacuumed_space_is_reused() {
     let pages_n = 40u64;

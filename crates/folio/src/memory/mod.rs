@@ -203,6 +203,11 @@ impl KvStore for MemoryStore {
         self.inner.config.durability
     }
 
+    fn keeps_write_order(&self) -> bool {
+        // the WAL is replayed as a prefix after the snapshot of one instant.
+        true
+    }
+
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.inner.put(key, value, Ack::Wait)
     }

@@ -187,6 +187,13 @@ impl<S: KvStore + ?Sized> Shared<S> {
                 let removed = batch.len() as u64;
                 stats.versions_removed += removed;
                 self.versions_vacuumed.fetch_add(removed, Ordering::Relaxed);
+                // Without ordered recovery a later batch could survive a
+                // crash that loses an earlier one, leaving a page's older
+                // victims but not its newer ones: a read would find the
+                // wrong version. So each batch is made durable first.
+                if !self.store.keeps_write_order() {
+                    self.store.flush()?;
+                }
                 Ok(())
             }
             Err(Error::BatchTooLarge { .. }) if batch.len() > 1 => {

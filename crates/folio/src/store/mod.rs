@@ -259,6 +259,12 @@ impl KvStore for PagedStore {
         self.inner.config.durability
     }
 
+    fn keeps_write_order(&self) -> bool {
+        // the WAL is replayed as a prefix (a torn tail is cut at its first damage);
+        // without a WAL a crash returns to a checkpoint, one instant's state.
+        true
+    }
+
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.inner.put(key, value, Ack::Wait)
     }
