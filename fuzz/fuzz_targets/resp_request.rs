@@ -3,9 +3,11 @@
 //! buffer never holds more than the limit plus the chunk just read, and the
 //! chunking changes nothing but how early the query buffer limit can fire.
 //!
-//! Input layout: byte 0 chooses the limit (high 5 bits: 32..=1024 bytes) and
-//! how many chunk-size bytes follow (low 3 bits, plus one); those bytes are
-//! chunk sizes (1..=256), used in turn; the rest is the stream.
+//! Input layout: byte 0 says whether the client has yet to authenticate
+//! (bit 7: the parser's tighter limits apply), chooses the limit (bits 3-6:
+//! 32..=512 bytes) and how many chunk-size bytes follow (bits 0-2, plus
+//! one); those bytes are chunk sizes (1..=256), used in turn; the rest is
+//! the stream.
 //!
 //! The reference parse takes the whole stream at once with no limit. The
 //! limit is checked only when the parser waits for more bytes, so a chunked
@@ -18,7 +20,7 @@ use bytes::BytesMut;
 use folio_server::resp::{Command, ProtocolError, RequestParser};
 use libfuzzer_sys::fuzz_target;
 
-/// Limit granularity: the limit is `LIMIT_STEP * (1 + (byte 0 >> 3))`.
+/// Limit granularity: the limit is `LIMIT_STEP * (1 + ((byte 0 >> 3) & 15))`.
 const LIMIT_STEP: usize = 32;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,10 +32,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let (sizes, stream) = rest.split_at(size_count);
-    let limit = LIMIT_STEP * (1 + usize::from(head >> 3));
+    let limit = LIMIT_STEP * (1 + usize::from((head >> 3) & 15));
+    let unauthenticated = head & 0x80 != 0;
 
-    let (whole, whole_err) = parse_whole(stream);
-    let (chunked, chunked_err) = parse_chunked(stream, sizes, limit);
+    let (whole, whole_err) = parse_whole(stream, unauthenticated);
+    let (chunked, chunked_err) = parse_chunked(stream, sizes, limit, unauthenticated);
     for command in whole.iter().chain(&chunked) {
         assert!(!command.is_empty(), "a command without arguments");
     }
@@ -48,8 +51,9 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// Parses `stream` given all at once, with no query buffer limit.
-fn parse_whole(stream: &[u8]) -> (Vec<Command>, Option<ProtocolError>) {
+fn parse_whole(stream: &[u8], unauthenticated: bool) -> (Vec<Command>, Option<ProtocolError>) {
     let mut parser = RequestParser::new(usize::MAX);
+    parser.set_unauthenticated(unauthenticated);
     let mut buf = BytesMut::from(stream);
     let mut commands = Vec::new();
     loop {
@@ -67,8 +71,10 @@ fn parse_chunked(
     stream: &[u8],
     sizes: &[u8],
     limit: usize,
+    unauthenticated: bool,
 ) -> (Vec<Command>, Option<ProtocolError>) {
     let mut parser = RequestParser::new(limit);
+    parser.set_unauthenticated(unauthenticated);
     let mut buf = BytesMut::new();
     let mut commands = Vec::new();
     let mut chunks = sizes.iter().map(|&s| usize::from(s) + 1).cycle();
