@@ -182,7 +182,7 @@ fn client_subcommands() {
         "{info}"
     );
     assert!(info.contains(" name=alpha "), "{info}");
-    assert!(info.contains(" cmd=client "), "{info}");
+    assert!(info.contains(" cmd=client|info "), "{info}");
     assert!(
         info.contains(" resp=2 lib-name=folio-test lib-ver=1.2.3"),
         "{info}"

@@ -149,7 +149,7 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     if let Some(refusal) = auth::check(shared, session, spec.name) {
         return (refusal, After::Continue);
     }
-    session.note_command(spec.name);
+    session.note_command(full_name(spec.name, args));
     if matches!(spec.name, "client" | "info") {
         // They report the counts: bring them up to date first.
         session.publish_activity(shared);
@@ -176,6 +176,34 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
         _ => After::Continue,
     };
     (reply, after)
+}
+
+/// The name `CLIENT LIST` shows for a command: a container command with a
+/// known subcommand is `container|sub`, as in Redis 7.
+fn full_name(name: &'static str, args: &[Bytes]) -> &'static str {
+    const SUBCOMMANDS: &[(&str, &str, &str)] = &[
+        ("client", "id", "client|id"),
+        ("client", "info", "client|info"),
+        ("client", "list", "client|list"),
+        ("client", "setname", "client|setname"),
+        ("client", "getname", "client|getname"),
+        ("client", "setinfo", "client|setinfo"),
+        ("client", "help", "client|help"),
+        ("config", "get", "config|get"),
+        ("command", "count", "command|count"),
+        ("command", "docs", "command|docs"),
+        ("command", "info", "command|info"),
+    ];
+    if !matches!(name, "client" | "config" | "command") {
+        return name;
+    }
+    let Some(sub) = args.get(1) else {
+        return name;
+    };
+    SUBCOMMANDS
+        .iter()
+        .find(|(container, s, _)| *container == name && sub.eq_ignore_ascii_case(s.as_bytes()))
+        .map_or(name, |&(_, _, full)| full)
 }
 
 /// True when `command`'s reply depends on the key space: it must not be

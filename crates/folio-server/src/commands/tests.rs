@@ -285,7 +285,7 @@ fn a_batch_counts_its_commands_before_info_reports_them() {
     let Reply::Text(list) = list else {
         panic!("CLIENT LIST must answer text: {list:?}");
     };
-    assert!(String::from_utf8_lossy(&list).contains(" cmd=client "));
+    assert!(String::from_utf8_lossy(&list).contains(" cmd=client|list "));
 }
 
 #[test]
