@@ -176,8 +176,9 @@ pub trait KvStore: Send + Sync {
 
     /// Calls `visit` once for every key, in no particular order, until it
     /// returns `Break`. Keys written or deleted concurrently may or may not be
-    /// seen (part of a concurrent batch may be seen); every key present for
-    /// the whole call is seen exactly once. The visitor may call back into
+    /// seen (part of a concurrent batch may be seen), and a key deleted and
+    /// written again meanwhile may be seen twice; every key present for the
+    /// whole call is seen exactly once. The visitor may call back into
     /// the store.
     fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()>;
 

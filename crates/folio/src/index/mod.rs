@@ -168,7 +168,10 @@ impl<R: SlotReclaimer> Index<R> {
         }
     }
 
-    /// Visits every entry (for checkpoints).
+    /// Visits every entry (for checkpoints). Every key present for the
+    /// whole walk is visited once; a key removed and inserted again during
+    /// it may be visited twice (papaya walks its table by position, and the
+    /// key comes back further along its probe sequence), or not at all.
     pub fn for_each_entry(&self, mut visit: impl FnMut(&[u8], &Entry)) {
         for (key, value) in self.map.pin().iter() {
             visit(key.as_slice(), &value.entry);

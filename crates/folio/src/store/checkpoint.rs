@@ -2,7 +2,10 @@
 //! (and, with the WAL, periodically). Layout in docs/FORMAT.md; integers
 //! little-endian; a CRC32C of everything before it ends the file.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::superblock::Superblock;
 use crate::disk::{ClassId, SegmentId, SegmentMeta, SlotAddr, SlotNo};
@@ -59,23 +62,79 @@ pub struct EntrySink {
 }
 
 impl EntrySink {
-    /// Adds `key` with its entry. The caller pushes each key once.
+    /// Adds `key` with its entry. A key pushed more than once must be
+    /// resolved with [`EntrySink::keep_last_of_each_key`] before encoding.
     pub fn push(&mut self, key: &[u8], e: &Entry) {
         self.count += 1;
         encode_entry(&mut self.bytes, key, e);
+    }
+
+    /// Keeps only the last entry of each key pushed more than once; returns
+    /// how many entries it dropped. A copy of the index taken while writers
+    /// go on can meet a key twice: papaya's iterator walks the table by
+    /// position, and a key removed and inserted again during the walk lands
+    /// further along its probe sequence (the removal leaves a tombstone).
+    /// With a WAL any of its entries would do (replay after the checkpoint
+    /// redoes its writes), but a checkpoint names each key and slot once;
+    /// the last entry met is the newest. Costs a pass over the entries and
+    /// 8 bytes per entry while it runs; the entries are copied again only
+    /// when a key did repeat.
+    pub fn keep_last_of_each_key(&mut self) -> u64 {
+        let mut hashes = Vec::with_capacity(usize::try_from(self.count).unwrap_or(0));
+        self.for_each_key(|_, key| hashes.push(xxh3_64(key)));
+        hashes.sort_unstable();
+        let repeated: HashSet<u64> = hashes
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        drop(hashes);
+        if repeated.is_empty() {
+            return 0;
+        }
+        // The position of the last entry of every key whose hash repeats.
+        let mut last: HashMap<Box<[u8]>, u64> = HashMap::new();
+        self.for_each_key(|at, key| {
+            if repeated.contains(&xxh3_64(key)) {
+                last.insert(key.into(), at);
+            }
+        });
+        let mut kept = Vec::with_capacity(self.bytes.len());
+        let (mut rest, mut at, mut dropped) = (&self.bytes[..], 0u64, 0u64);
+        while let Some((key, after)) = split_entry(rest) {
+            let whole = &rest[..rest.len() - after.len()];
+            if last.get(key).is_none_or(|&newest| newest == at) {
+                kept.extend_from_slice(whole);
+            } else {
+                dropped += 1;
+            }
+            rest = after;
+            at += 1;
+        }
+        self.bytes = kept;
+        self.count -= dropped;
+        dropped
+    }
+
+    /// Calls `visit` with the position and key of every entry pushed.
+    fn for_each_key(&self, mut visit: impl FnMut(u64, &[u8])) {
+        let (mut rest, mut at) = (&self.bytes[..], 0u64);
+        while let Some((key, after)) = split_entry(rest) {
+            visit(at, key);
+            rest = after;
+            at += 1;
+        }
     }
 
     /// The keys pushed so far for which `wanted` holds: one pass over
     /// every entry pushed.
     pub fn pushed_among(&self, wanted: impl Fn(&[u8]) -> bool) -> Vec<Box<[u8]>> {
         let mut found = Vec::new();
-        let mut rest = &self.bytes[..];
-        while let Some((key, after)) = split_entry(rest) {
+        self.for_each_key(|_, key| {
             if wanted(key) {
                 found.push(key.into());
             }
-            rest = after;
-        }
+        });
         found
     }
 }
@@ -354,6 +413,50 @@ mod tests {
             },
             || segments.to_vec(),
         )
+    }
+
+    #[test]
+    fn a_key_met_twice_keeps_its_last_entry_only() {
+        let at = |slot: u32| Entry {
+            slot: Some(SlotAddr {
+                segment: SegmentId(0),
+                slot: SlotNo(slot),
+            }),
+            len: 3,
+            checksum: u64::from(slot),
+        };
+        let bytes = encode(
+            CheckpointHeader {
+                page_bytes: 8192,
+                generation: 1,
+                lsn: 5,
+                wal_seq: 1,
+            },
+            |sink| {
+                let pushes: [(&[u8], u32); 6] = [
+                    (b"k", 1),
+                    (b"a", 2),
+                    (b"k", 3),
+                    (b"", 4),
+                    (b"b", 5),
+                    (b"k", 6),
+                ];
+                for (key, slot) in pushes {
+                    sink.push(key, &at(slot));
+                }
+                assert_eq!(sink.keep_last_of_each_key(), 2);
+                assert_eq!(sink.keep_last_of_each_key(), 0, "nothing repeats now");
+            },
+            Vec::new,
+        );
+        let cp = decode(&bytes, Path::new("c"), 4096).unwrap();
+        let kept: Vec<(&[u8], u32)> = cp
+            .entries
+            .iter()
+            .map(|(k, e)| (&k[..], e.slot.unwrap().slot.0))
+            .collect();
+        let expected: [(&[u8], u32); 4] = [(b"a", 2), (b"", 4), (b"b", 5), (b"k", 6)];
+        assert_eq!(kept, expected);
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //!    (`KeyLocks::quiesce`: microseconds, writers are not stopped);
 //! 3. copies the index (lock-free; writers go on — a write after `c` that
 //!    the copy happens to include is replayed again at recovery, which is
-//!    harmless: replay sets keys, it does not add to them), then the segment
-//!    table. Without a WAL the copy must be one instant's state (nothing
+//!    harmless: replay sets keys, it does not add to them; a key removed and
+//!    inserted again during the copy can be met twice, and only its last
+//!    entry is kept), then the segment table. Without a WAL the copy must be one instant's state (nothing
 //!    replays over it): at that instant, under the `snapshot` lock, every
 //!    slot handed out so far is marked as one the copy may name
 //!    (`DiskManager::begin_copy`) and the undo log starts; writers go on,
@@ -89,7 +90,16 @@ impl Inner {
         let bytes = checkpoint::encode(
             header,
             |sink| match &self.wal {
-                Some(_) => self.index.for_each_entry(|k, e| sink.push(k, e)),
+                Some(_) => {
+                    self.index.for_each_entry(|k, e| sink.push(k, e));
+                    let repeats = sink.keep_last_of_each_key();
+                    if repeats > 0 {
+                        tracing::debug!(
+                            repeats,
+                            "checkpoint copy met keys twice; kept their newest entries"
+                        );
+                    }
+                }
                 None => self.copy_index_at_one_instant(sink),
             },
             || self.disk.segment_metas(),
@@ -282,5 +292,80 @@ fn checkpoint_if_due(inner: &Inner) {
         if let Err(e) = inner.checkpoint(&mut life, false) {
             tracing::error!(error = %e, "background checkpoint failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use xxhash_rust::xxh3::xxh3_64;
+
+    use super::super::{load_checkpoint, PagedStore, Superblock, SUPERBLOCK_FILE};
+    use crate::index::Entry;
+    use crate::io::{MemVfs, Vfs};
+    use crate::{Config, Durability, KvStore};
+
+    /// papaya's iterator can meet a key twice when the key is removed and
+    /// inserted again while it walks (the key lands further along its probe
+    /// sequence). Every checkpoint taken under such churn must still name
+    /// each key once, or the store would refuse to open after a crash.
+    #[test]
+    fn a_copy_under_remove_and_reinsert_names_each_key_once() {
+        const KEYS: u32 = 20_000;
+        let mem = MemVfs::new();
+        let dir = Path::new("/s");
+        let config = Config {
+            durability: Durability::Buffered,
+            checkpoint_interval_ms: 0,
+            checkpoint_wal_bytes: u64::MAX,
+            ..Config::default()
+        };
+        let store = PagedStore::open_with_vfs(Arc::new(mem.clone()), dir, &config).unwrap();
+        for i in 0..KEYS {
+            store.put(&i.to_be_bytes(), b"").unwrap();
+        }
+        // The churn swaps each key's entry for an identical one (an empty
+        // value has no slot): the contents never change, only where the
+        // keys sit in the table.
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let inner = store.inner.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let empty = Entry {
+                    slot: None,
+                    len: 0,
+                    checksum: xxh3_64(b""),
+                };
+                let mut x = 7u32;
+                while !stop.load(Ordering::Relaxed) {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    let key = ((x >> 8) % KEYS).to_be_bytes();
+                    inner.index.remove(&key);
+                    inner.index.insert(&key, inner.index.located(empty));
+                }
+            })
+        };
+        for round in 0..20 {
+            store.checkpoint().unwrap();
+            let sb =
+                Superblock::read(&*mem.open(&dir.join(SUPERBLOCK_FILE), false).unwrap()).unwrap();
+            let cp = load_checkpoint(&mem, dir, &sb).unwrap();
+            let mut seen = HashSet::new();
+            for (key, _) in &cp.entries {
+                assert!(seen.insert(key.clone()), "round {round}: a key named twice");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        churn.join().unwrap();
+        store.close().unwrap();
+        drop(store);
+        let store = PagedStore::open_with_vfs(Arc::new(mem), dir, &config).unwrap();
+        assert_eq!(store.len().unwrap(), u64::from(KEYS));
+        store.close().unwrap();
     }
 }
