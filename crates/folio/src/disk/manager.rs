@@ -10,7 +10,12 @@
 //! the free list at once (see `born.rs`).
 //!
 //! Locks: one mutex per class (allocation and free of that class) and one
-//! mutex serialising segment creation. Order: class mutex, then creation.
+//! mutex serialising segment creation; never both at once. No class mutex
+//! is held across I/O: a segment is created (file, header, two fsyncs)
+//! with its class marked `creating` and unlocked, so a `free` — which runs
+//! on whatever thread drops the last reference to a value, a reader's
+//! included — never waits for an fsync; allocations of that class that
+//! need the new segment wait for it on a condition variable.
 //! The segment table itself is a [`SparseArray`]: segments are only ever
 //! added, and finding one for a page I/O writes no shared memory.
 
@@ -21,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::born::BornBits;
 use super::segment::SegmentHeader;
@@ -84,6 +89,8 @@ struct ClassState {
     limbo: VecDeque<(u64, SlotAddr)>,
     /// The segment new fresh slots come from, if it has any left.
     filling: Option<SegmentId>,
+    /// A thread is creating this class's next segment, unlocked.
+    creating: bool,
     /// Debug bookkeeping: the slots of `free` and `limbo`, to catch double
     /// frees.
     #[cfg(debug_assertions)]
@@ -104,6 +111,11 @@ pub struct DiskManager {
     segment_count: AtomicU32,
     /// Held while a segment is created.
     creating: Mutex<()>,
+    /// Signalled when a class's segment creation ends (`ClassState::creating`).
+    segment_created: Condvar,
+    /// Why a new segment's fsync failed, once one has: no creation is tried
+    /// again (a retried fsync can succeed without the data being on disk).
+    failed: std::sync::OnceLock<String>,
     /// Says when a freed slot may be reused.
     clock: Arc<ReuseClock>,
     /// A freed slot handed out since the last copy of the index is reused
@@ -127,6 +139,8 @@ impl DiskManager {
             segments: SparseArray::new(MAX_SEGMENTS as usize),
             segment_count: AtomicU32::new(0),
             creating: Mutex::new(()),
+            segment_created: Condvar::new(),
+            failed: std::sync::OnceLock::new(),
             clock,
             reuse_unnamed: false,
         }
@@ -268,32 +282,25 @@ impl DiskManager {
                 max: SEGMENT_BYTES - self.page_bytes,
             })?;
         let class = *self.class(class_id)?;
-        let mut state = self.class_state[usize::from(class_id.0)].lock();
-        self.release_ripe(&mut state);
-        if let Some(slot) = state.free.pop() {
-            #[cfg(debug_assertions)]
-            assert!(
-                state.free_set.remove(&slot),
-                "free list and free set disagree"
-            );
-            return Ok(Allocation { slot, fresh: false });
-        }
-        if let Some(id) = state.filling {
-            let segment = self.segment(id)?;
-            let next = segment.fresh.load(Ordering::Acquire);
-            if next < class.slots_per_segment {
-                segment.fresh.store(next + 1, Ordering::Release);
-                if next + 1 == class.slots_per_segment {
-                    state.filling = None;
-                }
-                let slot = SlotAddr {
-                    segment: id,
-                    slot: SlotNo(next),
-                };
-                return Ok(Allocation { slot, fresh: true });
+        let class_state = &self.class_state[usize::from(class_id.0)];
+        let mut state = class_state.lock();
+        loop {
+            if let Some(allocation) = self.take_existing(&mut state, &class)? {
+                return Ok(allocation);
             }
+            if !state.creating {
+                break;
+            }
+            // Another thread is creating this class's next segment.
+            self.segment_created.wait(&mut state);
         }
-        let id = self.create_segment(class_id, &class)?;
+        state.creating = true;
+        drop(state);
+        let created = self.create_segment(class_id, &class);
+        let mut state = class_state.lock();
+        state.creating = false;
+        self.segment_created.notify_all();
+        let id = created?;
         let segment = self.segment(id)?;
         segment.fresh.store(1, Ordering::Release);
         state.filling = (class.slots_per_segment > 1).then_some(id);
@@ -304,6 +311,43 @@ impl DiskManager {
             },
             fresh: true,
         })
+    }
+
+    /// A free slot of the class, else the next fresh slot of its filling
+    /// segment; `None` when a new segment is needed.
+    fn take_existing(
+        &self,
+        state: &mut ClassState,
+        class: &SizeClass,
+    ) -> Result<Option<Allocation>> {
+        self.release_ripe(state);
+        if let Some(slot) = state.free.pop() {
+            #[cfg(debug_assertions)]
+            assert!(
+                state.free_set.remove(&slot),
+                "free list and free set disagree"
+            );
+            return Ok(Some(Allocation { slot, fresh: false }));
+        }
+        let Some(id) = state.filling else {
+            return Ok(None);
+        };
+        let segment = self.segment(id)?;
+        let next = segment.fresh.load(Ordering::Acquire);
+        if next >= class.slots_per_segment {
+            return Ok(None);
+        }
+        segment.fresh.store(next + 1, Ordering::Release);
+        if next + 1 == class.slots_per_segment {
+            state.filling = None;
+        }
+        Ok(Some(Allocation {
+            slot: SlotAddr {
+                segment: id,
+                slot: SlotNo(next),
+            },
+            fresh: true,
+        }))
     }
 
     /// A segment's born bits: one per slot when unnamed slots are reused,
@@ -474,6 +518,11 @@ impl DiskManager {
 
     fn create_segment(&self, class_id: ClassId, class: &SizeClass) -> Result<SegmentId> {
         let _creating = self.creating.lock();
+        if let Some(cause) = self.failed.get() {
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
         let id = self.segment_count.load(Ordering::Acquire);
         if id >= MAX_SEGMENTS {
             return Err(Error::StorageFull {
@@ -491,11 +540,14 @@ impl DiskManager {
         file.write_all_at(&page0, 0)?;
         // No fsync is retried: after a failed one, a retry can succeed
         // without the file or its directory entry being on disk.
-        file.sync_data()
-            .and_then(|()| self.vfs.sync_dir(&self.dir))
-            .map_err(|e| Error::Poisoned {
-                cause: format!("creating segment {}: {e}", id.0),
-            })?;
+        if let Err(e) = file.sync_data().and_then(|()| self.vfs.sync_dir(&self.dir)) {
+            let cause = self
+                .failed
+                .get_or_init(|| format!("creating segment {}: {e}", id.0));
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
         self.add_segment(
             id,
             Segment {
@@ -600,6 +652,118 @@ mod tests {
             8192,
             Arc::new(ReuseClock::immediate()),
         )
+    }
+
+    /// A file system whose directory fsync waits until the test opens a
+    /// gate, to hold a segment creation in the middle of its I/O.
+    #[derive(Debug)]
+    struct GatedDirSync {
+        inner: MemVfs,
+        gate: Arc<(parking_lot::Mutex<(bool, bool)>, Condvar)>,
+    }
+
+    impl GatedDirSync {
+        /// Waits until a directory fsync is held at the gate.
+        fn wait_until_held(&self) {
+            let (lock, cv) = &*self.gate;
+            let mut state = lock.lock();
+            while !state.1 {
+                cv.wait(&mut state);
+            }
+        }
+
+        fn open_gate(&self) {
+            let (lock, cv) = &*self.gate;
+            lock.lock().0 = true;
+            cv.notify_all();
+        }
+    }
+
+    impl Vfs for GatedDirSync {
+        fn create_dir_all(&self, dir: &Path) -> Result<()> {
+            self.inner.create_dir_all(dir)
+        }
+        fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>> {
+            self.inner.open(path, create)
+        }
+        fn exists(&self, path: &Path) -> Result<bool> {
+            self.inner.exists(path)
+        }
+        fn remove_file(&self, path: &Path) -> Result<()> {
+            self.inner.remove_file(path)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+            self.inner.rename(from, to)
+        }
+        fn list(&self, dir: &Path) -> Result<Vec<String>> {
+            self.inner.list(dir)
+        }
+        fn sync_dir(&self, dir: &Path) -> Result<()> {
+            let (lock, cv) = &*self.gate;
+            let mut state = lock.lock();
+            state.1 = true;
+            cv.notify_all();
+            while !state.0 {
+                cv.wait(&mut state);
+            }
+            drop(state);
+            self.inner.sync_dir(dir)
+        }
+        fn lock_dir(&self, dir: &Path) -> Result<Box<dyn crate::io::DirLock>> {
+            self.inner.lock_dir(dir)
+        }
+    }
+
+    /// A free (which runs on whatever thread drops a value, readers
+    /// included) never waits for a segment being created in its class.
+    #[test]
+    fn a_free_does_not_wait_for_a_segment_creation() {
+        let mem = MemVfs::new();
+        mem.create_dir_all(Path::new("/s")).unwrap();
+        let gate = Arc::new((parking_lot::Mutex::new((true, false)), Condvar::new()));
+        let vfs = Arc::new(GatedDirSync {
+            inner: mem,
+            gate: gate.clone(),
+        });
+        let dm = Arc::new(DiskManager::new(
+            vfs.clone(),
+            Path::new("/s"),
+            8192,
+            Arc::new(ReuseClock::immediate()),
+        ));
+        // The largest class: one slot per segment, so each allocation
+        // creates a segment.
+        let big = SEGMENT_BYTES - 8192;
+        let first = dm.allocate(big).unwrap().slot;
+        *gate.0.lock() = (false, false); // closed, nothing held yet
+        let creator = {
+            let dm = dm.clone();
+            std::thread::spawn(move || dm.allocate(big).unwrap().slot)
+        };
+        vfs.wait_until_held();
+        // The creation is held inside its I/O: a free of the same class
+        // completes, and an allocation takes the freed slot. (Were the
+        // class locked across the I/O, they would wait for the gate, which
+        // opens only after them: the generous timeout turns that deadlock
+        // into a failure.)
+        let (done, finished) = std::sync::mpsc::channel();
+        {
+            let dm = dm.clone();
+            std::thread::spawn(move || {
+                dm.free(first).unwrap();
+                let _ = done.send(dm.allocate(big).unwrap().slot);
+            });
+        }
+        let reused = finished.recv_timeout(std::time::Duration::from_secs(60));
+        vfs.open_gate();
+        assert_eq!(
+            reused,
+            Ok(first),
+            "the free waited for the segment creation"
+        );
+        let second = creator.join().unwrap();
+        assert_ne!(second, first);
+        assert_eq!(dm.usage().unwrap().0, 2, "two segments");
     }
 
     /// Without a WAL: a slot handed out since the last copy of the index
