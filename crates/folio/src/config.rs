@@ -12,6 +12,13 @@ pub const MAX_PAGE_BYTES: usize = 64 * 1024;
 pub const KEY_BYTES_CEILING: usize = 64 * 1024;
 /// Smallest buffer pool, in frames.
 pub const MIN_FRAMES: usize = 2;
+/// Most buffer-pool frames (128 GiB of 8 KiB pages): frame headers are
+/// allocated up front, and frame ids are 32-bit.
+pub const MAX_FRAMES: usize = 1 << 24;
+/// Bytes a batch's WAL record adds per operation (a tag and two lengths)
+/// and once (the count), beside the keys and values.
+const BATCH_RECORD_OP_BYTES: u128 = 9;
+const BATCH_RECORD_BASE_BYTES: u128 = 4;
 
 /// Which buffer-pool replacement policy to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -217,7 +224,37 @@ impl Config {
                 "batch limits must be at least 1".to_string(),
             );
         }
+        let frames = self.cache_bytes / p;
+        if frames > MAX_FRAMES {
+            return invalid(
+                "cache_bytes",
+                format!(
+                    "{} bytes is {frames} pages of {p} bytes; the limit is {MAX_FRAMES} pages",
+                    self.cache_bytes
+                ),
+            );
+        }
+        self.validate_batch_record()?;
         self.validate_wal()
+    }
+
+    /// A batch within the limits must fit one WAL record.
+    fn validate_batch_record(&self) -> Result<()> {
+        let max_record = crate::wal::MAX_PAYLOAD_BYTES as u128;
+        let worst = BATCH_RECORD_BASE_BYTES
+            + self.max_batch_bytes as u128
+            + BATCH_RECORD_OP_BYTES * self.max_batch_ops as u128;
+        if worst > max_record {
+            return invalid(
+                "max_batch_bytes",
+                format!(
+                    "{} bytes in up to {} operations make a WAL record of up to {worst} bytes; \
+                     a record holds at most {max_record} (lower max_batch_bytes or max_batch_ops)",
+                    self.max_batch_bytes, self.max_batch_ops
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn validate_wal(&self) -> Result<()> {
@@ -294,6 +331,25 @@ mod tests {
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains("page_bytes"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_cache_or_batch_limit_the_engine_cannot_honour_is_refused() {
+        let at = |key: &str, value: &str| {
+            let mut c = Config::default();
+            c.set(key, value).unwrap();
+            c.validate()
+        };
+        // 2^24 frames of 8 KiB is the most; one more page is refused.
+        at("cache_bytes", &(MAX_FRAMES * 8192).to_string()).unwrap();
+        let err = at("cache_bytes", &((MAX_FRAMES + 1) * 8192).to_string()).unwrap_err();
+        assert!(err.to_string().contains("cache_bytes"), "{err}");
+        // A batch that could not fit one WAL record.
+        let err = at("max_batch_bytes", &(256 * 1024 * 1024).to_string()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("max_batch_bytes") && text.contains("WAL record"), "{text}");
+        at("max_batch_bytes", &(128 * 1024 * 1024).to_string()).unwrap();
+        assert!(at("max_batch_ops", "100000000").is_err());
     }
 
     #[test]
