@@ -111,8 +111,10 @@ pub struct DiskManager {
     segment_count: AtomicU32,
     /// Held while a segment is created.
     creating: Mutex<()>,
-    /// Signalled when a class's segment creation ends (`ClassState::creating`).
-    segment_created: Condvar,
+    /// Per class: signalled when its segment creation ends
+    /// (`ClassState::creating`). One per class, as a condition variable
+    /// serves one mutex.
+    segment_created: Box<[Condvar]>,
     /// Why a new segment's fsync failed, once one has: no creation is tried
     /// again (a retried fsync can succeed without the data being on disk).
     failed: std::sync::OnceLock<String>,
@@ -130,6 +132,7 @@ impl DiskManager {
     pub fn new(vfs: Arc<dyn Vfs>, dir: &Path, page_bytes: usize, clock: Arc<ReuseClock>) -> Self {
         let classes = SizeClasses::new(page_bytes, SEGMENT_BYTES);
         let class_state = (0..classes.len()).map(|_| Mutex::default()).collect();
+        let segment_created = (0..classes.len()).map(|_| Condvar::new()).collect();
         DiskManager {
             vfs,
             dir: dir.to_path_buf(),
@@ -139,7 +142,7 @@ impl DiskManager {
             segments: SparseArray::new(MAX_SEGMENTS as usize),
             segment_count: AtomicU32::new(0),
             creating: Mutex::new(()),
-            segment_created: Condvar::new(),
+            segment_created,
             failed: std::sync::OnceLock::new(),
             clock,
             reuse_unnamed: false,
@@ -283,6 +286,7 @@ impl DiskManager {
             })?;
         let class = *self.class(class_id)?;
         let class_state = &self.class_state[usize::from(class_id.0)];
+        let created = &self.segment_created[usize::from(class_id.0)];
         let mut state = class_state.lock();
         loop {
             if let Some(allocation) = self.take_existing(&mut state, &class)? {
@@ -292,15 +296,15 @@ impl DiskManager {
                 break;
             }
             // Another thread is creating this class's next segment.
-            self.segment_created.wait(&mut state);
+            created.wait(&mut state);
         }
         state.creating = true;
         drop(state);
-        let created = self.create_segment(class_id, &class);
+        let made = self.create_segment(class_id, &class);
         let mut state = class_state.lock();
         state.creating = false;
-        self.segment_created.notify_all();
-        let id = created?;
+        created.notify_all();
+        let id = made?;
         let segment = self.segment(id)?;
         segment.fresh.store(1, Ordering::Release);
         state.filling = (class.slots_per_segment > 1).then_some(id);
@@ -755,15 +759,30 @@ mod tests {
             });
         }
         let reused = finished.recv_timeout(std::time::Duration::from_secs(60));
-        vfs.open_gate();
         assert_eq!(
             reused,
             Ok(first),
             "the free waited for the segment creation"
         );
+        // Allocations that need new segments in two classes wait at once,
+        // each for its own class's creation.
+        let half = SEGMENT_BYTES / 2 - 8192;
+        let waiters: Vec<_> = [big, half, half]
+            .into_iter()
+            .map(|len| {
+                let dm = dm.clone();
+                std::thread::spawn(move || dm.allocate(len).unwrap().slot)
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50)); // let them queue
+        vfs.open_gate();
         let second = creator.join().unwrap();
         assert_ne!(second, first);
-        assert_eq!(dm.usage().unwrap().0, 2, "two segments");
+        let mut slots: Vec<SlotAddr> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        slots.extend([first, second]);
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), 5, "every allocation got its own slot");
     }
 
     /// Without a WAL: a slot handed out since the last copy of the index
