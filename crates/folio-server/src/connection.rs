@@ -107,9 +107,13 @@ impl Connection {
             // which may wait for an fsync, `dispatch` runs in block_in_place.
             let (reply, after) = dispatch(&self.shared, &mut self.session, &command);
             if after == After::Shutdown {
-                // Redis sends no reply to a successful SHUTDOWN.
-                self.flush().await?;
+                // Shutdown starts first: a flush of the earlier replies that
+                // fails (the store failed, the client left) or blocks (the
+                // client does not read) must not keep the server running;
+                // the drain's grace period bounds it. Redis sends no reply
+                // to a successful SHUTDOWN.
                 self.shared.shutdown_requested.notify_one();
+                self.flush().await?;
                 return Ok(After::Close);
             }
             reply.encode_for(&mut self.output, self.session.protocol());

@@ -237,8 +237,9 @@ fn uses_page_store(command: &str) -> bool {
 /// vacuums and whole-key-space passes always may.
 fn may_block(shared: &Shared, command: &str) -> bool {
     match command {
-        // A checkpoint; many writes and a flush; a pass over every key.
-        "save" | "flushdb" | "flushall" | "page.vacuum" | "scan" | "keys" => true,
+        // A checkpoint (SHUTDOWN SAVE too); many writes and a flush; a
+        // pass over every key.
+        "save" | "shutdown" | "flushdb" | "flushall" | "page.vacuum" | "scan" | "keys" => true,
         _ if !WRITES.contains(&command) => false,
         "page.put" => shared.page_writes_wait,
         _ => shared.key_writes_wait,

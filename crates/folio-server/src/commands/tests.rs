@@ -330,6 +330,10 @@ fn only_commands_that_may_wait_for_the_disk_leave_the_runtime() {
     assert!(super::may_block(&sh, "set"));
     assert!(!super::may_block(&sh, "get"));
     assert!(super::may_block(&sh, "save"));
+    assert!(
+        super::may_block(&sh, "shutdown"),
+        "SHUTDOWN SAVE checkpoints"
+    );
     sh.key_writes_wait = false;
     assert!(!super::may_block(&sh, "set"));
     assert!(!super::may_block(&sh, "incr"));

@@ -25,7 +25,9 @@
 //! Durability: the command writes (`put`, `put_pairs`, `delete`) go through
 //! the store's [`folio::DeferredAck`] when it has one, so they return before
 //! the fsync; the connection waits for them, once per pipeline, before it
-//! replies (see `acks`). The sweep and `clear` wait for their own writes.
+//! replies (see `acks`). The sweep and `clear` wait for their own writes,
+//! after releasing the keys' locks: a writer of one of those keys never
+//! waits for their fsync.
 
 mod envelope;
 mod expiry;
@@ -249,24 +251,59 @@ impl Keyspace {
         if due.is_empty() {
             return Ok(0);
         }
-        let _guard = self.lock(due.iter().map(|(key, _)| &key[..]));
+        let guard = self.lock(due.iter().map(|(key, _)| &key[..]));
         // Under the locks the index is the truth: a writer may have given a
         // key a later deadline, or none, since `due` was read.
-        let victims: Vec<_> = due
+        let victims: Vec<&[u8]> = due
             .iter()
             .filter(|(key, _)| self.expiries.is_key_expired(key, now_ms))
-            .map(|(key, _)| key)
+            .map(|(key, _)| &key[..])
             .collect();
-        let mut batch = WriteBatch::new();
-        for key in &victims {
-            batch.delete(&key[..]);
-        }
-        self.store.write_batch(&batch)?;
+        let mark = self.delete_keys(&victims)?;
         for key in &victims {
             self.expiries.set(key, None);
         }
+        drop(guard);
+        self.wait_durable(mark)?;
         self.count_expired(u64::try_from(victims.len()).unwrap_or(u64::MAX));
         Ok(victims.len())
+    }
+
+    /// Deletes `keys` (whose locks the caller holds) in write batches the
+    /// engine accepts: one, or halves of it when the engine's own batch
+    /// limits are lower. With deferred acknowledgement the deletes are
+    /// visible at once and durable later: the returned mark says when
+    /// ([`Keyspace::wait_durable`], after the locks are released, so
+    /// writers of those keys never wait for this fsync). That is safe for
+    /// the sweep and `clear`: a later write of one of the keys gets a later
+    /// LSN, so its own acknowledgement covers the delete.
+    fn delete_keys(&self, keys: &[&[u8]]) -> Result<Option<folio::AckMark>> {
+        let mut batch = WriteBatch::new();
+        for key in keys {
+            batch.delete(*key);
+        }
+        let written = match self.store.deferred_ack() {
+            Some(deferred) => deferred
+                .write_batch(&batch)
+                .map(|()| Some(deferred.visible_mark())),
+            None => self.store.write_batch(&batch).map(|()| None),
+        };
+        match written {
+            Err(Error::BatchTooLarge { .. }) if keys.len() > 1 => {
+                let (first, second) = keys.split_at(keys.len() / 2);
+                self.delete_keys(first)?;
+                self.delete_keys(second)
+            }
+            other => other,
+        }
+    }
+
+    /// Waits until the deletes `mark` covers are durable.
+    fn wait_durable(&self, mark: Option<folio::AckMark>) -> Result<()> {
+        match (mark, self.store.deferred_ack()) {
+            (Some(mark), Some(deferred)) => deferred.wait_acked(mark),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes every key present when it starts, `batch_keys` per write
@@ -280,15 +317,14 @@ impl Keyspace {
             ControlFlow::Continue(())
         })?;
         for keys in all.chunks(batch_keys.max(1)) {
-            let _guard = self.lock(keys.iter().map(Vec::as_slice));
-            let mut batch = WriteBatch::new();
-            for key in keys {
-                batch.delete(&key[..]);
-            }
-            self.store.write_batch(&batch)?;
-            for key in keys {
+            let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let guard = self.lock(keys.iter().copied());
+            let mark = self.delete_keys(&keys)?;
+            for key in &keys {
                 self.expiries.set(key, None);
             }
+            drop(guard);
+            self.wait_durable(mark)?;
         }
         Ok(())
     }

@@ -276,3 +276,38 @@ fn expired_keys_counts_each_expired_key_once() {
     assert_eq!(keyspace.expired_keys(), 4);
     keyspace.expiries.assert_invariants();
 }
+
+/// On an engine with smaller batches than the sweep's and `clear`'s, both
+/// still delete every key, in batches the engine accepts; with deferred
+/// acknowledgement their deletes are durable when they return.
+#[test]
+fn sweep_and_clear_fit_the_engine_batch_limits() {
+    let mem = MemVfs::new();
+    let mut config = Config::default();
+    config.max_batch_ops = 7;
+    config.durability = folio::Durability::Sync;
+    let store: Arc<dyn KvStore> = Arc::new(
+        PagedStore::open_with_vfs(Arc::new(mem.clone()), Path::new("/ks"), &config)
+            .expect("open the store"),
+    );
+    let keyspace = Keyspace::open(store.clone()).expect("open the key space");
+    for i in 0..100u32 {
+        let key = format!("k{i}").into_bytes();
+        let deadline = (i < 60).then_some(1_000);
+        let _guard = keyspace.lock([&key[..]]);
+        keyspace.put(&key, b"v", deadline).expect("put");
+    }
+    assert_eq!(keyspace.sweep(5_000, 128).expect("sweep"), 60);
+    assert_eq!(store.len().unwrap(), 40);
+    let deferred = store.deferred_ack().expect("the paged engine defers");
+    assert!(
+        deferred.is_acked(deferred.visible_mark()),
+        "the sweep's deletes are durable"
+    );
+    keyspace.clear(1024).expect("clear");
+    assert_eq!(store.len().unwrap(), 0);
+    assert!(
+        deferred.is_acked(deferred.visible_mark()),
+        "clear's deletes are durable"
+    );
+}
