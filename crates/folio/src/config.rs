@@ -347,7 +347,10 @@ mod tests {
         // A batch that could not fit one WAL record.
         let err = at("max_batch_bytes", &(256 * 1024 * 1024).to_string()).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("max_batch_bytes") && text.contains("WAL record"), "{text}");
+        assert!(
+            text.contains("max_batch_bytes") && text.contains("WAL record"),
+            "{text}"
+        );
         at("max_batch_bytes", &(128 * 1024 * 1024).to_string()).unwrap();
         assert!(at("max_batch_ops", "100000000").is_err());
     }
