@@ -405,12 +405,6 @@ fn check_between<S: KvStore + ?Sized>(
 
 // ------------------------------------------------------------ space reuse
 
-/// Full-page images: rounds of `N` new versions over `M` pages, each round
-/// vacuumed to its newest LSN and checkpointed. A round frees as many slots
-/// as the next one needs, so after the first round the data files grow by
-/// at most the slots whose reclamation is still deferred (papaya retires
-/// freed entries in batches of 32 per thread: a few dozen 8 KiB slots,
-/// however many rounds run), never by a round's worth (`N` slots, 1.6 MB).
 /// A store configured with batches smaller than vacuum's: the vacuum
 /// writes its deletes in pieces the store accepts and leaves index and
 /// store in agreement.
@@ -444,7 +438,11 @@ fn a_failed_vacuum_batch_leaves_index_and_store_in_agreement() {
     let mut config = test_config();
     config.durability = Durability::Sync;
     let store = PagedStore::open_with_vfs(Arc::new(vfs.clone()), dir, &config).unwrap();
-    let pages = PageStore::open(Arc::new(store), options()).unwrap();
+    // Batches of two: the first fails with the page's third victim not
+    // batched yet, and it must go back into the index too.
+    let mut opts = options();
+    opts.vacuum_batch_ops = 2;
+    let pages = PageStore::open(Arc::new(store), opts).unwrap();
     for lsn in 1..=5 {
         pages.put_page(b"p", PageLsn(lsn), &[lsn as u8]).unwrap();
     }
@@ -452,6 +450,11 @@ fn a_failed_vacuum_batch_leaves_index_and_store_in_agreement() {
     vfs.fail_once_after(FaultOp::Write, 1, std::io::ErrorKind::Other);
     assert!(pages.vacuum(PageLsn(4)).is_err());
     assert_eq!(vfs.injected(), 1);
+    assert_eq!(
+        pages.vacuum_horizon(),
+        PageLsn(4),
+        "the batch failed, not the horizon"
+    );
     let all: Vec<PageLsn> = (1..=5).map(PageLsn).collect();
     assert_eq!(pages.versions(b"p").unwrap(), all, "back in the index");
     assert_eq!(
@@ -531,6 +534,12 @@ fn vacuum_flushes_each_batch_of_a_store_without_ordered_recovery() {
     pages.close().unwrap();
 }
 
+/// Full-page images: rounds of `N` new versions over `M` pages, each round
+/// vacuumed to its newest LSN and checkpointed. A round frees as many slots
+/// as the next one needs, so after the first round the data files grow by
+/// at most the slots whose reclamation is still deferred (papaya retires
+/// freed entries in batches of 32 per thread: a few dozen 8 KiB slots,
+/// however many rounds run), never by a round's worth (`N` slots, 1.6 MB).
 #[test]
 fn vacuumed_space_is_reused() {
     let pages_n = 40u64;

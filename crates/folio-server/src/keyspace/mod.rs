@@ -259,10 +259,7 @@ impl Keyspace {
             .filter(|(key, _)| self.expiries.is_key_expired(key, now_ms))
             .map(|(key, _)| &key[..])
             .collect();
-        let mark = self.delete_keys(&victims)?;
-        for key in &victims {
-            self.expiries.set(key, None);
-        }
+        let mark = self.delete_keys_and_deadlines(&victims)?;
         drop(guard);
         self.wait_durable(mark)?;
         self.count_expired(u64::try_from(victims.len()).unwrap_or(u64::MAX));
@@ -277,7 +274,10 @@ impl Keyspace {
     /// writers of those keys never wait for this fsync). That is safe for
     /// the sweep and `clear`: a later write of one of the keys gets a later
     /// LSN, so its own acknowledgement covers the delete.
-    fn delete_keys(&self, keys: &[&[u8]]) -> Result<Option<folio::AckMark>> {
+    ///
+    /// Each batch written also clears its keys' deadlines in the expiry
+    /// index, so that index and store agree even when a later half fails.
+    fn delete_keys_and_deadlines(&self, keys: &[&[u8]]) -> Result<Option<folio::AckMark>> {
         let mut batch = WriteBatch::new();
         for key in keys {
             batch.delete(*key);
@@ -291,10 +291,16 @@ impl Keyspace {
         match written {
             Err(Error::BatchTooLarge { .. }) if keys.len() > 1 => {
                 let (first, second) = keys.split_at(keys.len() / 2);
-                self.delete_keys(first)?;
-                self.delete_keys(second)
+                self.delete_keys_and_deadlines(first)?;
+                self.delete_keys_and_deadlines(second)
             }
-            other => other,
+            Ok(mark) => {
+                for key in keys {
+                    self.expiries.set(key, None);
+                }
+                Ok(mark)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -319,10 +325,7 @@ impl Keyspace {
         for keys in all.chunks(batch_keys.max(1)) {
             let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
             let guard = self.lock(keys.iter().copied());
-            let mark = self.delete_keys(&keys)?;
-            for key in &keys {
-                self.expiries.set(key, None);
-            }
+            let mark = self.delete_keys_and_deadlines(&keys)?;
             drop(guard);
             self.wait_durable(mark)?;
         }

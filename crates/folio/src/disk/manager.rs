@@ -97,6 +97,19 @@ struct ClassState {
     free_set: HashSet<SlotAddr>,
 }
 
+/// Clears a class's `creating` mark and wakes its waiters when dropped
+/// while still armed: a segment creation that unwound.
+struct UnmarkOnUnwind<'a>(Option<(&'a Mutex<ClassState>, &'a Condvar)>);
+
+impl Drop for UnmarkOnUnwind<'_> {
+    fn drop(&mut self) {
+        if let Some((state, created)) = self.0.take() {
+            state.lock().creating = false;
+            created.notify_all();
+        }
+    }
+}
+
 /// The disk manager of one store.
 #[derive(Debug)]
 pub struct DiskManager {
@@ -300,7 +313,11 @@ impl DiskManager {
         }
         state.creating = true;
         drop(state);
+        // Should the creation unwind (a panicking Vfs), the class must not
+        // stay marked: its allocations would wait forever.
+        let mut unmark = UnmarkOnUnwind(Some((class_state, created)));
         let made = self.create_segment(class_id, &class);
+        unmark.0 = None;
         let mut state = class_state.lock();
         state.creating = false;
         created.notify_all();

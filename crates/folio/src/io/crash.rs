@@ -437,6 +437,13 @@ mod tests {
         durable_file(&vfs, Path::new("/x/y/z/f"));
         let after = vfs.crash_state(CrashPolicy::DropUnsynced, &mut rng);
         assert_eq!(after.read_live(Path::new("/x/y/z/f")).unwrap(), b"x");
+        // A directory an earlier attempt created without syncing it.
+        let vfs = CrashVfs::new();
+        vfs.create_dir_all(Path::new("/made")).unwrap();
+        crate::io::create_dir_durable(&vfs, Path::new("/made")).unwrap();
+        durable_file(&vfs, Path::new("/made/f"));
+        let after = vfs.crash_state(CrashPolicy::DropUnsynced, &mut rng);
+        assert_eq!(after.read_live(Path::new("/made/f")).unwrap(), b"x");
         // Relative paths: the parent of a bare name is `.`.
         let vfs = CrashVfs::new();
         crate::io::create_dir_durable(&vfs, Path::new("rel/dir")).unwrap();

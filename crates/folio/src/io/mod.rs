@@ -89,8 +89,10 @@ pub fn read_full(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> Result<usiz
 }
 
 /// Creates `dir` and its missing parents and makes every creation durable:
-/// the parent of each directory it created is synced, outermost first.
-/// After `Ok`, a crash cannot lose `dir` (and with it every file in it).
+/// the parent of each directory it created is synced, outermost first, and
+/// `dir`'s parent in any case (an earlier attempt, or a script's `mkdir`,
+/// may have created `dir` without syncing it). After `Ok`, a crash cannot
+/// lose `dir` (and with it every file in it).
 pub fn create_dir_durable(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
     let mut missing = Vec::new();
     for ancestor in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
@@ -102,6 +104,9 @@ pub fn create_dir_durable(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
     vfs.create_dir_all(dir)?;
     for created in missing.iter().rev() {
         vfs.sync_dir(parent_dir(created))?;
+    }
+    if missing.is_empty() {
+        vfs.sync_dir(parent_dir(dir))?;
     }
     Ok(())
 }

@@ -120,10 +120,15 @@ impl<S: KvStore + ?Sized> Shared<S> {
                 self.index.trim(id, horizon)
             };
             stats.pages_trimmed += u64::from(!dropped.is_empty());
-            for lsn in dropped {
+            for (i, &lsn) in dropped.iter().enumerate() {
                 batch.delete(key::encode(id, lsn));
                 if batch.len() >= self.options.vacuum_batch_ops.max(1) {
                     if let Err(e) = self.commit(std::mem::take(&mut batch), &mut stats) {
+                        // The page's versions not batched yet go back too.
+                        let _page = self.put_lock(id);
+                        for &rest in &dropped[i + 1..] {
+                            self.index.insert(id, rest);
+                        }
                         failed = Err(e);
                         return ControlFlow::Break(());
                     }
