@@ -5,10 +5,20 @@
 //! key's stripe lock and after the engine write succeeded, so under that
 //! lock the index agrees with the store.
 //!
-//! Invariant (checked by `assert_invariants` in tests): `by_key` and
-//! `by_deadline` hold the same (key, deadline) pairs.
+//! Counting the expired keys (`DBSIZE`, `INFO keyspace`) walks no more
+//! than the keys that expired since the last count: the index keeps the
+//! count and sum of the deadlines before a watermark, moves the watermark
+//! to each count's time and walks only the deadlines it passes. Each entry
+//! is walked once as time advances (again only if the clock goes back), so
+//! a mass expiry costs one walk, not one per `DBSIZE`.
+//!
+//! Invariants (checked by `assert_invariants` in tests):
+//! - `by_key` and `by_deadline` hold the same (key, deadline) pairs;
+//! - `due` holds the number and sum of the deadlines before
+//!   `due.before_ms`, which are the keys expired at that time.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -33,6 +43,16 @@ struct Inner {
     by_deadline: BTreeSet<(u64, Key)>,
     /// Sum of the deadlines, for the mean time left without a walk.
     deadline_sum: u128,
+    /// The deadlines passed at the watermark.
+    due: Due,
+}
+
+/// Number and sum of the deadlines before `before_ms`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Due {
+    before_ms: u64,
+    count: usize,
+    sum: u128,
 }
 
 /// True when a key with `deadline_ms` is gone at `now_ms`. Redis's rule: a
@@ -87,30 +107,17 @@ impl ExpiryIndex {
     /// Number of keys expired at `now_ms` (the engine still holds them
     /// until the sweep deletes them).
     pub(crate) fn count_due(&self, now_ms: u64) -> u64 {
-        let inner = self.inner.lock();
-        let due = inner
-            .by_deadline
-            .iter()
-            .take_while(|(deadline, _)| is_expired(*deadline, now_ms))
-            .count();
-        u64::try_from(due).unwrap_or(u64::MAX)
+        let due = self.inner.lock().due_at(now_ms);
+        u64::try_from(due.count).unwrap_or(u64::MAX)
     }
 
     /// Keys with a deadline, and the mean time left of those not yet
     /// expired at `now_ms` (ms; 0 when none), for `INFO keyspace`.
-    /// Walks only the expired entries (which the sweep keeps few).
     pub(crate) fn summary(&self, now_ms: u64) -> (u64, u64) {
-        let inner = self.inner.lock();
-        let (mut due, mut due_sum) = (0usize, 0u128);
-        for (deadline, _) in &inner.by_deadline {
-            if !is_expired(*deadline, now_ms) {
-                break;
-            }
-            due += 1;
-            due_sum += u128::from(*deadline);
-        }
-        let live = inner.by_key.len() - due;
-        let live_sum = inner.deadline_sum - due_sum;
+        let mut inner = self.inner.lock();
+        let due = inner.due_at(now_ms);
+        let live = inner.by_key.len() - due.count;
+        let live_sum = inner.deadline_sum - due.sum;
         let mean_left = live_sum
             .checked_div(live as u128)
             .map_or(0, |mean| mean.saturating_sub(u128::from(now_ms)));
@@ -131,6 +138,12 @@ impl ExpiryIndex {
         for (deadline, key) in &inner.by_deadline {
             assert_eq!(inner.by_key.get(key), Some(deadline));
         }
+        let passed = inner
+            .by_key
+            .values()
+            .filter(|&&d| is_expired(d, inner.due.before_ms));
+        let (count, sum) = passed.fold((0, 0u128), |(n, s), &d| (n + 1, s + u128::from(d)));
+        assert_eq!((inner.due.count, inner.due.sum), (count, sum));
     }
 }
 
@@ -148,6 +161,10 @@ impl Inner {
         self.by_deadline.insert((deadline, Arc::clone(&key)));
         self.by_key.insert(key, deadline);
         self.deadline_sum += u128::from(deadline);
+        if is_expired(deadline, self.due.before_ms) {
+            self.due.count += 1;
+            self.due.sum += u128::from(deadline);
+        }
         previous
     }
 
@@ -156,7 +173,43 @@ impl Inner {
         let (key, deadline) = self.by_key.remove_entry(key)?;
         self.by_deadline.remove(&(deadline, key));
         self.deadline_sum -= u128::from(deadline);
+        if is_expired(deadline, self.due.before_ms) {
+            self.due.count -= 1;
+            self.due.sum -= u128::from(deadline);
+        }
         Some(deadline)
+    }
+
+    /// Moves the watermark to `now_ms`, walking only the deadlines between
+    /// the old watermark and the new one, and returns the count there.
+    fn due_at(&mut self, now_ms: u64) -> Due {
+        let from = self.due.before_ms;
+        let forward = now_ms >= from;
+        let (low, high) = if forward {
+            (from, now_ms)
+        } else {
+            (now_ms, from)
+        };
+        // Deadlines in [low, high): expired at `high` but not at `low`.
+        let range = (
+            Bound::Included((low, Key::from(&[][..]))),
+            Bound::Excluded((high, Key::from(&[][..]))),
+        );
+        let (count, sum) = self
+            .by_deadline
+            .range(range)
+            .fold((0usize, 0u128), |(n, s), (d, _)| {
+                (n + 1, s + u128::from(*d))
+            });
+        if forward {
+            self.due.count += count;
+            self.due.sum += sum;
+        } else {
+            self.due.count -= count;
+            self.due.sum -= sum;
+        }
+        self.due.before_ms = now_ms;
+        self.due
     }
 }
 
@@ -190,5 +243,62 @@ mod tests {
             "a key lives through its deadline"
         );
         assert_eq!(index.summary(10), (1, 10));
+    }
+
+    /// The counts kept at the watermark match a walk of every deadline,
+    /// whatever the order of writes and counts, the clock going back
+    /// included.
+    mod model {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Set(u8, Option<u64>),
+            Count(u64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (any::<u8>(), proptest::option::of(0u64..64)).prop_map(|(k, d)| Op::Set(k, d)),
+                (0u64..70).prop_map(Op::Count),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn counts_match_a_full_walk(ops in proptest::collection::vec(op(), 1..200)) {
+                let index = ExpiryIndex::default();
+                let mut model: HashMap<u8, u64> = HashMap::new();
+                for op in ops {
+                    match op {
+                        Op::Set(key, deadline) => {
+                            let previous = index.set(&[key], deadline);
+                            let expected = match deadline {
+                                Some(d) => model.insert(key, d),
+                                None => model.remove(&key),
+                            };
+                            prop_assert_eq!(previous, expected);
+                        }
+                        Op::Count(now_ms) => {
+                            let due: Vec<u64> =
+                                model.values().copied().filter(|&d| is_expired(d, now_ms)).collect();
+                            prop_assert_eq!(index.count_due(now_ms), due.len() as u64);
+                            let live: Vec<u64> =
+                                model.values().copied().filter(|&d| !is_expired(d, now_ms)).collect();
+                            let mean_left = (live.iter().map(|&d| u128::from(d)).sum::<u128>())
+                                .checked_div(live.len() as u128)
+                                .map_or(0, |m| m.saturating_sub(u128::from(now_ms)));
+                            prop_assert_eq!(
+                                index.summary(now_ms),
+                                (live.len() as u64, u64::try_from(mean_left).expect("small deadlines"))
+                            );
+                        }
+                    }
+                    index.assert_invariants();
+                }
+            }
+        }
     }
 }

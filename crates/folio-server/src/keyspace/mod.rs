@@ -259,10 +259,9 @@ impl Keyspace {
             .filter(|(key, _)| self.expiries.is_key_expired(key, now_ms))
             .map(|(key, _)| &key[..])
             .collect();
-        let mark = self.delete_keys_and_deadlines(&victims)?;
+        let mark = self.delete_keys_and_deadlines(&victims, Deleted::Expired)?;
         drop(guard);
         self.wait_durable(mark)?;
-        self.count_expired(u64::try_from(victims.len()).unwrap_or(u64::MAX));
         Ok(victims.len())
     }
 
@@ -276,8 +275,14 @@ impl Keyspace {
     /// LSN, so its own acknowledgement covers the delete.
     ///
     /// Each batch written also clears its keys' deadlines in the expiry
-    /// index, so that index and store agree even when a later half fails.
-    fn delete_keys_and_deadlines(&self, keys: &[&[u8]]) -> Result<Option<folio::AckMark>> {
+    /// index, and counts them in `expired_keys` when they are
+    /// [`Deleted::Expired`], so that index, store and count agree even when
+    /// a later half fails.
+    fn delete_keys_and_deadlines(
+        &self,
+        keys: &[&[u8]],
+        why: Deleted,
+    ) -> Result<Option<folio::AckMark>> {
         let mut batch = WriteBatch::new();
         for key in keys {
             batch.delete(*key);
@@ -291,12 +296,15 @@ impl Keyspace {
         match written {
             Err(Error::BatchTooLarge { .. }) if keys.len() > 1 => {
                 let (first, second) = keys.split_at(keys.len() / 2);
-                self.delete_keys_and_deadlines(first)?;
-                self.delete_keys_and_deadlines(second)
+                self.delete_keys_and_deadlines(first, why)?;
+                self.delete_keys_and_deadlines(second, why)
             }
             Ok(mark) => {
                 for key in keys {
                     self.expiries.set(key, None);
+                }
+                if why == Deleted::Expired {
+                    self.count_expired(u64::try_from(keys.len()).unwrap_or(u64::MAX));
                 }
                 Ok(mark)
             }
@@ -325,7 +333,7 @@ impl Keyspace {
         for keys in all.chunks(batch_keys.max(1)) {
             let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
             let guard = self.lock(keys.iter().copied());
-            let mark = self.delete_keys_and_deadlines(&keys)?;
+            let mark = self.delete_keys_and_deadlines(&keys, Deleted::Cleared)?;
             drop(guard);
             self.wait_durable(mark)?;
         }
@@ -336,6 +344,15 @@ impl Keyspace {
     pub(crate) fn scan(&self, cursor: u64, count: usize, now_ms: u64) -> Result<ScanPage> {
         scan::scan(self, cursor, count, now_ms)
     }
+}
+
+/// Why a batch of keys is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deleted {
+    /// By the sweep: they expired, and count in `expired_keys`.
+    Expired,
+    /// By `FLUSHDB`.
+    Cleared,
 }
 
 /// A key over the engine's limit cannot be stored, so reads and deletes

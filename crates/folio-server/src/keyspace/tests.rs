@@ -311,3 +311,84 @@ fn sweep_and_clear_fit_the_engine_batch_limits() {
         "clear's deletes are durable"
     );
 }
+
+/// An engine with no deferred acknowledgement that accepts
+/// `batches_left` write batches of at most `max_ops` operations, then
+/// fails every later one with an I/O error.
+struct FailingBatches {
+    inner: Arc<dyn KvStore>,
+    max_ops: usize,
+    batches_left: std::sync::atomic::AtomicUsize,
+}
+
+impl KvStore for FailingBatches {
+    fn engine_name(&self) -> &'static str {
+        "failing-batches"
+    }
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.inner.put(key, value)
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.inner.delete(key)
+    }
+    fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
+        let ops = batch.ops().len();
+        if ops > self.max_ops {
+            return Err(Error::BatchTooLarge {
+                what: format!("{ops} operations"),
+                max: self.max_ops,
+                field: "max_ops",
+            });
+        }
+        let left = &self.batches_left;
+        if left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
+        {
+            let injected = std::io::Error::other("injected batch failure");
+            return Err(Error::io("write", "/ks/wal", injected));
+        }
+        self.inner.write_batch(batch)
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn len(&self) -> Result<u64> {
+        self.inner.len()
+    }
+    fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
+        self.inner.for_each_key(visit)
+    }
+    fn stats(&self) -> folio::Stats {
+        self.inner.stats()
+    }
+    fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+}
+
+/// A sweep whose later batch fails still counts the keys its earlier
+/// batches deleted: `expired_keys` agrees with what the store lost.
+#[test]
+fn a_failed_sweep_counts_the_keys_it_deleted() {
+    let store = Arc::new(FailingBatches {
+        inner: open_store(&MemVfs::new()),
+        max_ops: 7,
+        batches_left: std::sync::atomic::AtomicUsize::new(usize::MAX),
+    });
+    let keyspace = Keyspace::open(store.clone()).expect("open the key space");
+    for i in 0..20u32 {
+        let key = format!("k{i}").into_bytes();
+        let _guard = keyspace.lock([&key[..]]);
+        keyspace.put(&key, b"v", Some(1_000)).expect("put");
+    }
+    // 20 keys go in batches of 5: the first goes through, the rest fail.
+    store.batches_left.store(1, Ordering::SeqCst);
+    keyspace.sweep(5_000, 128).expect_err("a batch fails");
+    assert_eq!(store.len().expect("len"), 15, "one batch of 5 deleted");
+    assert_eq!(keyspace.expired_keys(), 5);
+    keyspace.expiries.assert_invariants();
+}
