@@ -116,6 +116,10 @@ impl Connection {
                 self.flush().await?;
                 return Ok(After::Close);
             }
+            if after == After::Drop {
+                self.output.clear();
+                return Ok(After::Close);
+            }
             reply.encode_for(&mut self.output, self.session.protocol());
             self.replies += 1;
             if after == After::Close {

@@ -139,3 +139,26 @@ fn query_buffer_limit_is_named() {
     let mut other = server.client();
     assert_eq!(other.call(&[b"SET", b"k", &[1u8; 60_000]]), Value::ok());
 }
+
+/// An HTTP request sent to the port (a browser tricked into cross-protocol
+/// scripting) is closed without a byte of reply, as Redis closes it: not
+/// even the reply to the request line before the `Host:` header.
+#[test]
+fn http_requests_are_closed_without_a_reply() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(open_store(dir.path()));
+    let mut bystander = server.client();
+    for request in [
+        &b"POST / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    ] {
+        let mut client = server.client();
+        client.send_raw(request);
+        assert!(
+            client.is_closed(),
+            "{:?} got a reply or stayed open",
+            String::from_utf8_lossy(request)
+        );
+        assert_eq!(bystander.call(&[b"PING"]), Value::Simple("PONG".into()));
+    }
+}

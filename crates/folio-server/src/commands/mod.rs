@@ -123,6 +123,10 @@ pub enum After {
     Continue,
     /// Close the connection once the reply is sent.
     Close,
+    /// Close the connection at once, sending neither this reply nor those
+    /// of the commands before it not yet written: Redis's answer to an HTTP
+    /// request on its port, which it frees before writing to it.
+    Drop,
     /// `SHUTDOWN` succeeded: send no reply, close, and stop the server.
     Shutdown,
 }
@@ -135,7 +139,7 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     };
     if is_http_probe(name) {
         tracing::warn!("possible cross-protocol attack (HTTP request on the RESP port); closing");
-        return (Reply::err("HTTP is not spoken here"), After::Close);
+        return (Reply::NullBulk, After::Drop);
     }
     let Some(spec) = COMMANDS
         .iter()

@@ -232,7 +232,7 @@ fn server_commands() {
     assert_eq!(quit, (Reply::ok(), After::Close));
     assert_eq!(
         dispatch(&sh, &mut session(&sh), &[Bytes::from_static(b"POST")]).1,
-        After::Close
+        After::Drop
     );
 }
 
