@@ -70,8 +70,11 @@ impl Connection {
     /// finished and answered.
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
         loop {
-            if self.answer_buffered().await? == After::Close || *shutdown.borrow() {
-                return Ok(());
+            match self.answer_buffered().await? {
+                After::Shutdown => return self.hold_until_stores_close(),
+                After::Close | After::Drop => return Ok(()),
+                After::Continue if *shutdown.borrow() => return Ok(()),
+                After::Continue => {}
             }
             self.prepare_read();
             tokio::select! {
@@ -114,7 +117,7 @@ impl Connection {
                 // to a successful SHUTDOWN.
                 self.shared.shutdown_requested.notify_one();
                 self.flush().await?;
-                return Ok(After::Close);
+                return Ok(After::Shutdown);
             }
             if after == After::Drop {
                 self.output.clear();
@@ -132,6 +135,15 @@ impl Connection {
         }
         self.flush().await?;
         Ok(After::Continue)
+    }
+
+    /// Hands the connection of a client that sent `SHUTDOWN` to the server,
+    /// which closes it once the stores are closed: as with Redis, the client
+    /// sees the close when the shutdown is complete.
+    fn hold_until_stores_close(self) -> io::Result<()> {
+        let stream = self.stream.into_std()?;
+        self.shared.shutdown_clients.lock().push(stream);
+        Ok(())
     }
 
     /// Writes the buffered replies, once what they depend on is

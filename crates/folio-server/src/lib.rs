@@ -45,5 +45,5 @@ mod stores;
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use run::run;
-pub use server::serve;
+pub use server::{serve, Stopped};
 pub use stores::Stores;

@@ -4,7 +4,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 use crate::error::ServerError;
-use crate::server::serve;
+use crate::server::{serve, Stopped};
 use crate::stores::Stores;
 
 /// Runs a server on `config.bind:config.port` until SIGINT or SIGTERM, then
@@ -23,11 +23,12 @@ pub fn run(stores: Stores, config: ServerConfig) -> Result<(), ServerError> {
     if closed.is_ok() {
         tracing::info!("stores closed");
     }
-    served.and(closed)
+    // The SHUTDOWN clients' connections close now, after the stores.
+    served.map(drop).and(closed)
 }
 
 /// Installs the signal handlers, binds and serves.
-async fn listen_and_serve(stores: Stores, config: ServerConfig) -> Result<(), ServerError> {
+async fn listen_and_serve(stores: Stores, config: ServerConfig) -> Result<Stopped, ServerError> {
     // Handlers first: once clients can connect, a signal must mean shutdown.
     let signal = shutdown_signal().map_err(ServerError::Signal)?;
     let listener = TcpListener::bind((config.bind.as_str(), config.port))

@@ -28,15 +28,33 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Reply to a client over `maxclients`.
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
-/// Serves RESP clients on `listener` until `shutdown` completes, then shuts
-/// down gracefully and returns. The stores are not closed: the caller owns
-/// them.
+/// What a server hands back when it has stopped: the connections of the
+/// clients that sent `SHUTDOWN`, still open. Redis closes them when it
+/// exits, after its save, so a client that waits for the close knows the
+/// data directory is free; drop this once the stores are closed.
+#[derive(Debug, Default)]
+#[must_use = "dropping it closes the SHUTDOWN clients' connections; drop it after closing the stores"]
+pub struct Stopped {
+    shutdown_clients: Vec<std::net::TcpStream>,
+}
+
+impl Stopped {
+    /// Number of connections held.
+    pub fn shutdown_clients(&self) -> usize {
+        self.shutdown_clients.len()
+    }
+}
+
+/// Serves RESP clients on `listener` until `shutdown` completes or a client
+/// sends `SHUTDOWN`, then shuts down gracefully and returns. The stores are
+/// not closed: the caller owns them, and drops the returned [`Stopped`]
+/// after closing them.
 pub async fn serve(
     stores: Stores,
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
+) -> Result<Stopped, ServerError> {
     config.validate()?;
     let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let shared = off_the_runtime(|| Shared::new(stores, config, local_addr)).map(Arc::new)?;
@@ -67,7 +85,8 @@ pub async fn serve(
     let _ = stop.send(true);
     drain(tasks, shared.config.shutdown_grace).await;
     off_the_runtime(|| drop(sweeper));
-    Ok(())
+    let shutdown_clients = std::mem::take(&mut *shared.shutdown_clients.lock());
+    Ok(Stopped { shutdown_clients })
 }
 
 /// Starts a task for a new client, or one that refuses it when full.

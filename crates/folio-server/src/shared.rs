@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     pub last_save_unix: AtomicU64,
     /// Signalled by `SHUTDOWN`: the accept loop stops as on a signal.
     pub shutdown_requested: Notify,
+    /// The connections of the clients that sent `SHUTDOWN`, kept open
+    /// until the stores are closed (see `server::Stopped`).
+    pub shutdown_clients: parking_lot::Mutex<Vec<std::net::TcpStream>>,
 }
 
 /// Totals since the server started.
@@ -100,6 +103,7 @@ impl Shared {
             counters: Counters::default(),
             last_save_unix: AtomicU64::new(unix_now()),
             shutdown_requested: Notify::new(),
+            shutdown_clients: parking_lot::Mutex::new(Vec::new()),
         })
     }
 

@@ -153,3 +153,59 @@ fn shutdown_answers_the_command_in_flight() {
     let again = TestServer::start(inner);
     assert_eq!(again.client().call(&[b"GET", b"slow"]), Value::bulk(b"v"));
 }
+
+/// A client that sent `SHUTDOWN` sees its connection close only when the
+/// server hands it back and the caller drops it (after closing the stores),
+/// as Redis closes it at exit: a script waiting for the close can then
+/// reopen the data directory.
+#[test]
+fn shutdown_client_sees_the_close_after_the_server_stopped() {
+    use std::io::{ErrorKind, Read, Write};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let stores = folio_server::Stores::kv_only(Arc::clone(&store));
+    let never = std::future::pending::<()>();
+    let task = runtime.spawn(folio_server::serve(
+        stores,
+        listener,
+        ServerConfig::default(),
+        never,
+    ));
+
+    let mut client = std::net::TcpStream::connect(addr).expect("connect");
+    client.write_all(b"SHUTDOWN\r\n").expect("send");
+    let stopped = runtime
+        .block_on(task)
+        .expect("server task")
+        .expect("serve stopped cleanly");
+    assert_eq!(stopped.shutdown_clients(), 1);
+
+    client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let still_open = client.read(&mut byte).expect_err("no reply, no close yet");
+    assert!(
+        matches!(
+            still_open.kind(),
+            ErrorKind::WouldBlock | ErrorKind::TimedOut
+        ),
+        "{still_open}"
+    );
+    store.close().expect("close the store");
+    drop(stopped);
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    assert_eq!(client.read(&mut byte).expect("EOF"), 0, "closed, no reply");
+}

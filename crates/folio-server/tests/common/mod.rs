@@ -68,7 +68,10 @@ impl TestServer {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = runtime.spawn(serve(stores.clone(), listener, config, shutdown));
+        // The SHUTDOWN clients' connections close when `serve` returns
+        // (`folio_server::run` holds them until the stores are closed).
+        let served = serve(stores.clone(), listener, config, shutdown);
+        let task = runtime.spawn(async move { served.await.map(drop) });
         Self {
             addr,
             store: stores.kv,
