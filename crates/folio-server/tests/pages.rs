@@ -189,6 +189,22 @@ fn heartbeats_register_nodes() {
         Value::error("ERR node id is 0 bytes; node ids are 1 to 256 bytes")
     );
     assert!(info_pages(&mut c).contains("live_nodes:2\r\n"));
+
+    // A node behind the vacuum horizon is recorded, and told.
+    assert_eq!(c.call(&[b"PAGE.PUT", b"p", b"500", b"img"]), Value::ok());
+    assert_eq!(c.call(&[b"PAGE.VACUUM", b"400"]), Value::Integer(0));
+    assert_eq!(
+        c.call(&[b"NODE.HEARTBEAT", b"compute-3", b"399"]),
+        Value::error(
+            "VACUUMED node's LSN 399 is below the vacuum horizon 400: page versions it reads below 400 may be gone (the heartbeat is recorded)"
+        )
+    );
+    assert_eq!(
+        c.call(&[b"NODE.HEARTBEAT", b"compute-3", b"400"]),
+        Value::ok(),
+        "at the horizon nothing it can read is gone"
+    );
+    assert!(info_pages(&mut c).contains("live_nodes:3\r\n"));
 }
 
 #[test]

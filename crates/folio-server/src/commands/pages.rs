@@ -6,7 +6,7 @@
 //! | `PAGE.GET id lsn` | `[found_lsn, image]`, nil when the page has no version at or below `lsn`, `-VACUUMED ...` when that version was vacuumed |
 //! | `PAGE.VERSIONS id` | array of LSNs, oldest first |
 //! | `PAGE.VACUUM [horizon]` | number of versions removed (default horizon: the live one; none yet: 0) |
-//! | `NODE.HEARTBEAT node lsn` | `+OK` |
+//! | `NODE.HEARTBEAT node lsn` | `+OK`; `-VACUUMED ...` (heartbeat recorded) when `lsn` is below the vacuum horizon |
 //! | `NODE.LIST` | array of `[node, lsn, state]`, state `alive`, `suspect` or `failed` |
 //! | `NODE.HORIZON` | the live horizon, or nil while there is none |
 //!
@@ -117,10 +117,22 @@ pub(super) fn vacuum(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     })
 }
 
-/// `NODE.HEARTBEAT node lsn`.
+/// `NODE.HEARTBEAT node lsn`. A node behind the vacuum horizon is
+/// recorded, and told: the versions it reads below the horizon may be gone.
 pub(super) fn heartbeat(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        pages.heartbeat(&args[1], lsn(&args[2])?)?;
+        let node_lsn = lsn(&args[2])?;
+        pages.heartbeat(&args[1], node_lsn)?;
+        let horizon = pages.vacuum_horizon();
+        if node_lsn < horizon {
+            return Ok(Reply::Error(
+                format!(
+                    "VACUUMED node's LSN {} is below the vacuum horizon {}: page versions it reads below {} may be gone (the heartbeat is recorded)",
+                    node_lsn.0, horizon.0, horizon.0
+                )
+                .into_bytes(),
+            ));
+        }
         Ok(Reply::ok())
     })
 }
