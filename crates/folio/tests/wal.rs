@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use folio::io::{DirLock, FaultOp, FaultVfs, MemVfs, Vfs, VfsFile};
+use folio::io::{FaultOp, FaultVfs, MemVfs, Vfs};
 use folio::wal::{recover, Lsn, RecordKind, SyncMode, Wal, WalOptions};
-use folio::{Error, Result};
+use folio::Error;
 use parking_lot::{Condvar, Mutex};
 
 const DIR: &str = "/wal";
@@ -66,106 +66,12 @@ fn appended_records_are_recovered_in_order() {
     );
 }
 
-#[derive(Debug)]
-struct HeldFile {
-    inner: Arc<dyn VfsFile>,
-    hold: Arc<(Mutex<bool>, Condvar)>,
-}
-
-impl VfsFile for HeldFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.inner.write_all_at(buf, offset)
-    }
-    fn sync_data(&self) -> Result<()> {
-        let (held, cond) = &*self.hold;
-        let mut held = held.lock();
-        while *held {
-            cond.wait(&mut held);
-        }
-        self.inner.sync_data()
-    }
-    fn size(&self) -> Result<u64> {
-        self.inner.size()
-    }
-    fn set_len(&self, len: u64) -> Result<()> {
-        self.inner.set_len(len)
-    }
-    fn path(&self) -> &Path {
-        self.inner.path()
-    }
-}
-
-/// How an [`OpenHook`] opens files.
-type OpenFn = Arc<dyn Fn(&MemVfs, &Path, bool) -> Result<Arc<dyn VfsFile>> + Send + Sync>;
-
-/// A `MemVfs` whose `open` goes through a hook; everything else is the
-/// `MemVfs`'s own.
-#[derive(Clone)]
-struct OpenHook {
-    inner: MemVfs,
-    hook: OpenFn,
-}
-
-impl std::fmt::Debug for OpenHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenHook").finish_non_exhaustive()
-    }
-}
-
-impl Vfs for OpenHook {
-    fn create_dir_all(&self, dir: &Path) -> Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-    fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>> {
-        (self.hook)(&self.inner, path, create)
-    }
-    fn exists(&self, path: &Path) -> Result<bool> {
-        self.inner.exists(path)
-    }
-    fn remove_file(&self, path: &Path) -> Result<()> {
-        self.inner.remove_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn list(&self, dir: &Path) -> Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> Result<()> {
-        self.inner.sync_dir(dir)
-    }
-    fn lock_dir(&self, dir: &Path) -> Result<Box<dyn DirLock>> {
-        self.inner.lock_dir(dir)
-    }
-}
-
-type Hold = Arc<(Mutex<bool>, Condvar)>;
-
-/// A file system whose fsyncs wait while the returned flag is set.
-fn held_sync() -> (OpenHook, Hold) {
-    let hold: Hold = Arc::new((Mutex::new(false), Condvar::new()));
-    let files = hold.clone();
-    let vfs = OpenHook {
-        inner: mem(),
-        hook: Arc::new(move |inner, path, create| {
-            Ok(Arc::new(HeldFile {
-                inner: inner.open(path, create)?,
-                hold: files.clone(),
-            }))
-        }),
-    };
-    (vfs, hold)
-}
-
 #[test]
 fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
-    let (vfs, hold) = held_sync();
+    let vfs = FaultVfs::new(Arc::new(mem()));
     let wal = Arc::new(open(Arc::new(vfs.clone()), small()));
     let base = wal.stats();
-    *hold.0.lock() = true;
+    vfs.close_sync_gate();
     std::thread::scope(|s| {
         let first = s.spawn(|| wal.append(RecordKind::Put, b"first".to_vec()).unwrap());
         // The writer now sits in the first record's fsync; ten more queue.
@@ -181,8 +87,7 @@ fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
         while wal.next_lsn() < Lsn(12) {
             std::thread::yield_now();
         }
-        *hold.0.lock() = false;
-        hold.1.notify_all();
+        vfs.open_sync_gate();
         assert_eq!(first.join().unwrap(), Lsn(1));
         for a in appenders {
             a.join().unwrap();
@@ -577,22 +482,11 @@ fn spares_left_behind_are_removed_at_open_and_never_read() {
 #[test]
 fn a_spare_that_cannot_be_made_leaves_the_rotation_to_make_its_file() {
     // A file system on which spare WAL files cannot be created.
-    let refused = Arc::new(AtomicU64::new(0));
-    let counted = refused.clone();
-    let vfs = OpenHook {
-        inner: mem(),
-        hook: Arc::new(move |inner, path, create| {
-            if path.to_string_lossy().ends_with(".spare") {
-                counted.fetch_add(1, Relaxed);
-                let full = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left");
-                return Err(Error::io("create", path, full));
-            }
-            inner.open(path, create)
-        }),
-    };
+    let vfs = FaultVfs::new(Arc::new(mem()));
+    vfs.fail_paths_ending(FaultOp::Open, ".spare", std::io::ErrorKind::StorageFull);
     let wal = open(Arc::new(vfs.clone()), sync_files(64 << 10));
     let mut appended = append_until(&wal, |w| w.stats().bytes > 48 << 10);
-    eventually("a spare was tried", || refused.load(Relaxed) >= 1);
+    eventually("a spare was tried", || vfs.injected() >= 1);
     appended += append_until(&wal, |w| w.stats().rotations == 1);
     let stats = wal.stats();
     assert_eq!((stats.spares_prepared, stats.rotations_unprepared), (0, 1));

@@ -675,77 +675,12 @@ mod tests {
         )
     }
 
-    /// A file system whose directory fsync waits until the test opens a
-    /// gate, to hold a segment creation in the middle of its I/O.
-    #[derive(Debug)]
-    struct GatedDirSync {
-        inner: MemVfs,
-        gate: Arc<(parking_lot::Mutex<(bool, bool)>, Condvar)>,
-    }
-
-    impl GatedDirSync {
-        /// Waits until a directory fsync is held at the gate.
-        fn wait_until_held(&self) {
-            let (lock, cv) = &*self.gate;
-            let mut state = lock.lock();
-            while !state.1 {
-                cv.wait(&mut state);
-            }
-        }
-
-        fn open_gate(&self) {
-            let (lock, cv) = &*self.gate;
-            lock.lock().0 = true;
-            cv.notify_all();
-        }
-    }
-
-    impl Vfs for GatedDirSync {
-        fn create_dir_all(&self, dir: &Path) -> Result<()> {
-            self.inner.create_dir_all(dir)
-        }
-        fn open(&self, path: &Path, create: bool) -> Result<Arc<dyn VfsFile>> {
-            self.inner.open(path, create)
-        }
-        fn exists(&self, path: &Path) -> Result<bool> {
-            self.inner.exists(path)
-        }
-        fn remove_file(&self, path: &Path) -> Result<()> {
-            self.inner.remove_file(path)
-        }
-        fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-            self.inner.rename(from, to)
-        }
-        fn list(&self, dir: &Path) -> Result<Vec<String>> {
-            self.inner.list(dir)
-        }
-        fn sync_dir(&self, dir: &Path) -> Result<()> {
-            let (lock, cv) = &*self.gate;
-            let mut state = lock.lock();
-            state.1 = true;
-            cv.notify_all();
-            while !state.0 {
-                cv.wait(&mut state);
-            }
-            drop(state);
-            self.inner.sync_dir(dir)
-        }
-        fn lock_dir(&self, dir: &Path) -> Result<Box<dyn crate::io::DirLock>> {
-            self.inner.lock_dir(dir)
-        }
-    }
-
     /// A free (which runs on whatever thread drops a value, readers
     /// included) never waits for a segment being created in its class.
     #[test]
     fn a_free_does_not_wait_for_a_segment_creation() {
-        let mem = MemVfs::new();
-        mem.create_dir_all(Path::new("/s")).unwrap();
-        let gate = Arc::new((parking_lot::Mutex::new((true, false)), Condvar::new()));
-        let vfs = Arc::new(GatedDirSync {
-            inner: mem,
-            gate: gate.clone(),
-        });
+        let vfs = Arc::new(crate::io::FaultVfs::new(Arc::new(MemVfs::new())));
+        vfs.create_dir_all(Path::new("/s")).unwrap();
         let dm = Arc::new(DiskManager::new(
             vfs.clone(),
             Path::new("/s"),
@@ -756,12 +691,12 @@ mod tests {
         // creates a segment.
         let big = SEGMENT_BYTES - 8192;
         let first = dm.allocate(big).unwrap().slot;
-        *gate.0.lock() = (false, false); // closed, nothing held yet
+        vfs.close_sync_gate();
         let creator = {
             let dm = dm.clone();
             std::thread::spawn(move || dm.allocate(big).unwrap().slot)
         };
-        vfs.wait_until_held();
+        vfs.wait_for_held_sync();
         // The creation is held inside its I/O: a free of the same class
         // completes, and an allocation takes the freed slot. (Were the
         // class locked across the I/O, they would wait for the gate, which
@@ -792,7 +727,7 @@ mod tests {
             })
             .collect();
         std::thread::sleep(std::time::Duration::from_millis(50)); // let them queue
-        vfs.open_gate();
+        vfs.open_sync_gate();
         let second = creator.join().unwrap();
         assert_ne!(second, first);
         let mut slots: Vec<SlotAddr> = waiters.into_iter().map(|w| w.join().unwrap()).collect();

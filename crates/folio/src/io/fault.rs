@@ -5,14 +5,19 @@
 //! either persistent (every matching call from the n-th on fails until
 //! `heal`) or armed to fail only the n-th matching call from now. A failing
 //! write can be made short: it writes the first half of its buffer, then
-//! fails, as a write cut by a full disk does.
+//! fails, as a write cut by a full disk does. A fault can be limited to the
+//! paths with a given ending (`.spare`).
+//!
+//! Beside faults, a slow disk (every fsync sleeps) and a sync gate: while
+//! it is closed every fsync, of a file or a directory, waits at it, which
+//! holds a thread in the middle of its I/O for as long as a test needs.
 
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::{DirLock, Vfs, VfsFile};
 use crate::error::{Error, Result};
@@ -41,6 +46,8 @@ struct Fault {
     skip: u64,
     /// Fail every matching call after `skip`, not just one.
     persistent: bool,
+    /// Only paths ending so match (`None`: every path).
+    path_ending: Option<&'static str>,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +57,15 @@ struct Plan {
     short_writes: std::sync::atomic::AtomicBool,
     /// Microseconds every file fsync sleeps before it runs: a slow disk.
     sync_delay_us: AtomicU64,
+    gate: Mutex<SyncGate>,
+    gate_changed: Condvar,
+}
+
+/// While `closed`, fsyncs wait; `held` of them are waiting.
+#[derive(Debug, Default)]
+struct SyncGate {
+    closed: bool,
+    held: usize,
 }
 
 impl Plan {
@@ -59,6 +75,14 @@ impl Plan {
             return Ok(());
         };
         if fault.op != FaultOp::Any && fault.op != op {
+            return Ok(());
+        }
+        if fault.path_ending.is_some_and(|ending| {
+            !path
+                .as_os_str()
+                .as_encoded_bytes()
+                .ends_with(ending.as_bytes())
+        }) {
             return Ok(());
         }
         let kind = fault.kind;
@@ -82,6 +106,20 @@ impl Plan {
             path,
             io::Error::new(kind, "injected fault"),
         ))
+    }
+
+    /// An fsync's way through the gate: at once while it is open.
+    fn pass_sync_gate(&self) {
+        let mut gate = self.gate.lock();
+        if !gate.closed {
+            return;
+        }
+        gate.held += 1;
+        self.gate_changed.notify_all();
+        while gate.closed {
+            self.gate_changed.wait(&mut gate);
+        }
+        gate.held -= 1;
     }
 }
 
@@ -120,6 +158,19 @@ impl FaultVfs {
             kind,
             skip,
             persistent: true,
+            path_ending: None,
+        });
+    }
+
+    /// Every later `op` call on a path ending with `ending` fails with
+    /// `kind` until [`Self::heal`]; other paths are not touched.
+    pub fn fail_paths_ending(&self, op: FaultOp, ending: &'static str, kind: io::ErrorKind) {
+        *self.plan.fault.lock() = Some(Fault {
+            op,
+            kind,
+            skip: 0,
+            persistent: true,
+            path_ending: Some(ending),
         });
     }
 
@@ -136,6 +187,7 @@ impl FaultVfs {
             kind,
             skip,
             persistent: false,
+            path_ending: None,
         });
     }
 
@@ -145,6 +197,26 @@ impl FaultVfs {
     pub fn set_sync_delay(&self, delay: std::time::Duration) {
         let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
         self.plan.sync_delay_us.store(us, Ordering::Relaxed);
+    }
+
+    /// Closes the sync gate: every later fsync, of a file or a directory,
+    /// waits until [`Self::open_sync_gate`].
+    pub fn close_sync_gate(&self) {
+        self.plan.gate.lock().closed = true;
+    }
+
+    /// Opens the sync gate and lets every fsync held at it go on.
+    pub fn open_sync_gate(&self) {
+        self.plan.gate.lock().closed = false;
+        self.plan.gate_changed.notify_all();
+    }
+
+    /// Waits until an fsync is held at the closed gate.
+    pub fn wait_for_held_sync(&self) {
+        let mut gate = self.plan.gate.lock();
+        while gate.held == 0 {
+            self.plan.gate_changed.wait(&mut gate);
+        }
     }
 
     /// Removes the fault.
@@ -173,6 +245,7 @@ impl VfsFile for FaultFile {
         self.inner.write_all_at(buf, offset)
     }
     fn sync_data(&self) -> Result<()> {
+        self.plan.pass_sync_gate();
         self.plan.check(FaultOp::Sync, self.inner.path())?;
         let delay_us = self.plan.sync_delay_us.load(Ordering::Relaxed);
         if delay_us > 0 {
@@ -219,6 +292,7 @@ impl Vfs for FaultVfs {
         self.inner.list(dir)
     }
     fn sync_dir(&self, dir: &Path) -> Result<()> {
+        self.plan.pass_sync_gate();
         self.plan.check(FaultOp::Sync, dir)?;
         self.inner.sync_dir(dir)
     }
@@ -258,5 +332,39 @@ mod tests {
         assert!(f.write_all_at(b"again", 8).is_err(), "persistent");
         vfs.heal();
         f.write_all_at(b"fine", 8).unwrap();
+    }
+
+    #[test]
+    fn a_fault_limited_to_a_path_ending_spares_other_paths() {
+        let vfs = FaultVfs::new(Arc::new(MemVfs::new()));
+        vfs.create_dir_all(Path::new("/d")).unwrap();
+        vfs.fail_paths_ending(FaultOp::Open, ".spare", io::ErrorKind::StorageFull);
+        assert!(vfs.open(Path::new("/d/1.spare"), true).is_err());
+        assert!(vfs.open(Path::new("/d/1.wal"), true).is_ok());
+        assert!(vfs.open(Path::new("/d/spare.wal"), true).is_ok());
+        assert_eq!(vfs.injected(), 1);
+    }
+
+    #[test]
+    fn the_sync_gate_holds_fsyncs_until_opened() {
+        let vfs = FaultVfs::new(Arc::new(MemVfs::new()));
+        vfs.create_dir_all(Path::new("/d")).unwrap();
+        let f = vfs.open(Path::new("/d/f"), true).unwrap();
+        f.sync_data().unwrap(); // open: passes
+        vfs.close_sync_gate();
+        let synced = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let syncer = {
+            let (vfs, synced) = (vfs.clone(), synced.clone());
+            std::thread::spawn(move || {
+                vfs.sync_dir(Path::new("/d")).unwrap();
+                synced.store(true, Ordering::SeqCst);
+            })
+        };
+        vfs.wait_for_held_sync();
+        assert!(!synced.load(Ordering::SeqCst), "held at the gate");
+        vfs.open_sync_gate();
+        syncer.join().unwrap();
+        assert!(synced.load(Ordering::SeqCst));
+        f.sync_data().unwrap();
     }
 }
