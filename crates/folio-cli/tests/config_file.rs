@@ -67,9 +67,19 @@ fn call(stream: &mut TcpStream, command: &str) -> String {
     line
 }
 
-/// Stops the server with SHUTDOWN and returns what it logged.
-fn shut_down(mut stream: TcpStream, mut child: Child) -> String {
+/// Stops the server with SHUTDOWN and returns what it logged. As with
+/// Redis, SHUTDOWN gets no reply, and its connection closes only once the
+/// stores are closed: the stores in `data` open at once after the close.
+fn shut_down(mut stream: TcpStream, mut child: Child, data: &Path) -> String {
     stream.write_all(b"SHUTDOWN NOSAVE\r\n").expect("send");
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).expect("read until the close");
+    assert!(reply.is_empty(), "SHUTDOWN got {reply:?}");
+    for store in [data.to_path_buf(), data.join("pages")] {
+        let reopened = folio::open("paged", &store, &folio::Config::default())
+            .unwrap_or_else(|e| panic!("{} at the close: {e}", store.display()));
+        reopened.close().expect("close the reopened store");
+    }
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll the server") {
@@ -115,7 +125,7 @@ fn serves_with_the_file_settings_under_the_flags() {
     let mut stream = connect(flag_port, &mut child);
     assert_eq!(call(&mut stream, "PING"), "+PONG\r\n");
     assert!(TcpStream::connect(("127.0.0.1", file_port)).is_err());
-    let log = shut_down(stream, child);
+    let log = shut_down(stream, child, &dir.join("data"));
     assert!(dir.join("data").join("pages").is_dir(), "the file's dir");
     assert!(!log.contains("store open"), "info lines at warn:\n{log}");
 
@@ -124,7 +134,7 @@ fn serves_with_the_file_settings_under_the_flags() {
         .spawn()
         .expect("start folio");
     let stream = connect(file_port, &mut child);
-    let log = shut_down(stream, child);
+    let log = shut_down(stream, child, &dir.join("data"));
     assert!(log.contains("store open"), "no info line at info:\n{log}");
 }
 

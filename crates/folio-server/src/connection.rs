@@ -116,7 +116,11 @@ impl Connection {
                 // the drain's grace period bounds it. Redis sends no reply
                 // to a successful SHUTDOWN.
                 self.shared.shutdown_requested.notify_one();
-                self.flush().await?;
+                if let Err(err) = self.flush().await {
+                    // The connection is still handed over: closed now, it
+                    // would tell the client the shutdown is done.
+                    tracing::debug!(error = %err, "replies before SHUTDOWN not sent");
+                }
                 return Ok(After::Shutdown);
             }
             if after == After::Drop {
@@ -141,8 +145,13 @@ impl Connection {
     /// which closes it once the stores are closed: as with Redis, the client
     /// sees the close when the shutdown is complete.
     fn hold_until_stores_close(self) -> io::Result<()> {
-        let stream = self.stream.into_std()?;
-        self.shared.shutdown_clients.lock().push(stream);
+        match self.stream.into_std() {
+            Ok(stream) => self.shared.shutdown_clients.lock().push(stream),
+            Err(err) => tracing::warn!(
+                error = %err,
+                "cannot keep the SHUTDOWN client's connection open; it closes before the stores do"
+            ),
+        }
         Ok(())
     }
 

@@ -3,6 +3,9 @@
 //! Shutdown order: stop accepting (the listener is dropped), tell every
 //! connection to stop, let each finish the command it is running and send
 //! its reply, and after `ServerConfig::shutdown_grace` drop whatever is left.
+//! The connections of clients that sent `SHUTDOWN` are handed back open in
+//! [`Stopped`], for the caller to close after the stores (a connection
+//! still flushing when the grace period ends is dropped with the rest).
 
 use std::future::Future;
 use std::sync::Arc;

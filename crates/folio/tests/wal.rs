@@ -69,15 +69,18 @@ fn appended_records_are_recovered_in_order() {
 #[test]
 fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
     let vfs = FaultVfs::new(Arc::new(mem()));
-    let wal = Arc::new(open(Arc::new(vfs.clone()), small()));
+    // No spare files: the only fsync held at the gate is the first group's.
+    let options = WalOptions {
+        spare_files: false,
+        ..small()
+    };
+    let wal = Arc::new(open(Arc::new(vfs.clone()), options));
     let base = wal.stats();
     vfs.close_sync_gate();
     std::thread::scope(|s| {
         let first = s.spawn(|| wal.append(RecordKind::Put, b"first".to_vec()).unwrap());
-        // The writer now sits in the first record's fsync; ten more queue.
-        while wal.next_lsn() < Lsn(2) {
-            std::thread::yield_now();
-        }
+        // The first record's group now sits in its fsync; ten more queue.
+        vfs.wait_for_held_sync();
         let appenders: Vec<_> = (0..10u64)
             .map(|i| {
                 let wal = wal.clone();

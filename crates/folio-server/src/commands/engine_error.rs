@@ -1,5 +1,6 @@
 //! Engine errors as RESP error replies: the only mapping of `folio::Error`
-//! and `folio::PageError`.
+//! and `folio::PageError`. (One `VACUUMED` reply is not an engine error:
+//! `NODE.HEARTBEAT`'s for a node behind the vacuum horizon, in `pages`.)
 //!
 //! The text is always the error's `Display`, which names the limit or the file
 //! concerned. The code before it tells clients what kind of failure it is:

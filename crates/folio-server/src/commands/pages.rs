@@ -125,6 +125,12 @@ pub(super) fn heartbeat(shared: &Shared, args: &[Bytes]) -> HandlerResult {
         pages.heartbeat(&args[1], node_lsn)?;
         let horizon = pages.vacuum_horizon();
         if node_lsn < horizon {
+            tracing::warn!(
+                node = %args[1].escape_ascii(),
+                lsn = node_lsn.0,
+                horizon = horizon.0,
+                "a compute node is behind the vacuum horizon"
+            );
             return Ok(Reply::Error(
                 format!(
                     "VACUUMED node's LSN {} is below the vacuum horizon {}: page versions it reads below {} may be gone (the heartbeat is recorded)",
