@@ -79,8 +79,9 @@ fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
     vfs.close_sync_gate();
     std::thread::scope(|s| {
         let first = s.spawn(|| wal.append(RecordKind::Put, b"first".to_vec()).unwrap());
-        // The first record's group now sits in its fsync; ten more queue.
-        vfs.wait_for_held_sync();
+        // Alone on a free log, the first appender writes and fsyncs its
+        // record itself; ten more queue meanwhile.
+        let held = vfs.wait_for_held_sync();
         let appenders: Vec<_> = (0..10u64)
             .map(|i| {
                 let wal = wal.clone();
@@ -91,6 +92,7 @@ fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
             std::thread::yield_now();
         }
         vfs.open_sync_gate();
+        assert_eq!(held, vec![first.thread().id()]);
         assert_eq!(first.join().unwrap(), Lsn(1));
         for a in appenders {
             a.join().unwrap();
@@ -105,6 +107,22 @@ fn records_waiting_during_an_fsync_share_the_next_write_and_fsync() {
     );
     assert_eq!(stats.fsyncs - base.fsyncs, 2, "one fsync each");
     assert_eq!(stats.synced, Lsn(11));
+
+    // After a group of ten (appenders run concurrently), a lone append is
+    // the writer thread's to gather into a group, not its own; once a
+    // group of one has gone, the next lone append leads again.
+    for expect_leader in [false, true] {
+        vfs.close_sync_gate();
+        std::thread::scope(|s| {
+            let lone = s.spawn(|| wal.append(RecordKind::Put, b"lone".to_vec()).unwrap());
+            let held = vfs.wait_for_held_sync();
+            let lone_id = lone.thread().id();
+            vfs.open_sync_gate(); // before any assertion: a failure must not hang
+            lone.join().unwrap();
+            assert_eq!(held.len(), 1);
+            assert_eq!(held[0] == lone_id, expect_leader, "{held:?}");
+        });
+    }
 }
 
 #[test]

@@ -696,7 +696,7 @@ mod tests {
             let dm = dm.clone();
             std::thread::spawn(move || dm.allocate(big).unwrap().slot)
         };
-        vfs.wait_for_held_sync();
+        assert_eq!(vfs.wait_for_held_sync(), vec![creator.thread().id()]);
         // The creation is held inside its I/O: a free of the same class
         // completes, and an allocation takes the freed slot. (Were the
         // class locked across the I/O, they would wait for the gate, which

@@ -61,11 +61,11 @@ struct Plan {
     gate_changed: Condvar,
 }
 
-/// While `closed`, fsyncs wait; `held` of them are waiting.
+/// While `closed`, fsyncs wait; `held` are the threads waiting.
 #[derive(Debug, Default)]
 struct SyncGate {
     closed: bool,
-    held: usize,
+    held: Vec<std::thread::ThreadId>,
 }
 
 impl Plan {
@@ -114,12 +114,13 @@ impl Plan {
         if !gate.closed {
             return;
         }
-        gate.held += 1;
+        let me = std::thread::current().id();
+        gate.held.push(me);
         self.gate_changed.notify_all();
         while gate.closed {
             self.gate_changed.wait(&mut gate);
         }
-        gate.held -= 1;
+        gate.held.retain(|&id| id != me);
     }
 }
 
@@ -211,12 +212,14 @@ impl FaultVfs {
         self.plan.gate_changed.notify_all();
     }
 
-    /// Waits until an fsync is held at the closed gate.
-    pub fn wait_for_held_sync(&self) {
+    /// Waits until an fsync is held at the closed gate; returns the
+    /// threads held there.
+    pub fn wait_for_held_sync(&self) -> Vec<std::thread::ThreadId> {
         let mut gate = self.plan.gate.lock();
-        while gate.held == 0 {
+        while gate.held.is_empty() {
             self.plan.gate_changed.wait(&mut gate);
         }
+        gate.held.clone()
     }
 
     /// Removes the fault.
@@ -360,7 +363,7 @@ mod tests {
                 synced.store(true, Ordering::SeqCst);
             })
         };
-        vfs.wait_for_held_sync();
+        assert_eq!(vfs.wait_for_held_sync(), vec![syncer.thread().id()]);
         assert!(!synced.load(Ordering::SeqCst), "held at the gate");
         vfs.open_sync_gate();
         syncer.join().unwrap();

@@ -100,13 +100,24 @@ struct Pending {
 /// Who writes a record that was just queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WrittenBy {
-    /// The writer thread, woken now: an appender is blocked on it.
-    Thread,
     /// The appender itself, which holds the tail next (`Buffered`).
     Appender,
     /// Whoever waits for it first, or the writer thread once
     /// [`DEFERRED_WRITE_DELAY`] has passed.
     FirstWaiter,
+    /// The appender, blocked on it, when it is queued alone and the tail
+    /// is free (and still free when the appender tries it; if not, the
+    /// appender wakes the writer thread:
+    /// [`Shared::wake_writer_for_waiters`]); otherwise the writer thread,
+    /// woken now.
+    LeaderOrThread,
+}
+
+/// A record just queued.
+struct Queued {
+    lsn: Lsn,
+    /// The appender is to write the queue itself ([`WrittenBy::LeaderOrThread`]).
+    lead: bool,
 }
 
 struct State {
@@ -120,6 +131,10 @@ struct State {
     /// The writer thread sleeps with no deadline: a group written by an
     /// appender in `Buffered` mode wakes it, to fsync within the interval.
     writer_idle: bool,
+    /// Records in the last group written. More than one: appenders run
+    /// concurrently, and a blocked appender leaves its record to the
+    /// writer thread, whose wake-up gathers the group (see `enqueue`).
+    last_group_records: usize,
     /// A deferred record the writer thread has promised to write, with
     /// everything queued before it, and by when, unless someone takes the
     /// queue first ([`check_deferred`]).
@@ -244,6 +259,7 @@ impl Wal {
                 sync_requested: false,
                 write_now: false,
                 writer_idle: false,
+                last_group_records: 0,
                 deferred_deadline: None,
                 failed: None,
                 closing: false,
@@ -282,19 +298,29 @@ impl Wal {
     /// append (docs/ARCHITECTURE.md, decision 24). Appenders that wait for
     /// the tail find their records written by the holder, or write the
     /// queue next: group commit without a waiting thread.
+    ///
+    /// With `Sync` an appender that finds the log free writes and fsyncs
+    /// the queue itself, as a deferred append's waiter does (decision 32);
+    /// one that finds it held hands its record to the writer thread, which
+    /// writes everything queued meanwhile as the next group once the
+    /// holder lets go.
     pub fn append(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
         if self.shared.options.sync != SyncMode::Sync {
-            let lsn = self.enqueue(kind, payload, None, WrittenBy::Appender)?;
+            let lsn = self.enqueue(kind, payload, None, WrittenBy::Appender)?.lsn;
             self.shared.write_queue_through(lsn)?;
             return Ok(lsn);
         }
-        let lsn = self.enqueue(
+        let queued = self.enqueue(
             kind,
             payload,
             Some(std::thread::current()),
-            WrittenBy::Thread,
+            WrittenBy::LeaderOrThread,
         )?;
+        let lsn = queued.lsn;
         let reached = self.acked_atomic();
+        if queued.lead && !self.write_queued()? {
+            self.shared.wake_writer_for_waiters();
+        }
         loop {
             if reached.load(Ordering::Acquire) >= lsn.0 {
                 return Ok(lsn);
@@ -316,7 +342,9 @@ impl Wal {
     /// the writer thread within twice [`DEFERRED_WRITE_DELAY`]. A later failure to
     /// write it poisons the log as any write failure does.
     pub fn append_deferred(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
-        self.enqueue(kind, payload, None, WrittenBy::FirstWaiter)
+        Ok(self
+            .enqueue(kind, payload, None, WrittenBy::FirstWaiter)?
+            .lsn)
     }
 
     /// Writes every queued record on the calling thread, and in `Sync`
@@ -344,7 +372,7 @@ impl Wal {
         payload: Vec<u8>,
         waiter: Option<std::thread::Thread>,
         by: WrittenBy,
-    ) -> Result<Lsn> {
+    ) -> Result<Queued> {
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(Error::BatchTooLarge {
                 what: format!("a WAL record of {} bytes", payload.len()),
@@ -364,8 +392,22 @@ impl Wal {
             payload,
             waiter,
         });
+        let mut lead = false;
         match by {
-            WrittenBy::Thread => {
+            // Alone on a free log that one appender at a time uses: the
+            // appender writes it, with no hand-off to the writer thread and
+            // back. Otherwise the writer thread takes it with the records
+            // queued before it and while it wakes: a leader here would
+            // write a group of one as the others queue, and halve the
+            // groups of concurrent appenders.
+            WrittenBy::LeaderOrThread
+                if state.queue.len() == 1
+                    && state.last_group_records <= 1
+                    && !self.shared.tail.is_locked() =>
+            {
+                lead = true;
+            }
+            WrittenBy::LeaderOrThread => {
                 state.write_now = true;
                 self.shared.work.notify_one();
             }
@@ -375,7 +417,7 @@ impl Wal {
             }
             WrittenBy::FirstWaiter | WrittenBy::Appender => {}
         }
-        Ok(lsn)
+        Ok(Queued { lsn, lead })
     }
 
     /// The LSN an append waits for: durable (`Sync`) or written (`Buffered`).
@@ -643,6 +685,14 @@ impl Shared {
         }
     }
 
+    /// Has the writer thread write the queue now: a blocked appender found
+    /// the tail held, so its record waits for the group after the holder's.
+    fn wake_writer_for_waiters(&self) {
+        let mut state = self.state.lock();
+        state.write_now = true;
+        self.work.notify_one();
+    }
+
     /// `Buffered` appends and waits: returns once the record at `lsn` is
     /// written, writing the queue itself unless the holder of
     /// the tail did. A group is acknowledged before the tail is released,
@@ -712,6 +762,9 @@ impl Shared {
     /// returns the highest acknowledged LSN, for the listener.
     fn acknowledge(&self, batch: &[Pending], bytes: u64, fsyncs: u64, fsynced: bool) -> Lsn {
         let mut state = self.state.lock();
+        if !batch.is_empty() {
+            state.last_group_records = batch.len();
+        }
         let stats = &mut state.stats;
         if let Some(last) = batch.last() {
             stats.written = last.lsn;
