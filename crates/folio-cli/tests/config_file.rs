@@ -73,7 +73,9 @@ fn call(stream: &mut TcpStream, command: &str) -> String {
 fn shut_down(mut stream: TcpStream, mut child: Child, data: &Path) -> String {
     stream.write_all(b"SHUTDOWN NOSAVE\r\n").expect("send");
     let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).expect("read until the close");
+    stream
+        .read_to_end(&mut reply)
+        .expect("read until the close");
     assert!(reply.is_empty(), "SHUTDOWN got {reply:?}");
     for store in [data.to_path_buf(), data.join("pages")] {
         let reopened = folio::open("paged", &store, &folio::Config::default())
