@@ -318,8 +318,15 @@ impl Wal {
         )?;
         let lsn = queued.lsn;
         let reached = self.acked_atomic();
-        if queued.lead && !self.write_queued()? {
-            self.shared.wake_writer_for_waiters();
+        if queued.lead {
+            match self.write_queued() {
+                Ok(true) => {}
+                Ok(false) => self.shared.wake_writer_for_waiters(lsn),
+                // The group that failed may be a later one: a record made
+                // durable by an earlier holder stays acknowledged.
+                Err(_) if reached.load(Ordering::Acquire) >= lsn.0 => return Ok(lsn),
+                Err(e) => return Err(e),
+            }
         }
         loop {
             if reached.load(Ordering::Acquire) >= lsn.0 {
@@ -674,6 +681,11 @@ impl Shared {
             Ok((bytes, fsyncs)) => {
                 let acked = self.acknowledge(&batch, bytes, fsyncs, fsync);
                 drop(tail);
+                // Woken after the tail is free: a waiter that appends again
+                // at once finds the log free and may lead (decision 32).
+                for waiter in batch.iter().filter_map(|p| p.waiter.as_ref()) {
+                    waiter.unpark();
+                }
                 self.tell_listener(Some(acked));
                 Ok(())
             }
@@ -686,11 +698,17 @@ impl Shared {
     }
 
     /// Has the writer thread write the queue now: a blocked appender found
-    /// the tail held, so its record waits for the group after the holder's.
-    fn wake_writer_for_waiters(&self) {
+    /// the tail held, so its record at `lsn` waits for the group after the
+    /// holder's. Unless the holder took it already: then the holder
+    /// acknowledges it, and `write_now` must not be left set over an empty
+    /// queue (it would have the writer thread write the next deferred
+    /// record at once, taking that fsync from its waiter).
+    fn wake_writer_for_waiters(&self, lsn: Lsn) {
         let mut state = self.state.lock();
-        state.write_now = true;
-        self.work.notify_one();
+        if state.queue.first().is_some_and(|p| p.lsn <= lsn) {
+            state.write_now = true;
+            self.work.notify_one();
+        }
     }
 
     /// `Buffered` appends and waits: returns once the record at `lsn` is
@@ -759,7 +777,8 @@ impl Shared {
     }
 
     /// Acknowledges a group that was written (and fsynced if `fsynced`);
-    /// returns the highest acknowledged LSN, for the listener.
+    /// returns the highest acknowledged LSN, for the listener. The caller
+    /// unparks the group's waiters once it has let go of the tail.
     fn acknowledge(&self, batch: &[Pending], bytes: u64, fsyncs: u64, fsynced: bool) -> Lsn {
         let mut state = self.state.lock();
         if !batch.is_empty() {
@@ -788,9 +807,6 @@ impl Shared {
         }
         self.done.notify_all();
         drop(state);
-        for waiter in batch.iter().filter_map(|p| p.waiter.as_ref()) {
-            waiter.unpark();
-        }
         acked
     }
 
