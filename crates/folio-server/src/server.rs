@@ -35,7 +35,7 @@ const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 /// clients that sent `SHUTDOWN`, still open. Redis closes them when it
 /// exits, after its save, so a client that waits for the close knows the
 /// data directory is free; drop this once the stores are closed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[must_use = "dropping it closes the SHUTDOWN clients' connections; drop it after closing the stores"]
 pub struct Stopped {
     shutdown_clients: Vec<std::net::TcpStream>,

@@ -164,14 +164,7 @@ fn shutdown_client_sees_the_close_after_the_server_stopped() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open_store(dir.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
+    let (runtime, listener) = common::runtime_and_listener();
     let addr = listener.local_addr().expect("address");
     let stores = folio_server::Stores::kv_only(Arc::clone(&store));
     let never = std::future::pending::<()>();

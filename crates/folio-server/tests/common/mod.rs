@@ -32,6 +32,20 @@ pub fn open_pages(dir: &Path) -> Arc<PageStore> {
     Arc::new(PageStore::open(open_store(dir), options).expect("open the page store"))
 }
 
+/// A two-worker runtime and a listener on a free loopback port, for a
+/// server to run on.
+pub fn runtime_and_listener() -> (Runtime, TcpListener) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("build a runtime");
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind 127.0.0.1:0");
+    (runtime, listener)
+}
+
 /// A server running on its own runtime.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -55,14 +69,7 @@ impl TestServer {
 
     /// Starts a server over `stores` with `config`.
     pub fn with_stores(stores: Stores, config: ServerConfig) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("build a runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind 127.0.0.1:0");
+        let (runtime, listener) = runtime_and_listener();
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
