@@ -27,7 +27,12 @@
  *
  * Limits (all set through kvstore_init's options): keys up to max_key_bytes
  * (default 4096), values and page images up to max_value_bytes (default
- * 16 MiB less one page), page ids 1 to 64 bytes.
+ * 16 MiB less 8 KiB, lowered to 16 MiB less one page for pages over 8 KiB),
+ * page ids 1 to 64 bytes whatever max_key_bytes and max_batch_bytes say
+ * (those limit keys and batches of the key-value store only).
+ *
+ * A relative path is resolved against the working directory once, in
+ * kvstore_init: a later chdir moves neither the store nor its pages.
  */
 #ifndef FOLIO_H
 #define FOLIO_H
@@ -60,10 +65,11 @@ typedef struct kvstore kvstore;          /* opaque; safe to share between thread
  *   below the vacuum horizon.
  * - KVSTORE_EIO also covers a store locked by another process, a store
  *   that refuses writes after an earlier failed write or fsync (reopen it:
- *   kvstore_destroy, then kvstore_init), and a failure of a peer engine
- *   (RocksDB, redb, LMDB, fjall) that is none of the other codes.
+ *   kvstore_destroy, then kvstore_init), every buffer-pool frame pinned by
+ *   concurrent calls (retry, or raise cache_mib), and a failure of a peer
+ *   engine (RocksDB, redb, LMDB, fjall) that is none of the other codes.
  * - KVSTORE_ECORRUPT also covers a file of a format version this build
- *   cannot read.
+ *   cannot read, and a store not closed cleanly that cannot be recovered.
  * - KVSTORE_ENOSPC: the disk is full; free space, then reopen.
  * - KVSTORE_EINTERNAL: a bug (a caught panic) or out of memory.
  */
@@ -131,8 +137,9 @@ const char *kvstore_last_error(void);    /* this thread's last error message, or
 
 /* Multi-version pages: the newest version with LSN <= lsn. */
 /* Store version lsn of page page_id (1 to 64 bytes). Versions are
-   immutable: a repeat with the same bytes is KVSTORE_OK and changes nothing,
-   with different bytes KVSTORE_EINVAL; so is an lsn below the vacuum
+   immutable: a repeat with the same bytes is KVSTORE_OK and changes nothing
+   (below the vacuum horizon too, while that version is kept), with
+   different bytes KVSTORE_EINVAL; so is a new version below the vacuum
    horizon. Other errors as kvstore_put. */
 int  kvstore_put_page(kvstore *kv, const void *page_id, size_t id_len, uint64_t lsn, const void *page, size_t page_len);
 
@@ -150,8 +157,9 @@ int  kvstore_get_page(kvstore *kv, const void *page_id, size_t id_len, uint64_t 
 /* Vacuum: on every page, remove the versions older than the newest at or
    below horizon; *removed is how many versions went. The horizon is stored
    durably first and never moves back (a lower horizon vacuums at the one
-   already applied); reads below it whose version went are then
-   KVSTORE_EVACUUMED. This is the only vacuum: the library runs none in the
+   already applied); one above the highest LSN ever put is applied as that
+   LSN (the same versions go, and later puts above it are accepted); reads
+   below it whose version went are then KVSTORE_EVACUUMED. This is the only vacuum: the library runs none in the
    background. Errors: KVSTORE_EINVAL (NULL kv or removed), KVSTORE_EIO,
    KVSTORE_ENOSPC, KVSTORE_ECORRUPT. */
 int  kvstore_vacuum_pages(kvstore *kv, uint64_t horizon, uint64_t *removed);

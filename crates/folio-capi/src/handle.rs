@@ -21,6 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use folio::page::key::{check_page_id, page_store_config};
 use folio::{Config, KvStore, PageLsn, PageOptions, PageStore};
 
 use crate::options::Options;
@@ -48,7 +49,12 @@ const _: () = {
 
 impl Kvstore {
     /// Opens (or creates) the key-value store at `path`.
+    ///
+    /// A relative `path` is resolved here, once: a later `chdir` of the
+    /// program moves neither store.
     pub fn open(path: &Path, options: Options) -> Result<Self, Failure> {
+        let path = &std::path::absolute(path)
+            .map_err(|e| Failure::from(folio::Error::io("resolve", path, e)))?;
         let kv = folio::open(&options.engine, path, &options.config).map_err(|e| {
             Failure::from(e).context(format!("cannot open the store in {}", path.display()))
         })?;
@@ -78,14 +84,18 @@ impl Kvstore {
     }
 
     /// Stores version `lsn` of page `id` (a repeat of a stored version is
-    /// a no-op).
+    /// a no-op). A bad id or an image over the limit is refused before the
+    /// page store opens: a refused call leaves no directory behind.
     pub fn put_page(&self, id: &[u8], lsn: u64, image: &[u8]) -> Result<(), Failure> {
+        check_page_id(id)?;
+        self.config.check_value(image)?;
         self.pages()?.put_page(id, PageLsn(lsn), image)?;
         Ok(())
     }
 
     /// The newest version of page `id` at or below `lsn`.
     pub fn get_page(&self, id: &[u8], lsn: u64) -> Result<Option<(u64, Vec<u8>)>, Failure> {
+        check_page_id(id)?;
         let found = self.pages()?.get_page(id, PageLsn(lsn))?;
         Ok(found.map(|(lsn, image)| (lsn.0, image)))
     }
@@ -136,7 +146,8 @@ impl Kvstore {
     }
 
     fn open_pages(&self) -> Result<PageStore, Failure> {
-        let kv = folio::open(&self.engine, &self.pages_dir, &self.config)?;
+        let config = page_store_config(&self.config);
+        let kv = folio::open(&self.engine, &self.pages_dir, &config)?;
         let mut options = PageOptions::default();
         options.background = false;
         Ok(PageStore::open(Arc::from(kv), options)?)

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{ArgMatches, Args};
+use folio::page::key::page_store_config;
 use folio::{Config, Durability, PageOptions, PageStore, ReplacerKind};
 
 use crate::config_file::{self, FileSettings};
@@ -256,7 +257,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let store = folio::open(&args.engine, &args.dir, &config)
         .with_context(|| format!("cannot open the store in {}", args.dir.display()))?;
     let pages_dir = args.dir.join(PAGES_DIR);
-    let page_kv = folio::open(&args.engine, &pages_dir, &config)
+    let page_kv = folio::open(&args.engine, &pages_dir, &page_store_config(&config))
         .with_context(|| format!("cannot open the page store in {}", pages_dir.display()))?;
     let pages = PageStore::open(Arc::from(page_kv), page_options)
         .with_context(|| format!("cannot open the page store in {}", pages_dir.display()))?;

@@ -82,7 +82,10 @@ pub const PEERS: &[&str] = &[
 /// one of [`engines`]. A directory holding another engine's store is
 /// refused ([`layout::refuse_foreign`]) before the engine touches it (the
 /// adapters check in their own `open`; Folio's engines are checked here).
+/// A relative `path` is resolved once, here, as [`folio::open`] does.
 pub fn open(engine: &str, path: &Path, config: &Config) -> Result<Box<dyn KvStore>> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+    let path = absolute.as_path();
     match engine {
         #[cfg(feature = "rocksdb")]
         crate::rocksdb::ENGINE_NAME => {

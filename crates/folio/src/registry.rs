@@ -15,8 +15,13 @@ pub const ENGINES: &[&str] = &[crate::store::ENGINE_NAME, crate::memory::ENGINE_
 
 /// Opens (or creates) the store at `path` with the engine named `engine`.
 /// This is the *init* operation of the pluggable interface.
+///
+/// A relative `path` is resolved against the working directory once, here:
+/// the store names its files by the absolute path, so a later `chdir` of
+/// the process cannot send new segments or logs to another directory.
 pub fn open(engine: &str, path: &Path, config: &Config) -> Result<Box<dyn KvStore>> {
-    open_with_vfs(engine, Arc::new(FileVfs), path, config)
+    let path = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+    open_with_vfs(engine, Arc::new(FileVfs), &path, config)
 }
 
 /// As [`open`], through `vfs` (an in-memory or crash-simulating file

@@ -428,6 +428,45 @@ fn vacuum_fits_the_store_batch_limits() {
     pages.close().unwrap();
 }
 
+/// Limits given for keys (a 6-byte key, an 8-byte batch, as a C caller
+/// may set them) do not reach the page store through `page_store_config`:
+/// the longest page id is stored, vacuum frees versions, and an image over
+/// the caller's value limit is still refused by that limit.
+#[test]
+fn the_page_store_config_fits_page_keys_whatever_the_key_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = test_config();
+    small.max_key_bytes = 6;
+    small.max_batch_bytes = 8;
+    small.max_value_bytes = 16;
+    let config = folio::page::key::page_store_config(&small);
+    assert_eq!(config.max_value_bytes, 16, "images keep the caller's limit");
+    let store = Arc::new(PagedStore::open(dir.path(), &config).unwrap());
+    let pages = PageStore::open(store.clone(), options()).unwrap();
+    let id = [7u8; folio::page::MAX_PAGE_ID_BYTES];
+    for lsn in 1..=3 {
+        pages.put_page(&id, PageLsn(lsn), &[lsn as u8; 16]).unwrap();
+    }
+    let run = pages.vacuum(PageLsn(3)).unwrap();
+    assert_eq!(run.versions_removed, 2);
+    assert_eq!(pages.versions(&id).unwrap(), vec![PageLsn(3)]);
+    assert!(
+        matches!(
+            pages.put_page(&id, PageLsn(4), &[0u8; 17]),
+            Err(PageError::Store(folio::Error::ValueTooLarge {
+                len: 17,
+                max: 16
+            }))
+        ),
+        "an image over max_value_bytes is refused"
+    );
+    assert_eq!(
+        folio::page::key::page_store_config(&test_config()),
+        test_config()
+    );
+    pages.close().unwrap();
+}
+
 /// A vacuum whose delete batch fails puts the versions back in the index:
 /// reads still find them, and after a reopen the index and the store agree.
 #[test]

@@ -11,7 +11,8 @@
  * Parts: option and argument errors (every code path reachable from C),
  * limits, key-value basics, page versions and vacuum, random operations
  * checked against an in-program model with reopens, durability=sync
- * reopen, a value damaged on disk, and four threads sharing one handle.
+ * reopen, a relative path and small key limits with pages, a value
+ * damaged on disk, and four threads sharing one handle.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -22,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- checks ----------------------------------------------------------- */
 
@@ -233,7 +236,11 @@ static void test_null_arguments(kvstore *kv)
     EXPECT(kvstore_get_page(kv, "p", 1, 1, NULL, &val, &len), KVSTORE_EINVAL);
     MENTIONS("found_lsn is NULL");
     EXPECT(kvstore_get_page(kv, "p", 1, 1, &lsn, NULL, &len), KVSTORE_EINVAL);
+    val = &len;
+    lsn = 7;
     EXPECT(kvstore_get_page(kv, "p", 1, 1, &lsn, &val, NULL), KVSTORE_EINVAL);
+    MENTIONS("page_len is NULL");
+    CHECK(val == NULL && lsn == 0); /* outputs are reset on failure */
     EXPECT(kvstore_get_page(kv, NULL, 1, 1, &lsn, &val, &len), KVSTORE_EINVAL);
     EXPECT(kvstore_vacuum_pages(NULL, 1, &lsn), KVSTORE_EINVAL);
     EXPECT(kvstore_vacuum_pages(kv, 1, NULL), KVSTORE_EINVAL);
@@ -358,6 +365,64 @@ static void test_pages(kvstore *kv)
     EXPECT(kvstore_vacuum_pages(kv, 10, &removed), KVSTORE_OK); /* never moves back */
     CHECK(removed == 0);
     expect_no_page(kv, "v:\0", 3, 120, KVSTORE_EVACUUMED, __LINE__);
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A store opened by a relative path stays where it was opened when the
+   program changes directory; key limits too small for page keys (and
+   refused page calls) do not reach the page store. */
+static void test_relative_path_and_small_limits(void)
+{
+    char *cwd = getcwd(NULL, 0);
+    CHECK(cwd != NULL);
+    CHECK(chdir(g_dir) == 0);
+    char *options = options_of("max_key_bytes=6;max_batch_bytes=8;max_value_bytes=8192");
+    kvstore *kv = open_store("relative", options);
+    unsigned char id[64], image[8192];
+    memset(id, 'i', sizeof id);
+    memset(image, 'm', sizeof image);
+    /* Refused before the page store opens: no directory is made. */
+    EXPECT(kvstore_put_page(kv, NULL, 0, 1, image, sizeof image), KVSTORE_EINVAL);
+    EXPECT(kvstore_put_page(kv, id, 65, 1, image, sizeof image), KVSTORE_EINVAL);
+    EXPECT(kvstore_put_page(kv, id, 1, 1, image, 8193), KVSTORE_EINVAL);
+    MENTIONS("8192");
+    uint64_t found = 0;
+    void *page = NULL;
+    size_t page_len = 0;
+    EXPECT(kvstore_get_page(kv, id, 65, 1, &found, &page, &page_len), KVSTORE_EINVAL);
+    CHECK(!is_dir("relative/pages"));
+
+    CHECK(chdir("/") == 0);
+    EXPECT(kvstore_put(kv, "seven b", 7, "v", 1), KVSTORE_EINVAL); /* keys keep the limit */
+    MENTIONS("max_key_bytes");
+    EXPECT(kvstore_put(kv, "six by", 6, "v", 1), KVSTORE_OK);
+    EXPECT(kvstore_put_page(kv, id, sizeof id, 1, image, sizeof image), KVSTORE_OK);
+    EXPECT(kvstore_put_page(kv, id, sizeof id, 2, image, sizeof image), KVSTORE_OK);
+    uint64_t removed = 0;
+    EXPECT(kvstore_vacuum_pages(kv, 2, &removed), KVSTORE_OK);
+    CHECK(removed == 1);
+    kvstore_destroy(kv);
+    NO_ERROR();
+
+    char *pages = path_of("relative/pages");
+    CHECK(is_dir(pages));
+    char *path = path_of("relative");
+    kv = open_store(path, options);
+    expect_value(kv, "six by", 6, "v", 1, __LINE__);
+    expect_page(kv, id, sizeof id, 5, 2, image, sizeof image, __LINE__);
+    expect_no_page(kv, id, sizeof id, 1, KVSTORE_EVACUUMED, __LINE__);
+    kvstore_destroy(kv);
+    NO_ERROR();
+    CHECK(chdir(cwd) == 0);
+    free(path);
+    free(pages);
+    free(options);
+    free(cwd);
 }
 
 /* ---- random operations against a model ---------------------------------- */
@@ -780,6 +845,7 @@ int main(int argc, char **argv)
     free(path);
 
     test_sync_reopen();
+    test_relative_path_and_small_limits();
     test_corruption();
     test_threads(ops / 2, seed);
     printf("kvstore_test: all checks passed\n");

@@ -8,6 +8,7 @@
 //! version.
 
 use super::error::{PageError, PageResult};
+use crate::config::Config;
 
 /// Longest page id, in bytes (a PostgreSQL buffer tag is 20).
 pub const MAX_PAGE_ID_BYTES: usize = 64;
@@ -15,8 +16,31 @@ pub const MAX_PAGE_ID_BYTES: usize = 64;
 /// Bytes of the LSN suffix of a version key.
 pub const LSN_BYTES: usize = 8;
 
+/// Longest version key: the longest page id and its LSN.
+pub const MAX_VERSION_KEY_BYTES: usize = MAX_PAGE_ID_BYTES + LSN_BYTES;
+
 /// The metadata key holding the vacuum horizon (7 bytes: never a page key).
 pub const HORIZON_KEY: &[u8] = b"\0vacuum";
+
+/// Bytes of the stored horizon's value (a big-endian LSN).
+const HORIZON_VALUE_BYTES: usize = LSN_BYTES;
+
+/// The config of the store under a page store, from `config`, the one
+/// given for the keys beside it: the limits that a page store's own keys
+/// must fit are raised to fit them, so a small `max_key_bytes` cannot
+/// refuse a valid page id, nor a small `max_batch_bytes` every delete of
+/// a vacuum (which would then never free a version). Page images stay
+/// bound by `config`'s `max_value_bytes`, raised only to the stored
+/// horizon's 8 bytes.
+pub fn page_store_config(config: &Config) -> Config {
+    let mut raised = config.clone();
+    raised.max_key_bytes = raised.max_key_bytes.max(MAX_VERSION_KEY_BYTES);
+    raised.max_value_bytes = raised.max_value_bytes.max(HORIZON_VALUE_BYTES);
+    raised.max_batch_bytes = raised
+        .max_batch_bytes
+        .max(MAX_VERSION_KEY_BYTES.max(HORIZON_KEY.len() + HORIZON_VALUE_BYTES));
+    raised
+}
 
 /// A log sequence number of the compute side: the position in the
 /// database's log at which a page version was produced, or at which a
@@ -49,7 +73,7 @@ pub fn encode(id: &[u8], lsn: PageLsn) -> Vec<u8> {
 /// Splits a store key into page id and LSN; `None` when `key` cannot be a
 /// version key (its length is outside 9..=72).
 pub fn decode(key: &[u8]) -> Option<(&[u8], PageLsn)> {
-    if key.len() <= LSN_BYTES || key.len() > MAX_PAGE_ID_BYTES + LSN_BYTES {
+    if key.len() <= LSN_BYTES || key.len() > MAX_VERSION_KEY_BYTES {
         return None;
     }
     let (id, lsn) = key.split_at(key.len() - LSN_BYTES);

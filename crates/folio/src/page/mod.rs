@@ -204,7 +204,10 @@ impl<S: KvStore + ?Sized> std::fmt::Debug for PageStore<S> {
 
 impl<S: KvStore + ?Sized + 'static> PageStore<S> {
     /// Opens a page store over `store`: rebuilds the LogIndex from its keys,
-    /// reads the vacuum horizon, and starts the background thread.
+    /// reads the vacuum horizon, and starts the background thread. The
+    /// store must own every key and accept version keys (up to 72 bytes)
+    /// and single-delete batches of them: open it with
+    /// [`key::page_store_config`] of the config meant for keys.
     pub fn open(store: Arc<S>, options: PageOptions) -> PageResult<Self> {
         options.validate()?;
         let index = LogIndex::new();
