@@ -117,7 +117,8 @@ pub struct Config {
     /// Size of each WAL file (preallocated, then recycled).
     pub wal_file_bytes: u64,
     /// A checkpoint starts once this many bytes were logged (or, without a
-    /// WAL, written) since the last one. Bounds recovery time.
+    /// WAL, written) since the last one, whole records counted, the log
+    /// replayed at open included. Bounds recovery time.
     pub checkpoint_wal_bytes: u64,
     /// A checkpoint starts at least this often while there are writes;
     /// 0 turns the timer off.

@@ -499,6 +499,49 @@ fn buffered_crash_after_checkpoint_then_crash_again() {
     drop(store);
 }
 
+/// Runs that each log less than `checkpoint_wal_bytes` and crash before
+/// closing still get their log checkpointed: the log a crash left counts
+/// toward the next checkpoint, or a process that keeps crashing would
+/// grow the WAL (and the memory recovery needs) without end.
+#[test]
+fn the_log_a_crash_left_counts_toward_the_next_checkpoint() {
+    for engine in folio::ENGINES {
+        crash_twice_under_the_checkpoint_trigger(engine);
+    }
+}
+
+fn crash_twice_under_the_checkpoint_trigger(engine: &str) {
+    let mut config = config(Durability::Sync, true);
+    config.checkpoint_wal_bytes = 64 * 1024;
+    let value = vec![7u8; 4096];
+    let mut vfs = CrashVfs::new();
+    for run in 0..2u32 {
+        let store = folio::open_with_vfs(engine, Arc::new(vfs.clone()), Path::new(DIR), &config)
+            .unwrap_or_else(|e| panic!("{engine}: open for run {run}: {e}"));
+        let before = store.stats().checkpoints;
+        // 10 puts: ~40 KiB of log, under the trigger on its own.
+        for i in 0..10u32 {
+            store.put(&key(run * 10 + i), &value).unwrap();
+        }
+        if run == 1 {
+            // With the first run's log, the trigger is passed: the
+            // background thread checkpoints (it looks every 100 ms).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while store.stats().checkpoints == before {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{engine}: no checkpoint with {} bytes of WAL over two runs",
+                    2 * 10 * value.len()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        let crashed = vfs.crash_state(CrashPolicy::DropUnsynced, &mut rng("log_a_crash_left"));
+        drop(store);
+        vfs = crashed;
+    }
+}
+
 /// Inside `scope`: checkpoints back to back on another thread until
 /// `stop`, while this one cuts the power three times, `pause_ms` apart
 /// (random in the range); then sets `stop`. Returns the states after the

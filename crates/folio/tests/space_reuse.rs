@@ -126,7 +126,8 @@ fn without_a_wal_slots_no_checkpoint_named_are_reused_at_once() {
 /// Without a WAL the slots a checkpoint named wait for the next one. When
 /// more of them wait than there are keys (and at least 65,536: deletes
 /// after a checkpoint), the background checkpointer takes one and the
-/// slots come back without waiting for `checkpoint_wal_bytes` of writes.
+/// slots come back without waiting for `checkpoint_wal_bytes` of writes;
+/// then the checkpoints stop.
 #[test]
 fn without_a_wal_deletes_trigger_a_checkpoint_that_frees_their_slots() {
     let keys = 70_000u32;
@@ -153,6 +154,18 @@ fn without_a_wal_deletes_trigger_a_checkpoint_that_frees_their_slots() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // Once it is durable the slots stop waiting: no more checkpoints come
+    // (before, the slots stayed counted until their class allocated again,
+    // and a checkpoint followed every 100 ms).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let settled = store.stats().checkpoints;
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(
+        store.stats().checkpoints,
+        settled,
+        "checkpoints go on with nothing left waiting: {:?}",
+        store.stats()
+    );
     // The checkpoint made the waiting slots reusable: putting the keys
     // back takes them instead of new ones (slots still waiting would stay
     // counted while fresh ones were taken).

@@ -102,7 +102,9 @@ impl Inner {
 
     /// Waits for in-flight calls, takes the last snapshot, stops the WAL,
     /// releases the directory. Marked closed only once everything is on
-    /// disk: a failed close can be retried.
+    /// disk. A failed snapshot poisons the store, so a retried close then
+    /// fails with `Poisoned`: nothing acknowledged is lost, as the next
+    /// open recovers from the WAL.
     pub(super) fn close(&self) -> Result<()> {
         let _ops = self.ops.exclusive();
         let _view = self.view.exclusive();

@@ -74,6 +74,9 @@ impl MemoryStore {
             poisoned: OnceLock::new(),
             closed: AtomicBool::new(false),
         };
+        // The log a crash left counts as logged since the last snapshot, so
+        // runs that each crash before the trigger still retire it.
+        inner.logged_bytes.add(recovery.record_bytes());
         inner.remove_leftovers(header.generation);
         let inner = Arc::new(inner);
         let checkpointer = start_checkpointer(inner.clone())?;

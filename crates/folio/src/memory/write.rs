@@ -19,7 +19,7 @@ impl Inner {
     pub(super) fn put(&self, key: &[u8], value: &[u8], ack: Ack) -> Result<()> {
         self.config.check_put(key, value)?;
         let _ops = self.write_gate()?;
-        let logged = (key.len() + value.len()) as u64;
+        let logged = payload::record_bytes(1, key.len() + value.len());
         let value: Bytes = Arc::from(value);
         let _key = self.stripes.lock(key);
         self.log(RecordKind::Put, ack, || payload::encode_put(key, &value))?;
@@ -42,7 +42,7 @@ impl Inner {
         let _snapshot = self.unlogged_update();
         let removed = self.table.remove(key);
         debug_assert!(removed, "a key present under its stripe vanished");
-        self.logged_bytes.add(key.len() as u64);
+        self.logged_bytes.add(payload::record_bytes(1, key.len()));
         Ok(removed)
     }
 
@@ -73,7 +73,8 @@ impl Inner {
                 }
             }
         }
-        self.logged_bytes.add(batch.payload_bytes() as u64);
+        self.logged_bytes
+            .add(payload::record_bytes(batch.len(), batch.payload_bytes()));
         Ok(())
     }
 

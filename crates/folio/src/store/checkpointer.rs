@@ -250,7 +250,9 @@ impl Inner {
 
     /// Waits for in-flight writes and readers, takes the last checkpoint,
     /// marks the superblock clean, stops the WAL. Marked closed only once
-    /// everything is on disk: a failed close can be retried.
+    /// everything is on disk. A failed checkpoint poisons the store, so a
+    /// retried close then fails with `Poisoned`: nothing acknowledged is
+    /// lost, as the next open recovers from the WAL.
     pub(super) fn close(&self) -> Result<()> {
         let _ops = self.ops.exclusive();
         let _view = self.view.exclusive();

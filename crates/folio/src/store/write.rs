@@ -22,7 +22,8 @@ impl Inner {
         self.log(RecordKind::Put, ack, || payload::encode_put(key, value))?;
         let _snapshot = self.unlogged_swap(key);
         self.index.insert(key, located);
-        self.logged_bytes.add((key.len() + value.len()) as u64);
+        self.logged_bytes
+            .add(payload::record_bytes(1, key.len() + value.len()));
         Ok(())
     }
 
@@ -36,7 +37,7 @@ impl Inner {
             return Ok(false);
         }
         self.log(RecordKind::Delete, ack, || payload::encode_delete(key))?;
-        self.logged_bytes.add(key.len() as u64);
+        self.logged_bytes.add(payload::record_bytes(1, key.len()));
         let _snapshot = self.unlogged_swap(key);
         Ok(self.index.remove(key))
     }
@@ -48,7 +49,8 @@ impl Inner {
         let _keys = self.keys.lock_all(batch.ops().iter().map(BatchOp::key));
         self.log(RecordKind::Batch, ack, || payload::encode_batch(batch))?;
         self.swap_batch(staged);
-        self.logged_bytes.add(batch.payload_bytes() as u64);
+        self.logged_bytes
+            .add(payload::record_bytes(batch.len(), batch.payload_bytes()));
         Ok(())
     }
 

@@ -30,6 +30,17 @@ impl std::error::Error for PayloadError {}
 const TAG_PUT: u8 = 1;
 const TAG_DELETE: u8 = 2;
 
+/// Framing bytes per operation, at most: a batch's tag and two lengths.
+const OP_FRAMING_BYTES: usize = 9;
+
+/// Bytes a record of `ops` operations carrying `key_value_bytes` bytes of
+/// keys and values takes in the log, at most (header and framing
+/// included): what the checkpoint trigger counts, so that a stream of
+/// small or empty keys and values adds up too.
+pub fn record_bytes(ops: usize, key_value_bytes: usize) -> u64 {
+    (super::HEADER_BYTES + 4 + OP_FRAMING_BYTES * ops + key_value_bytes) as u64
+}
+
 /// The payload of a put.
 pub fn encode_put(key: &[u8], value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + key.len() + value.len());
@@ -47,7 +58,7 @@ pub fn encode_delete(key: &[u8]) -> Vec<u8> {
 
 /// The payload of a batch.
 pub fn encode_batch(batch: &WriteBatch) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + batch.payload_bytes() + 9 * batch.len());
+    let mut out = Vec::with_capacity(4 + batch.payload_bytes() + OP_FRAMING_BYTES * batch.len());
     let count = u32::try_from(batch.len()).expect("batches are limited far below 4G operations");
     out.extend_from_slice(&count.to_le_bytes());
     for op in batch.ops() {

@@ -220,6 +220,18 @@ pub struct Recovery {
     pub retired: Vec<PathBuf>,
 }
 
+impl Recovery {
+    /// Bytes of the log the records after the checkpoint take (headers
+    /// included): log a checkpoint would retire, which counts toward the
+    /// next one as bytes logged since it.
+    pub fn record_bytes(&self) -> u64 {
+        self.records
+            .iter()
+            .map(|r| (HEADER_BYTES + r.payload.len()) as u64)
+            .sum()
+    }
+}
+
 /// Reads the WAL files in `dir` numbered `first_seq` or higher and returns
 /// the records with an LSN above `after` (what the last checkpoint holds
 /// already). Fails with `Corruption` on damage in the middle of the durable
