@@ -6,7 +6,7 @@
 //! files is a separate call ([`crate::remove_store`]).
 //!
 //! Keys and values are arbitrary bytes (binary safe, empty allowed). Limits are
-//! in [`Config`]; input over a limit is refused with a typed error naming the
+//! in [`Config`](crate::Config); input over a limit is refused with a typed error naming the
 //! limit, and the store is unchanged.
 
 use std::ops::ControlFlow;

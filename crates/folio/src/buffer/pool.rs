@@ -117,6 +117,16 @@ impl Backoff {
     }
 }
 
+/// Why an eviction gave no frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missed {
+    /// Another thread holds the victim's latch, or evicted it first.
+    Taken,
+    /// The victim was dirty and has been written back (or the write-back
+    /// failed and poisoned the pool); it stays mapped.
+    WroteBack,
+}
+
 /// A buffer pool over a [`PageDevice`].
 #[derive(Debug)]
 pub struct BufferPool {
@@ -178,7 +188,7 @@ impl BufferPool {
     }
 
     /// Sets how long a miss waits for a free frame (default
-    /// [`DEFAULT_FRAME_WAIT`]).
+    /// `DEFAULT_FRAME_WAIT`).
     pub fn set_frame_wait(&mut self, wait: Duration) {
         self.frame_wait = wait;
     }
@@ -394,10 +404,21 @@ impl BufferPool {
                 !in_use && !stuck
             };
             if let Some(f) = self.replacer.victim(&evictable) {
-                if let Some(data) = self.try_evict(f) {
-                    return Ok((f, data));
+                match self.try_evict(f) {
+                    Ok(data) => return Ok((f, data)),
+                    // Clean now: it can go on the next try.
+                    Err(Missed::WroteBack) => continue,
+                    // A lost race: back off as when every frame is in use,
+                    // so a miss that keeps losing still meets its deadline.
+                    Err(Missed::Taken) => {
+                        if !waited.pause() {
+                            return Err(Error::BufferPoolExhausted {
+                                frames: self.frames.len(),
+                            });
+                        }
+                        continue;
+                    }
                 }
-                continue;
             }
             if poisoned && waited.rounds >= SPIN_AND_YIELD_ROUNDS {
                 // Every idle frame is dirty and cannot be written back.
@@ -414,19 +435,22 @@ impl BufferPool {
 
     /// Unmaps frame `f` if it is mapped, no one holds it and it is clean;
     /// writes it back (and leaves it mapped) if it is dirty.
-    fn try_evict(&self, f: FrameId) -> Option<RwLockWriteGuard<'_, FrameData>> {
+    fn try_evict(
+        &self,
+        f: FrameId,
+    ) -> std::result::Result<RwLockWriteGuard<'_, FrameData>, Missed> {
         let frame = self.frame(f);
-        let mut data = frame.latch.try_write()?;
+        let mut data = frame.latch.try_write().ok_or(Missed::Taken)?;
         // The replacer's view is read without the latch: the victim may have
         // been evicted by another thread meanwhile and be on the spare list
         // or about to be mapped again. Only a mapped frame can be evicted.
-        let addr = data.mapped?;
+        let addr = data.mapped.ok_or(Missed::Taken)?;
         if frame.dirty.load(Ordering::Acquire) {
             let data = RwLockWriteGuard::downgrade(data);
             if let Err(e) = self.write_back(frame, &data) {
                 tracing::error!(error = %e, "page write-back failed; the store refuses writes");
             }
-            return None;
+            return Err(Missed::WroteBack);
         }
         let removed = self.table.remove(addr, f);
         assert!(
@@ -438,7 +462,7 @@ impl BufferPool {
         *data.verified.get_mut() = 0;
         self.replacer.remove(f);
         self.evictions.incr();
-        Some(data)
+        Ok(data)
     }
 
     /// Writes `data` back if `frame` is dirty. The caller holds the latch
@@ -532,6 +556,42 @@ mod tests {
         for n in 0..10u8 {
             assert_eq!(small.fetch_page(page(n.into())).unwrap()[0], n);
         }
+    }
+
+    /// The frame holding `addr`.
+    fn frame_of(pool: &BufferPool, addr: PageAddr) -> FrameId {
+        let i = pool
+            .frames
+            .iter()
+            .position(|f| f.latch.read().mapped == Some(addr))
+            .expect("the page is in a frame");
+        FrameId(u32::try_from(i).unwrap())
+    }
+
+    /// An eviction says why it gave no frame: a held victim is `Taken`
+    /// (the miss backs off toward its deadline, as when every frame is in
+    /// use), a dirty one is written back and stays mapped, a clean one is
+    /// unmapped.
+    #[test]
+    fn an_eviction_says_why_it_gave_no_frame() {
+        let (pool, dev) = pool(2, ReplacerKind::Lru);
+        pool.new_page(page(1)).unwrap().fill(7);
+        let f = frame_of(&pool, page(1));
+        let reader = pool.fetch_page(page(1)).unwrap();
+        assert_eq!(pool.try_evict(f).err(), Some(Missed::Taken));
+        drop(reader);
+        assert_eq!(pool.try_evict(f).err(), Some(Missed::WroteBack));
+        assert_eq!(dev.pages.lock()[&page(1)], vec![7u8; 4096]);
+        assert_eq!(frame_of(&pool, page(1)), f, "still mapped");
+        let data = pool.try_evict(f).expect("clean and free: evicted");
+        assert_eq!(data.mapped, None);
+        drop(data);
+        pool.spare.lock().push(f);
+        assert_eq!(
+            pool.try_evict(f).err(),
+            Some(Missed::Taken),
+            "evicted already"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn segment_file_name(id: SegmentId) -> String {
 }
 
 impl SegmentHeader {
-    /// Encodes the header into its first [`SEGMENT_HEADER_BYTES`] bytes.
+    /// Encodes the header into its first `SEGMENT_HEADER_BYTES` bytes.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_BYTES] {
         let mut b = [0u8; SEGMENT_HEADER_BYTES];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);

@@ -52,7 +52,7 @@ pub trait SlotReclaimer: Send + Sync + fmt::Debug + 'static {
 /// An index value: the entry and the reclaimer that takes its slot (if it
 /// has one) back once the value is dropped (unused, replaced or removed).
 /// The reclaimer is a concrete type behind a thin `Arc`, so that a map
-/// entry (an [`IndexKey`] and a `Located`) fits 64 bytes.
+/// entry (an `IndexKey` and a `Located`) fits 64 bytes.
 pub struct Located<R: SlotReclaimer> {
     entry: Entry,
     reclaimer: Arc<R>,

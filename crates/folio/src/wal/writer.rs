@@ -346,7 +346,7 @@ impl Wal {
     /// someone asks: [`Wal::write_queued`] on the caller's thread, or
     /// [`Wal::wait_acked`] (by the writer thread at once in `Sync` mode, by
     /// the caller in `Buffered`). A record nobody asks for is written by
-    /// the writer thread within twice [`DEFERRED_WRITE_DELAY`]. A later failure to
+    /// the writer thread within twice `DEFERRED_WRITE_DELAY`. A later failure to
     /// write it poisons the log as any write failure does.
     pub fn append_deferred(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn> {
         Ok(self
