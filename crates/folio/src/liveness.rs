@@ -5,11 +5,13 @@
 //! reads at; that registers or refreshes it and sets its reference bit.
 //! Every `interval_ms` a CLOCK second-chance sweep passes over every node:
 //! a set bit is cleared (the node gets a second chance), a bit already
-//! clear means the node sent nothing since the previous sweep — a whole
-//! interval — and it is declared failed. So a node is failed by the second
-//! sweep after its last heartbeat, one to two intervals later: silence
-//! shorter than one interval is always survived, two intervals never. A
-//! node that heartbeats every half interval survives one lost heartbeat.
+//! clear means the node sent nothing since the previous sweep — at least a
+//! whole interval, as each sweep is due an interval after the previous one
+//! *ran* — and it is declared failed. So a node is failed by the second
+//! sweep after its last heartbeat: silence shorter than one interval is
+//! always survived, however late sweeps run; silence of two intervals plus
+//! the polls' delays (50 ms each in the page store) never. A node that
+//! heartbeats every half interval survives one lost heartbeat.
 //! Failed nodes are logged, handed to the failure listener and kept in a
 //! bounded list of recent failures.
 //!
@@ -17,8 +19,8 @@
 //! ask for a version older than the newest one at or below it.
 //!
 //! Invariants:
-//! - the horizon is never below the **floor**, the vacuum horizon already
-//!   applied (what was vacuumed is gone whoever asks); above it, it is the
+//! - the horizon is never below the **floor**, the vacuum horizon applied
+//!   or about to be (what was vacuumed is gone whoever asks); above it, it is the
 //!   minimum over the nodes live *now*: it comes back down when a node's
 //!   LSN does, when a node joins behind, or when the node that held it up
 //!   fails, so a vacuum never removes a version a live node can still ask
@@ -29,14 +31,19 @@
 //! - there is no horizon until two sweeps have run since the registry was
 //!   made: nodes that were alive before a restart get two intervals to
 //!   heartbeat again before anything is vacuumed on their behalf;
-//! - a node is in at most one of the live map and the failed list.
+//! - a node is in at most one of the live map and the failed list;
+//! - the floor rises under the live map's write lock, and a heartbeat
+//!   compares its LSN with the floor under the read lock: a vacuum reserves
+//!   its horizon ([`Liveness::reserve`]) before writing it, so a node that
+//!   heartbeats below it is either counted in it or told it is behind —
+//!   never told "fine" while a vacuum removes what it reads.
 //!
 //! Time comes from a [`Clock`]; sweeps run when [`Liveness::poll`] finds
 //! one due, so tests drive the registry with a [`crate::clock::ManualClock`].
-//! When a poll comes an interval or more late (the process stalled, or the
-//! thread polling was held up), one sweep runs that clears bits and fails
-//! no one, and the next is due an interval later: a stall of the detector
-//! is not counted against the nodes.
+//! When a poll comes an interval or more late (two or more since the last
+//! sweep ran: the process stalled, or the thread polling was held up, and
+//! heartbeats may be waiting unread), one sweep runs that clears bits and
+//! fails no one: a stall of the detector is not counted against the nodes.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -133,6 +140,10 @@ impl Node {
 
 #[derive(Debug)]
 struct Schedule {
+    /// Clock time the last sweep ran (the registry's creation before any).
+    last_sweep_ms: u64,
+    /// `last_sweep_ms + interval`: sweeps are spaced from when they run,
+    /// so consecutive ones are always an interval apart or more.
     next_sweep_ms: u64,
     sweeps: u64,
 }
@@ -167,14 +178,15 @@ impl Liveness {
     /// 0 when nothing was vacuumed).
     pub fn new(clock: Arc<dyn Clock>, interval_ms: u64, floor: PageLsn) -> Self {
         let interval_ms = interval_ms.max(1);
-        let next_sweep_ms = clock.now_ms().saturating_add(interval_ms);
+        let now_ms = clock.now_ms();
         Liveness {
             clock,
             interval_ms,
             live: RwLock::new(HashMap::default()),
             failed: Mutex::new(VecDeque::new()),
             schedule: Mutex::new(Schedule {
-                next_sweep_ms,
+                last_sweep_ms: now_ms,
+                next_sweep_ms: now_ms.saturating_add(interval_ms),
                 sweeps: 0,
             }),
             floor: Mutex::new((floor.0 > 0).then_some(floor)),
@@ -202,17 +214,22 @@ impl Liveness {
 
     /// Registers or refreshes node `id` at `lsn` and sets its reference
     /// bit. A node's LSN may go backwards, and the horizon with it down to
-    /// the floor.
-    pub fn heartbeat(&self, id: &[u8], lsn: PageLsn) -> PageResult<()> {
+    /// the floor. Returns the floor when `lsn` is below it: the node is
+    /// recorded, but versions it reads below the floor may be vacuumed.
+    pub fn heartbeat(&self, id: &[u8], lsn: PageLsn) -> PageResult<Option<PageLsn>> {
         if id.is_empty() || id.len() > MAX_NODE_ID_BYTES {
             return Err(PageError::InvalidNodeId { len: id.len() });
         }
         let now_ms = self.clock.now_ms();
-        if let Some(node) = self.live.read().get(id) {
-            node.lsn.store(lsn.0, Ordering::Release);
-            node.last_heartbeat_ms.store(now_ms, Ordering::Release);
-            node.referenced.store(true, Ordering::Release);
-            return Ok(());
+        {
+            let live = self.live.read();
+            if let Some(node) = live.get(id) {
+                node.lsn.store(lsn.0, Ordering::Release);
+                node.last_heartbeat_ms.store(now_ms, Ordering::Release);
+                node.referenced.store(true, Ordering::Release);
+                // Under the live lock: see `reserve`.
+                return Ok(self.floor_above(lsn));
+            }
         }
         let mut live = self.live.write();
         if live.len() >= MAX_NODES && !live.contains_key(id) {
@@ -228,9 +245,15 @@ impl Liveness {
         node.referenced.store(true, Ordering::Release);
         // Under the live lock: see `sweep`.
         self.failed.lock().retain(|f| f.id.0 != id);
+        let behind = self.floor_above(lsn);
         drop(live);
         tracing::info!(node = %String::from_utf8_lossy(id), lsn = lsn.0, "compute node registered");
-        Ok(())
+        Ok(behind)
+    }
+
+    /// The floor, when it is above `lsn`.
+    fn floor_above(&self, lsn: PageLsn) -> Option<PageLsn> {
+        (*self.floor.lock()).filter(|&floor| lsn < floor)
     }
 
     /// Runs a sweep if one is due by the clock. Returns its report.
@@ -241,13 +264,10 @@ impl Liveness {
             if now_ms < schedule.next_sweep_ms {
                 return None;
             }
-            let on_time = schedule.next_sweep_ms.saturating_add(self.interval_ms);
-            let late = on_time <= now_ms;
-            schedule.next_sweep_ms = if late {
-                now_ms.saturating_add(self.interval_ms)
-            } else {
-                on_time
-            };
+            let since_ms = now_ms.saturating_sub(schedule.last_sweep_ms);
+            let late = since_ms >= self.interval_ms.saturating_mul(2);
+            schedule.last_sweep_ms = now_ms;
+            schedule.next_sweep_ms = now_ms.saturating_add(self.interval_ms);
             schedule.sweeps += 1;
             late
         };
@@ -348,10 +368,22 @@ impl Liveness {
         (*self.floor.lock()).max(min_live)
     }
 
-    /// Raises the floor to at least `lsn`: a vacuum was applied there.
-    pub fn raise_floor(&self, lsn: PageLsn) {
+    /// Reserves the horizon a vacuum is about to write: raises the floor
+    /// to `lsn` — with `cap_at_live`, to the minimum LSN over the nodes
+    /// live now when that is lower — and returns the floor. Done under the
+    /// live map's write lock, so every heartbeat is either counted here or
+    /// compares its LSN with the new floor (see [`Liveness::heartbeat`]).
+    pub fn reserve(&self, lsn: PageLsn, cap_at_live: bool) -> PageLsn {
+        let live = self.live.write();
+        let min_live = live.values().map(|n| n.lsn.load(Ordering::Acquire)).min();
+        let target = match min_live {
+            Some(min) if cap_at_live => lsn.min(PageLsn(min)),
+            _ => lsn,
+        };
         let mut floor = self.floor.lock();
-        *floor = (*floor).max(Some(lsn));
+        let raised = (*floor).map_or(target, |f| f.max(target));
+        *floor = Some(raised);
+        raised
     }
 
     /// Every live node, then the recent failures (oldest first).

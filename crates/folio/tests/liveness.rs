@@ -112,6 +112,35 @@ fn a_stalled_detector_runs_one_sweep_not_a_backlog() {
     assert_eq!(next_interval(&clock, &liveness), vec![b"n".to_vec()]);
 }
 
+/// Sweeps are spaced from when they run: after a sweep that ran almost an
+/// interval late, the next is a whole interval later, not at its old slot,
+/// so a node heard just before the late sweep is never failed by a sweep
+/// a moment after it (silence shorter than an interval).
+#[test]
+fn a_late_sweep_moves_the_next_one_an_interval_after_it() {
+    let (clock, liveness) = registry(0);
+    liveness.heartbeat(b"n", PageLsn(1)).unwrap();
+    // The first sweep, due at one interval, runs one millisecond short of
+    // two (the polling thread was busy); n was heard just before it.
+    clock.advance_ms(2 * INTERVAL_MS - 1);
+    liveness.heartbeat(b"n", PageLsn(1)).unwrap();
+    let late = liveness.poll().unwrap();
+    assert_eq!((late.survived, late.failed.len()), (1, 0));
+    clock.advance_ms(1);
+    assert!(
+        liveness.poll().is_none(),
+        "its old slot is passed, but n has been silent 1 ms"
+    );
+    clock.advance_ms(INTERVAL_MS - 2);
+    assert!(
+        liveness.poll().is_none(),
+        "silent one ms short of an interval"
+    );
+    clock.advance_ms(1);
+    let next = liveness.poll().expect("an interval after the late sweep");
+    assert_eq!(next.failed.len(), 1, "silent a whole interval: failed");
+}
+
 #[test]
 fn a_stall_right_after_a_sweep_fails_no_one() {
     let (clock, liveness) = registry(0);
@@ -197,17 +226,28 @@ fn the_horizon_follows_the_live_nodes_down_to_the_applied_floor() {
     liveness.heartbeat(b"a", PageLsn(150)).unwrap();
     assert_eq!(liveness.horizon(), Some(PageLsn(150)));
 
-    // Once a vacuum applied 120, nothing below it can be asked for: a
-    // node joining behind pulls the horizon back to 120, no further.
-    liveness.raise_floor(PageLsn(120));
-    liveness.heartbeat(b"c", PageLsn(20)).unwrap();
-    assert_eq!(liveness.horizon(), Some(PageLsn(120)));
+    // A vacuum reserving 180 against the live nodes gets their minimum,
+    // 150 (a heartbeat recorded before the reservation is counted in it).
+    assert_eq!(liveness.reserve(PageLsn(180), true), PageLsn(150));
+    liveness.heartbeat(b"a", PageLsn(200)).unwrap();
+    // Given explicitly (PAGE.VACUUM 120 ... here below the floor), the
+    // floor stays where it is.
+    assert_eq!(liveness.reserve(PageLsn(120), false), PageLsn(150));
+    // Once a vacuum reserved 150, nothing below it can be asked for: a
+    // node joining behind pulls the horizon back to 150, no further, and
+    // is told it is behind.
+    assert_eq!(
+        liveness.heartbeat(b"c", PageLsn(20)).unwrap(),
+        Some(PageLsn(150))
+    );
+    assert_eq!(liveness.heartbeat(b"a", PageLsn(150)).unwrap(), None);
+    assert_eq!(liveness.horizon(), Some(PageLsn(150)));
 
     // Everyone fails: the floor stays.
     next_interval(&clock, &liveness);
     next_interval(&clock, &liveness);
     assert_eq!(liveness.live_nodes(), 0);
-    assert_eq!(liveness.horizon(), Some(PageLsn(120)));
+    assert_eq!(liveness.horizon(), Some(PageLsn(150)));
 }
 
 #[test]
@@ -363,6 +403,43 @@ fn background_vacuum_follows_the_live_horizon() {
     assert_eq!(pages.live_horizon(), Some(PageLsn(35)));
 }
 
+/// `vacuum_live` applies the live horizon of the moment it runs: a node
+/// that joined behind after the horizon was last read is counted, and
+/// keeps the version it reads.
+#[test]
+fn a_vacuum_to_the_live_horizon_counts_a_node_that_joined_behind() {
+    let clock = Arc::new(ManualClock::new(0));
+    let (_dir, pages) = page_store(&clock);
+    assert_eq!(pages.vacuum_live().unwrap(), None, "no live horizon yet");
+    for lsn in [100, 300, 450, 600] {
+        pages.put_page(b"p", PageLsn(lsn), &[1; 64]).unwrap();
+    }
+    for _ in 0..2 {
+        pages.heartbeat(b"a", PageLsn(500)).unwrap();
+        pages.heartbeat(b"b", PageLsn(600)).unwrap();
+        clock.advance_ms(INTERVAL_MS);
+        pages.liveness().poll();
+    }
+    assert_eq!(pages.live_horizon(), Some(PageLsn(500)));
+    assert_eq!(pages.heartbeat(b"c", PageLsn(200)).unwrap(), None);
+    let run = pages.vacuum_live().unwrap().unwrap();
+    assert_eq!(run.horizon, PageLsn(200));
+    assert_eq!(run.versions_removed, 0);
+    assert_eq!(
+        pages.get_page(b"p", PageLsn(200)).unwrap().unwrap().0,
+        PageLsn(100)
+    );
+    // Once c moves on, the next run takes what no one reads.
+    pages.heartbeat(b"c", PageLsn(500)).unwrap();
+    let run = pages.vacuum_live().unwrap().unwrap();
+    assert_eq!((run.horizon, run.versions_removed), (PageLsn(500), 2));
+    assert_eq!(
+        pages.heartbeat(b"c", PageLsn(200)).unwrap(),
+        Some(PageLsn(500)),
+        "behind the applied horizon now"
+    );
+}
+
 #[test]
 fn a_node_behind_the_vacuum_gets_version_vacuumed() {
     let clock = Arc::new(ManualClock::new(0));
@@ -373,8 +450,11 @@ fn a_node_behind_the_vacuum_gets_version_vacuumed() {
             .unwrap();
     }
     pages.vacuum(PageLsn(30)).unwrap();
-    // A node registering at LSN 15 asks for what is gone.
-    pages.heartbeat(b"old", PageLsn(15)).unwrap();
+    // A node registering at LSN 15 asks for what is gone, and is told.
+    assert_eq!(
+        pages.heartbeat(b"old", PageLsn(15)).unwrap(),
+        Some(PageLsn(30))
+    );
     let err = pages.get_page(b"p", PageLsn(15)).unwrap_err();
     assert!(
         matches!(

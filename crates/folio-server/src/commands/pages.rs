@@ -104,16 +104,13 @@ pub(super) fn versions(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 /// `PAGE.VACUUM [horizon]`.
 pub(super) fn vacuum(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
-        let horizon = match args {
-            [_, arg] => Some(lsn(arg)?),
-            [_] => pages.live_horizon(),
+        // A vacuum visits every page: `dispatch` runs it off the runtime.
+        let stats = match args {
+            [_, arg] => Some(pages.vacuum(lsn(arg)?)?),
+            [_] => pages.vacuum_live()?,
             _ => return Err(syntax_error().into()),
         };
-        let Some(horizon) = horizon else {
-            return Ok(Reply::Integer(0));
-        };
-        // A vacuum visits every page: `dispatch` runs it off the runtime.
-        Ok(Reply::count(pages.vacuum(horizon)?.versions_removed))
+        Ok(Reply::count(stats.map_or(0, |s| s.versions_removed)))
     })
 }
 
@@ -122,9 +119,7 @@ pub(super) fn vacuum(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 pub(super) fn heartbeat(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     with_pages(shared, |pages| {
         let node_lsn = lsn(&args[2])?;
-        pages.heartbeat(&args[1], node_lsn)?;
-        let horizon = pages.vacuum_horizon();
-        if node_lsn < horizon {
+        if let Some(horizon) = pages.heartbeat(&args[1], node_lsn)? {
             tracing::warn!(
                 node = %args[1].escape_ascii(),
                 lsn = node_lsn.0,

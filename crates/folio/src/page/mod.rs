@@ -297,8 +297,19 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
         self.shared.vacuum(horizon)
     }
 
-    /// Records a heartbeat of compute node `node` at `lsn`.
-    pub fn heartbeat(&self, node: &[u8], lsn: PageLsn) -> PageResult<()> {
+    /// Vacuums to the live horizon ([`PageStore::live_horizon`]), read once
+    /// no other vacuum runs and lowered to the nodes live as it is applied
+    /// (a node may join behind meanwhile); `None` when there is no live
+    /// horizon yet.
+    pub fn vacuum_live(&self) -> PageResult<Option<VacuumStats>> {
+        self.shared.vacuum_live()
+    }
+
+    /// Records a heartbeat of compute node `node` at `lsn`. Returns the
+    /// vacuum horizon (applied, or reserved by a vacuum under way) when
+    /// `lsn` is below it: the node is recorded, but versions it reads below
+    /// that horizon may be gone.
+    pub fn heartbeat(&self, node: &[u8], lsn: PageLsn) -> PageResult<Option<PageLsn>> {
         self.shared.liveness.heartbeat(node, lsn)
     }
 

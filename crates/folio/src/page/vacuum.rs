@@ -58,10 +58,32 @@ impl VacuumState {
     }
 }
 
+/// Where a vacuum's horizon comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// Given by the caller: applied whatever the live nodes read.
+    Given,
+    /// The live horizon: lowered, as it is reserved, to the minimum LSN
+    /// of the nodes live then (one may have joined behind since it was
+    /// read).
+    Live,
+}
+
 impl<S: KvStore + ?Sized> Shared<S> {
     pub(super) fn vacuum(&self, asked: PageLsn) -> PageResult<VacuumStats> {
         let mut state = self.vacuum.lock();
-        self.vacuum_locked(&mut state, asked)
+        self.vacuum_locked(&mut state, asked, Target::Given)
+    }
+
+    /// A vacuum to the live horizon, read once no other vacuum runs;
+    /// `None` when there is no live horizon yet.
+    pub(super) fn vacuum_live(&self) -> PageResult<Option<VacuumStats>> {
+        let mut state = self.vacuum.lock();
+        let Some(horizon) = self.liveness.horizon() else {
+            return Ok(None);
+        };
+        self.vacuum_locked(&mut state, horizon, Target::Live)
+            .map(Some)
     }
 
     /// A liveness sweep if due, then a vacuum to the live horizon if due
@@ -79,7 +101,7 @@ impl<S: KvStore + ?Sized> Shared<S> {
         if state.clean_at == Some(self.effective_horizon(horizon)) {
             return None;
         }
-        match self.vacuum_locked(&mut state, horizon) {
+        match self.vacuum_locked(&mut state, horizon, Target::Live) {
             Ok(stats) => {
                 if stats.versions_removed > 0 {
                     tracing::info!(
@@ -99,13 +121,23 @@ impl<S: KvStore + ?Sized> Shared<S> {
         }
     }
 
-    fn vacuum_locked(&self, state: &mut VacuumState, asked: PageLsn) -> PageResult<VacuumStats> {
+    fn vacuum_locked(
+        &self,
+        state: &mut VacuumState,
+        asked: PageLsn,
+        target: Target,
+    ) -> PageResult<VacuumStats> {
         let started = Instant::now();
-        let horizon = self.raise_horizon(asked)?;
+        let horizon = self.raise_horizon(asked, target)?;
         // A put that passed its horizon check before the raise may still be
         // on its way into the LogIndex, on a page the scan below would not
         // list: wait until every such put is in.
         self.quiesce_puts();
+        // Without ordered recovery, such a put (a page's kept version) must
+        // be durable before the deletes of its older siblings are.
+        if !self.store.keeps_write_order() {
+            self.store.flush()?;
+        }
         state.clean_at = None;
         self.vacuum_runs.fetch_add(1, Ordering::Relaxed);
         let mut stats = VacuumStats {
@@ -161,20 +193,26 @@ impl<S: KvStore + ?Sized> Shared<S> {
     }
 
     /// Makes [`Shared::effective_horizon`] of `asked` the durable vacuum
-    /// horizon; returns it.
-    fn raise_horizon(&self, asked: PageLsn) -> PageResult<PageLsn> {
+    /// horizon; returns it. The liveness registry reserves it first (with
+    /// [`Target::Live`], lowered to the nodes live then): from then on a
+    /// heartbeat below it is told it is behind, and one before it is
+    /// counted in it.
+    fn raise_horizon(&self, asked: PageLsn, target: Target) -> PageResult<PageLsn> {
         let applied = PageLsn(self.horizon.load(Ordering::Acquire));
-        let asked = self.effective_horizon(asked);
-        if asked <= applied {
+        let wanted = self.effective_horizon(asked);
+        if wanted <= applied {
             return Ok(applied);
         }
-        self.store.put(HORIZON_KEY, &asked.0.to_be_bytes())?;
+        let horizon = self.liveness.reserve(wanted, target == Target::Live);
+        if horizon <= applied {
+            return Ok(applied);
+        }
+        self.store.put(HORIZON_KEY, &horizon.0.to_be_bytes())?;
         // Durable before any delete can be: no backend promises to keep
         // the order of unflushed writes across a crash.
         self.store.flush()?;
-        self.horizon.store(asked.0, Ordering::Release);
-        self.liveness.raise_floor(asked);
-        Ok(asked)
+        self.horizon.store(horizon.0, Ordering::Release);
+        Ok(horizon)
     }
 
     /// Deletes `batch`'s versions (already cut from the LogIndex) from
