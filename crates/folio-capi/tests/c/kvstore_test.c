@@ -11,8 +11,9 @@
  * Parts: option and argument errors (every code path reachable from C),
  * limits, key-value basics, page versions and vacuum, random operations
  * checked against an in-program model with reopens, durability=sync
- * reopen, a relative path and small key limits with pages, a value
- * damaged on disk, and four threads sharing one handle.
+ * reopen, a relative path and small key limits with pages, a page store
+ * open retried, a value damaged on disk, and four threads sharing one
+ * handle.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -423,6 +424,32 @@ static void test_relative_path_and_small_limits(void)
     free(pages);
     free(options);
     free(cwd);
+}
+
+/* A page store that cannot open fails the page call that opened it, and
+   the next page call tries again. */
+static void test_page_store_open_is_retried(void)
+{
+    char *path = path_of("retry");
+    char *options = options_of("");
+    kvstore *kv = open_store(path, options);
+    char *blocker = path_of("retry/pages");
+    FILE *f = fopen(blocker, "w"); /* a file where its directory goes */
+    CHECK(f != NULL);
+    fclose(f);
+    unsigned char image[64];
+    memset(image, 'r', sizeof image);
+    EXPECT(kvstore_put_page(kv, "p", 1, 1, image, sizeof image), KVSTORE_EIO);
+    MENTIONS("cannot open the page store");
+    CHECK(remove(blocker) == 0);
+    EXPECT(kvstore_put_page(kv, "p", 1, 1, image, sizeof image), KVSTORE_OK);
+    NO_ERROR();
+    expect_page(kv, "p", 1, 1, 1, image, sizeof image, __LINE__);
+    kvstore_destroy(kv);
+    NO_ERROR();
+    free(blocker);
+    free(options);
+    free(path);
 }
 
 /* ---- random operations against a model ---------------------------------- */
@@ -846,6 +873,7 @@ int main(int argc, char **argv)
 
     test_sync_reopen();
     test_relative_path_and_small_limits();
+    test_page_store_open_is_retried();
     test_corruption();
     test_threads(ops / 2, seed);
     printf("kvstore_test: all checks passed\n");
