@@ -273,3 +273,57 @@ fn a_failed_fsync_poisons_and_reopening_recovers() {
     assert_eq!(reopened.get(b"later").unwrap(), None);
     reopened.close().unwrap();
 }
+
+/// A snapshot that fails part way (a full disk) removes its temporary
+/// file, which can be as big as the data set; the store keeps its
+/// acknowledged writes and reopens.
+#[test]
+fn a_failed_snapshot_removes_its_temporary_file() {
+    let mem = MemVfs::new();
+    let faulty = Arc::new(FaultVfs::new(Arc::new(mem.clone())));
+    let vfs: Arc<dyn Vfs> = faulty.clone();
+    let store = open(&vfs, &test_config()).unwrap();
+    for i in 0..100u32 {
+        store.put(&i.to_be_bytes(), &[7; 1000]).unwrap();
+    }
+    faulty.fail_paths_ending(FaultOp::Write, ".tmp", std::io::ErrorKind::StorageFull);
+    assert!(store.checkpoint().is_err());
+    faulty.heal();
+    let names = vfs.list(Path::new(DIR)).unwrap();
+    assert!(
+        !names.iter().any(|n| n.ends_with(".tmp")),
+        "a temporary file is left: {names:?}"
+    );
+    drop(store);
+    let reopened = open(&(Arc::new(mem) as Arc<dyn Vfs>), &test_config()).unwrap();
+    assert_eq!(reopened.len().unwrap(), 100);
+    reopened.close().unwrap();
+}
+
+/// A value over `max_value_bytes` is refused at open whether it is in the
+/// WAL or, after a snapshot, in the snapshot: what opens must not depend
+/// on whether a snapshot ran before the restart.
+#[test]
+fn a_snapshot_holding_a_value_over_the_limit_is_refused_at_open() {
+    let vfs: Arc<dyn Vfs> = Arc::new(MemVfs::new());
+    let store = open(&vfs, &test_config()).unwrap();
+    store.put(b"big", &[1; 5000]).unwrap();
+    store.close().unwrap(); // a snapshot holds it, the WAL is retired
+    let mut smaller = test_config();
+    smaller.max_value_bytes = 4096;
+    let err = open(&vfs, &smaller).expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "max_value_bytes",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("5000 bytes"), "{err}");
+    let reopened = open(&vfs, &test_config()).unwrap();
+    assert_eq!(reopened.get(b"big").unwrap().unwrap().len(), 5000);
+    reopened.close().unwrap();
+}

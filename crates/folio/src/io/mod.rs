@@ -121,19 +121,39 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
 
 /// Writes `bytes` to `path` through a temporary file, syncs it, renames it
 /// into place and syncs the directory: after `Ok`, `path` holds `bytes` or
-/// (after a crash before the rename) its old contents.
+/// (after a crash before the rename) its old contents. A failed write
+/// removes its temporary file.
 pub fn write_file_atomic(vfs: &dyn Vfs, path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let file = vfs.open(&tmp, true)?;
-    file.set_len(0)?;
-    file.write_all_at(bytes, 0)?;
-    file.sync_data()?;
-    drop(file);
-    vfs.rename(&tmp, path)?;
+    let written = (|| {
+        let file = vfs.open(&tmp, true)?;
+        file.set_len(0)?;
+        file.write_all_at(bytes, 0)?;
+        file.sync_data()?;
+        drop(file);
+        vfs.rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        discard_tmp(vfs, &tmp);
+        return Err(e);
+    }
     if let Some(dir) = path.parent() {
         vfs.sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// Removes the temporary file of a write that failed, as far as it can: on
+/// a full disk it may be the space the user is told to free. (A crash
+/// leaves it to the next open's clean-up.)
+pub(crate) fn discard_tmp(vfs: &dyn Vfs, tmp: &Path) {
+    match vfs.remove_file(tmp) {
+        Ok(()) => {}
+        Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(file = %tmp.display(), error = %e, "could not remove a temporary file");
+        }
+    }
 }
 
 /// Reads a whole file.

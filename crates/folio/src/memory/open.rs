@@ -43,6 +43,9 @@ impl MemoryStore {
             Some(generation) => load(&*vfs, dir, generation, &table, config)?,
             None => create(&*vfs, dir, &names)?,
         };
+        // Before the WAL opens (and may need a new file's worth of space):
+        // a snapshot cut short can be as big as the data set.
+        remove_leftovers(&*vfs, dir, header.generation);
         let recovery = wal::recover(&*vfs, dir, Lsn(header.lsn), header.wal_seq)?;
         check_continuity(dir, &header, &recovery)?;
         replay(&table, &recovery, config, dir)?;
@@ -77,7 +80,6 @@ impl MemoryStore {
         // The log a crash left counts as logged since the last snapshot, so
         // runs that each crash before the trigger still retire it.
         inner.logged_bytes.add(recovery.record_bytes());
-        inner.remove_leftovers(header.generation);
         let inner = Arc::new(inner);
         let checkpointer = start_checkpointer(inner.clone())?;
         Ok(MemoryStore {
@@ -103,9 +105,10 @@ fn load(
 ) -> Result<SnapshotHeader> {
     let path = dir.join(snapshot_file_name(generation));
     let bytes = read_file(vfs, &path)?;
-    let mut longest_key = 0;
+    let (mut longest_key, mut longest_value) = (0, 0);
     let header = snapshot::decode(&bytes, &path, &mut |k, v| {
         longest_key = longest_key.max(k.len());
+        longest_value = longest_value.max(v.len());
         table.insert(k, Arc::from(v));
     })?;
     if header.generation != generation {
@@ -122,6 +125,14 @@ fn load(
         return Err(Error::InvalidConfig {
             field: "max_key_bytes",
             reason: format!("the store holds a key of {longest_key} bytes; raise the limit"),
+        });
+    }
+    // As replay refuses a logged value over the limit: what the store
+    // holds must not depend on whether a snapshot ran before the restart.
+    if longest_value > config.max_value_bytes {
+        return Err(Error::InvalidConfig {
+            field: "max_value_bytes",
+            reason: format!("the store holds a value of {longest_value} bytes; raise the limit"),
         });
     }
     Ok(header)
@@ -226,22 +237,20 @@ fn open_wal(
     Wal::open(vfs.clone(), dir, recovery, options).map(Some)
 }
 
-impl Inner {
-    /// Removes what a crash may have left: snapshots older than the one
-    /// loaded (a crash between naming a new one and removing the old) and
-    /// temporary files of an interrupted snapshot.
-    fn remove_leftovers(&self, generation: u64) {
-        if let Err(e) = remove_snapshots_before(&*self.vfs, &self.dir, generation) {
-            tracing::warn!(error = %e, "could not remove an old snapshot");
-        }
-        let Ok(names) = self.vfs.list(&self.dir) else {
-            return;
-        };
-        for name in names {
-            if name.starts_with(super::SNAPSHOT_PREFIX) && name.ends_with(".tmp") {
-                if let Err(e) = self.vfs.remove_file(&self.dir.join(&name)) {
-                    tracing::warn!(file = %name, error = %e, "could not remove a leftover file");
-                }
+/// Removes what a crash may have left: snapshots older than the one loaded
+/// (a crash between naming a new one and removing the old) and temporary
+/// files of an interrupted snapshot.
+fn remove_leftovers(vfs: &dyn Vfs, dir: &Path, generation: u64) {
+    if let Err(e) = remove_snapshots_before(vfs, dir, generation) {
+        tracing::warn!(error = %e, "could not remove an old snapshot");
+    }
+    let Ok(names) = vfs.list(dir) else {
+        return;
+    };
+    for name in names {
+        if name.starts_with(super::SNAPSHOT_PREFIX) && name.ends_with(".tmp") {
+            if let Err(e) = vfs.remove_file(&dir.join(&name)) {
+                tracing::warn!(file = %name, error = %e, "could not remove a leftover file");
             }
         }
     }

@@ -107,7 +107,8 @@ pub fn encode(header: SnapshotHeader, entries: &[(&[u8], &[u8])]) -> Vec<u8> {
 /// Writes snapshot `header.generation` of `entries` into `dir`: a
 /// temporary file written in chunks, fsynced, renamed into place, and the
 /// directory fsynced. After `Ok` the snapshot is durable; after an error
-/// or a crash no file of that name exists, or a complete one.
+/// or a crash no file of that name exists, or a complete one. A failed
+/// write removes its temporary file (as big as the data set).
 pub(super) fn write(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -117,7 +118,21 @@ pub(super) fn write(
     debug_assert_eq!(header.entries, entries.len() as u64);
     let path = dir.join(snapshot_file_name(header.generation));
     let tmp = path.with_extension("tmp");
-    let file = vfs.open(&tmp, true)?;
+    if let Err(e) = write_tmp(vfs, &tmp, header, entries).and_then(|()| vfs.rename(&tmp, &path)) {
+        crate::io::discard_tmp(vfs, &tmp);
+        return Err(e);
+    }
+    vfs.sync_dir(dir)
+}
+
+/// Writes and fsyncs the snapshot into `tmp`.
+fn write_tmp(
+    vfs: &dyn Vfs,
+    tmp: &Path,
+    header: SnapshotHeader,
+    entries: &[(Bytes, Bytes)],
+) -> Result<()> {
+    let file = vfs.open(tmp, true)?;
     file.set_len(0)?;
     let mut out = ChunkWriter {
         file: &*file,
@@ -129,10 +144,7 @@ pub(super) fn write(
         out.maybe_flush()?;
     }
     out.flush()?;
-    file.sync_data()?;
-    drop(file);
-    vfs.rename(&tmp, &path)?;
-    vfs.sync_dir(dir)
+    file.sync_data()
 }
 
 /// Buffers encoded bytes and writes them at increasing offsets.

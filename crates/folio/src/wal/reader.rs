@@ -246,6 +246,23 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
     all.sort_unstable();
     let split = all.partition_point(|&s| s < first_seq);
     let seqs = all.split_off(split);
+    // Neither counter can be continued past its maximum; 2^32 files of the
+    // smallest size or 2^64 records are out of reach of a real log.
+    if after.0 == u64::MAX {
+        return Err(Error::corruption(
+            dir,
+            None,
+            "checkpoint LSN at its maximum",
+        ));
+    }
+    if let Some(&u32::MAX) = seqs.last() {
+        let path = dir.join(wal_file_name(u32::MAX));
+        return Err(Error::corruption(
+            &path,
+            None,
+            "WAL file number at its maximum",
+        ));
+    }
     let mut out = Recovery {
         records: Vec::new(),
         next_lsn: after.next(),
@@ -271,6 +288,9 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
             &path,
         )?;
         if let Some(last) = scan.records.last() {
+            if last.lsn.0 == u64::MAX {
+                return Err(Error::corruption(&path, None, "record LSN at its maximum"));
+            }
             expected = Some(last.lsn.next());
             out.next_lsn = out.next_lsn.max(last.lsn.next());
         }
@@ -526,5 +546,29 @@ mod tests {
         assert_eq!(parse_wal_name("wal-0000001F.log"), None);
         assert_eq!(parse_wal_name("wal-+000001f.log"), None);
         assert_eq!(parse_wal_name("segment-00000000.folio"), None);
+    }
+
+    /// Counters at their maximum are corruption, not a wrap to 0 (which
+    /// would make the next file overwrite `wal-00000000.log`).
+    #[test]
+    fn counters_at_their_maximum_are_corruption() {
+        use crate::io::MemVfs;
+        let vfs = MemVfs::new();
+        let dir = Path::new("/w");
+        vfs.create_dir_all(dir).unwrap();
+        assert!(matches!(
+            recover(&vfs, dir, Lsn(u64::MAX), 0),
+            Err(Error::Corruption { .. })
+        ));
+        let (bytes, _) = log(1, 3, |_| 0);
+        let file = vfs.open(&dir.join(wal_file_name(SEQ)), true).unwrap();
+        file.write_all_at(&bytes, 0).unwrap();
+        assert_eq!(recover(&vfs, dir, Lsn(0), 0).unwrap().records.len(), 3);
+        vfs.open(&dir.join(wal_file_name(u32::MAX)), true).unwrap();
+        let err = recover(&vfs, dir, Lsn(0), 0).unwrap_err();
+        assert!(
+            err.to_string().contains("WAL file number at its maximum"),
+            "{err}"
+        );
     }
 }

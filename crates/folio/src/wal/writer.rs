@@ -969,10 +969,13 @@ impl Tail {
             let reuse = shared.state.lock().recycled.pop();
             let reuse = still_there(&*self.vfs, reuse).or_else(|| shared.spares.take());
             let unprepared = reuse.is_none();
+            let next_seq = self.seq.checked_add(1).ok_or_else(|| {
+                Error::corruption(&self.dir, None, "WAL file number at its maximum")
+            })?;
             *self = Tail::create(
                 self.vfs.clone(),
                 &self.dir,
-                self.seq + 1,
+                next_seq,
                 &shared.options,
                 reuse,
             )?;
