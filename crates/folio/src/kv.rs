@@ -187,7 +187,10 @@ pub trait KvStore: Send + Sync {
 
     /// The *destroy* operation: makes everything durable, closes the store and
     /// releases its files and memory. Later calls on other handles to the
-    /// same store (through an `Arc`) return [`crate::Error::Closed`].
+    /// same store (through an `Arc`) return [`crate::Error::Closed`]. A
+    /// close that fails reports the failure and closes all the same (the
+    /// store's own engines release its directory, and the next open
+    /// recovers what was acknowledged).
     fn close(&self) -> Result<()>;
 }
 

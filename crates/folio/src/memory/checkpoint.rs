@@ -101,24 +101,23 @@ impl Inner {
     }
 
     /// Waits for in-flight calls, takes the last snapshot, stops the WAL,
-    /// releases the directory. Marked closed only once everything is on
-    /// disk. A failed snapshot poisons the store, so a retried close then
-    /// fails with `Poisoned`: nothing acknowledged is lost, as the next
-    /// open recovers from the WAL.
+    /// releases the directory. When the snapshot fails (it poisons the
+    /// store) the WAL is still closed, which makes what it acknowledged
+    /// durable, and the directory released, and the error returned: the
+    /// store is closed either way, and the next open recovers from the WAL.
+    /// A retried close repeats that it was not clean (`Poisoned`).
     pub(super) fn close(&self) -> Result<()> {
         let _ops = self.ops.exclusive();
         let _view = self.view.exclusive();
         if self.closed.load(Ordering::Acquire) {
-            return Ok(());
+            return self.refuse_if_poisoned();
         }
         let mut life = self.lifecycle.lock();
-        self.checkpoint(&mut life)?;
-        if let Some(wal) = &self.wal {
-            wal.close()?;
-        }
+        let snapshotted = self.checkpoint(&mut life);
+        let wal_closed = self.wal.as_ref().map_or(Ok(()), |wal| wal.close());
         life.lock = None;
         self.closed.store(true, Ordering::Release);
-        Ok(())
+        snapshotted.and(wal_closed)
     }
 }
 

@@ -249,25 +249,25 @@ impl Inner {
     }
 
     /// Waits for in-flight writes and readers, takes the last checkpoint,
-    /// marks the superblock clean, stops the WAL. Marked closed only once
-    /// everything is on disk. A failed checkpoint poisons the store, so a
-    /// retried close then fails with `Poisoned`: nothing acknowledged is
-    /// lost, as the next open recovers from the WAL.
+    /// marks the superblock clean, stops the WAL, releases the directory.
+    /// When the checkpoint fails (it poisons the store) the WAL is still
+    /// closed, which makes what it acknowledged durable, and the directory
+    /// released, and the error returned: the store is closed either way,
+    /// and the next open recovers from the WAL. A retried close repeats
+    /// that it was not clean (`Poisoned`).
     pub(super) fn close(&self) -> Result<()> {
         let _ops = self.ops.exclusive();
         let _view = self.view.exclusive();
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Ok(());
+            return self.refuse_if_poisoned();
         }
         let mut life = self.lifecycle.lock();
-        self.checkpoint(&mut life, true)?;
-        if let Some(wal) = &self.wal {
-            wal.close()?;
-        }
+        let checkpointed = self.checkpoint(&mut life, true);
+        let wal_closed = self.wal.as_ref().map_or(Ok(()), |wal| wal.close());
         life.lock = None;
         self.closed
             .store(true, std::sync::atomic::Ordering::Release);
-        Ok(())
+        checkpointed.and(wal_closed)
     }
 }
 
