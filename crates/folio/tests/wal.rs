@@ -357,6 +357,48 @@ fn buffered_appends_are_fsynced_within_the_interval_unasked() {
     wal.close().unwrap();
 }
 
+/// The writer thread's `buffered` sync runs with the tail released: held
+/// in its fsync (at the gate), it does not stop appenders, and the
+/// records written meanwhile are made durable by the next sync. A megabyte
+/// written unsynced asks for a sync without waiting for the interval.
+#[test]
+fn buffered_appends_go_on_while_the_writer_thread_syncs() {
+    let vfs = FaultVfs::new(Arc::new(mem()));
+    let options = WalOptions {
+        sync: SyncMode::Buffered {
+            interval: Duration::from_secs(3600),
+        },
+        spare_files: false,
+        file_bytes: 8 << 20,
+    };
+    let wal = Arc::new(open(Arc::new(vfs.clone()), options));
+    vfs.close_sync_gate();
+    // Over a megabyte unsynced: the writer thread syncs, held at the gate.
+    let big = vec![7u8; 64 * 1024];
+    for _ in 0..17 {
+        wal.append(RecordKind::Put, big.clone()).unwrap();
+    }
+    let held = vfs.wait_for_held_sync();
+    assert_eq!(held.len(), 1, "the writer thread alone syncs");
+    assert_ne!(held[0], std::thread::current().id());
+    // An appender is not stopped by it (it would wait for the tail).
+    let (done, appended) = std::sync::mpsc::channel();
+    let appender = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || done.send(wal.append(RecordKind::Put, payload(3))).unwrap())
+    };
+    let appended = appended.recv_timeout(Duration::from_secs(60));
+    vfs.open_sync_gate(); // before any assertion: a panic must not hang the drop
+    let lsn = appended
+        .expect("an append waited for the writer thread's sync")
+        .unwrap();
+    assert_eq!(lsn, Lsn(18));
+    appender.join().unwrap();
+    wal.flush().unwrap();
+    assert!(wal.stats().synced >= Lsn(18));
+    Arc::try_unwrap(wal).ok().unwrap().close().unwrap();
+}
+
 /// Threads lead group commit as the server does: queue a record, write the
 /// queue if the log is free, else wait for the listener's next call. A
 /// leader that finds the log busy is told once it is let go, so nobody

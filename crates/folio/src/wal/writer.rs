@@ -25,6 +25,13 @@ const RECYCLE_KEEP: usize = 2;
 /// writes it unasked: such a record is written within twice this.
 const DEFERRED_WRITE_DELAY: Duration = Duration::from_millis(10);
 
+/// In `Buffered` mode the writer thread syncs once this many bytes are
+/// written unsynced, besides every `sync_interval_ms`, outside the tail:
+/// the kernel never holds much of the log dirty, and a rotation, which
+/// syncs the full file with the tail held, finds little left to sync
+/// (RocksDB's `wal_bytes_per_sync` does the same). Decision 34.
+const BYTES_PER_SYNC: u64 = 1024 * 1024;
+
 /// When an append returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -148,6 +155,8 @@ struct State {
     recycled: Vec<PathBuf>,
     /// Files numbered below this were retired already.
     retired_below: u32,
+    /// Bytes written since the last sync began (`Buffered`).
+    unsynced_bytes: u64,
 }
 
 struct Shared {
@@ -266,6 +275,7 @@ impl Wal {
                 tail_seq: seq,
                 recycled,
                 retired_below: recovery.first_seq,
+                unsynced_bytes: 0,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -632,10 +642,51 @@ impl Shared {
     fn run(&self) {
         let mut last_sync = Instant::now();
         while let Some(fsync) = self.next_work(&mut last_sync) {
-            if self.write_group(fsync).is_err() {
+            let buffered_sync =
+                fsync && self.options.sync != SyncMode::Sync && !self.state.lock().closing;
+            let done = if buffered_sync {
+                self.write_group(false)
+                    .and_then(|()| self.sync_outside_tail())
+            } else {
+                self.write_group(fsync)
+            };
+            if done.is_err() {
                 return;
             }
         }
+    }
+
+    /// `Buffered`: fsyncs the tail's file with the tail released, so
+    /// appenders go on writing meanwhile (a sync of up to a second of
+    /// writes would otherwise stall them all). Every record written before
+    /// the call is durable after it: earlier files were synced when the
+    /// log rotated past them, and a rotation during this sync syncs this
+    /// file again itself, holding the tail.
+    fn sync_outside_tail(&self) -> Result<()> {
+        let (file, upto) = {
+            let tail = self.tail.lock();
+            let mut state = self.state.lock();
+            refuse_failed(&state)?;
+            state.unsynced_bytes = 0;
+            (Arc::clone(&tail.file), state.stats.written)
+        };
+        if self.synced_lsn.load(Ordering::Acquire) >= upto.0 {
+            return Ok(());
+        }
+        if let Err(e) = file.sync_data() {
+            let cause = e.to_string();
+            self.fail(cause.clone(), Vec::new());
+            return Err(Error::Poisoned { cause });
+        }
+        let mut state = self.state.lock();
+        state.stats.fsyncs += 1;
+        if upto > state.stats.synced {
+            state.stats.synced = upto;
+            self.clock.make_durable(upto.0);
+            self.synced_lsn.store(upto.0, Ordering::Release);
+        }
+        self.done.notify_all();
+        Ok(())
     }
 
     /// Holding the tail, takes every queued record and writes it (then
@@ -740,7 +791,10 @@ impl Shared {
                 SyncMode::Buffered { interval } => {
                     let elapsed = now.saturating_duration_since(*last_sync);
                     (
-                        elapsed >= interval || state.sync_requested || state.closing,
+                        elapsed >= interval
+                            || state.sync_requested
+                            || state.closing
+                            || state.unsynced_bytes >= BYTES_PER_SYNC,
                         interval.checked_sub(elapsed).filter(|_| unsynced),
                     )
                 }
@@ -796,6 +850,9 @@ impl Shared {
             stats.synced = stats.written;
             self.clock.make_durable(stats.synced.0);
         }
+        let unsynced_before = state.unsynced_bytes;
+        state.unsynced_bytes = if fsynced { 0 } else { unsynced_before + bytes };
+        let stats = &state.stats;
         self.written_lsn.store(stats.written.0, Ordering::Release);
         self.synced_lsn.store(stats.synced.0, Ordering::Release);
         let acked = self.acked();
@@ -803,6 +860,9 @@ impl Shared {
             // Written by an appender while the writer thread sleeps with
             // no deadline: it is to fsync within the interval.
             state.writer_idle = false;
+            self.work.notify_one();
+        } else if unsynced_before < BYTES_PER_SYNC && state.unsynced_bytes >= BYTES_PER_SYNC {
+            // The writer thread syncs outside the tail meanwhile.
             self.work.notify_one();
         }
         self.done.notify_all();
