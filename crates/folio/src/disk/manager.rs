@@ -682,14 +682,14 @@ mod tests {
     use crate::io::MemVfs;
 
     fn manager() -> DiskManager {
+        manager_with_clock(Arc::new(ReuseClock::immediate()))
+    }
+
+    /// A manager in an empty in-memory directory whose reuse follows `clock`.
+    fn manager_with_clock(clock: Arc<ReuseClock>) -> DiskManager {
         let vfs = MemVfs::new();
         vfs.create_dir_all(Path::new("/s")).unwrap();
-        DiskManager::new(
-            Arc::new(vfs),
-            Path::new("/s"),
-            8192,
-            Arc::new(ReuseClock::immediate()),
-        )
+        DiskManager::new(Arc::new(vfs), Path::new("/s"), 8192, clock)
     }
 
     /// A free (which runs on whatever thread drops a value, readers
@@ -791,10 +791,8 @@ mod tests {
 
     #[test]
     fn a_freed_slot_waits_for_its_stamp_to_be_durable() {
-        let vfs = MemVfs::new();
-        vfs.create_dir_all(Path::new("/s")).unwrap();
         let clock = Arc::new(ReuseClock::default());
-        let dm = DiskManager::new(Arc::new(vfs), Path::new("/s"), 8192, clock.clone());
+        let dm = manager_with_clock(clock.clone());
         let a = dm.allocate(100).unwrap().slot;
         clock.issue(3); // the operation freeing `a` has LSN 3, not yet durable
         dm.free(a).unwrap();
@@ -809,10 +807,8 @@ mod tests {
     /// triggers checkpoints without a WAL falls once one is taken.
     #[test]
     fn slots_stop_waiting_once_their_freeing_is_durable() {
-        let vfs = MemVfs::new();
-        vfs.create_dir_all(Path::new("/s")).unwrap();
         let clock = Arc::new(ReuseClock::default());
-        let dm = DiskManager::new(Arc::new(vfs), Path::new("/s"), 8192, clock.clone());
+        let dm = manager_with_clock(clock.clone());
         let a = dm.allocate(100).unwrap().slot;
         let b = dm.allocate(100).unwrap().slot;
         clock.issue(3);
