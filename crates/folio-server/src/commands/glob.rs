@@ -79,13 +79,7 @@ fn match_class(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
                 matched |= pattern[i] == c;
             }
             Some(&start) if i + 2 < pattern.len() && pattern[i + 1] == b'-' => {
-                let (lo, hi) = (start.min(pattern[i + 2]), start.max(pattern[i + 2]));
-                matched |= if nocase {
-                    (lo.to_ascii_lowercase()..=hi.to_ascii_lowercase())
-                        .contains(&c.to_ascii_lowercase())
-                } else {
-                    (lo..=hi).contains(&c)
-                };
+                matched |= in_range(start, pattern[i + 2], c, nocase);
                 i += 2;
             }
             Some(&p) => matched |= same(p, c, nocase),
@@ -93,6 +87,19 @@ fn match_class(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
         i += 1;
     };
     (matched != negate).then_some(end)
+}
+
+/// True when `c` is in the range `start-end` of a class. Redis compares
+/// C `char`s, which are signed on x86-64 (bytes from 0x80 sort below
+/// `\0`), lowers all three first without case, and then swaps a reversed
+/// range.
+fn in_range(start: u8, end: u8, c: u8, nocase: bool) -> bool {
+    let signed = |b: u8| {
+        let b = if nocase { b.to_ascii_lowercase() } else { b };
+        i8::from_be_bytes([b])
+    };
+    let (start, end, c) = (signed(start), signed(end), signed(c));
+    (start.min(end)..=start.max(end)).contains(&c)
 }
 
 fn same(a: u8, b: u8, nocase: bool) -> bool {
@@ -163,6 +170,35 @@ mod tests {
         }
         assert!(key_match(b"user:*:name", b"user:42:name"));
         assert!(!key_match(b"user:*:name", b"user:42:mail"));
+    }
+
+    #[test]
+    fn class_edges_like_redis() {
+        // `a-]` is a range (] to a), and the class runs to the end.
+        assert!(key_match(b"[a-]", b"a"));
+        assert!(key_match(b"[a-]", b"_"));
+        assert!(!key_match(b"[a-]", b"-"));
+        assert!(!key_match(b"[a-]", b"b"));
+        assert!(!key_match(b"[]", b"a"), "an empty class matches nothing");
+        assert!(
+            key_match(b"[^]", b"a"),
+            "an empty negated class matches all"
+        );
+        assert!(key_match(b"x[^", b"xa"), "an unterminated ^ class");
+        assert!(key_match(b"[\\\\]", b"\\"));
+        assert!(key_match(b"[\\]", b"]"), "an escaped ], unterminated");
+        // Redis's chars are signed: 0x80..=0xff sort below every ASCII byte.
+        assert!(key_match(b"[\x80-z]", b"a"));
+        assert!(key_match(b"[\x80-z]", b"\xff"));
+        assert!(
+            !key_match(b"[a-\xff]", b"b"),
+            "the range is 0xff..=a: -1..=97"
+        );
+        assert!(key_match(b"[\xff-a]", b"\0"));
+        assert!(!key_match(b"[\x80-\xfe]", b"\xff"));
+        // Without case Redis lowers the bounds before it orders them.
+        assert!(glob_match(b"[Z-a]", b"m"), "z-a, swapped to a-z");
+        assert!(!glob_match(b"[Z-a]", b"_"));
     }
 
     #[test]
