@@ -56,7 +56,7 @@ pub(super) fn scan(
         .unwrap_or(usize::MAX)
         .max(count)
         .max(1);
-    let mut smallest = Smallest::new(wanted);
+    let mut smallest = Smallest::new(wanted, MAX_PAGE_BYTES);
     keyspace.store.for_each_key(&mut |key| {
         let hash = position(key, keyspace.scan_seed);
         if hash >= cursor {
@@ -64,10 +64,7 @@ pub(super) fn scan(
         }
         std::ops::ControlFlow::Continue(())
     })?;
-    let (mut candidates, mut next_cursor) = smallest.finish();
-    if let Some(cut) = cut_at_page_limit(&mut candidates, MAX_PAGE_BYTES) {
-        next_cursor = cut;
-    }
+    let (candidates, next_cursor) = smallest.finish();
     let keys = candidates
         .into_iter()
         .filter(|(_, key)| !keyspace.expiries.is_key_expired(key, now_ms))
@@ -76,55 +73,79 @@ pub(super) fn scan(
     Ok(ScanPage { next_cursor, keys })
 }
 
+/// What a kept key counts against a page's byte budget.
+fn cost(key: &[u8]) -> usize {
+    key.len() + KEY_OVERHEAD_BYTES
+}
+
 /// The keys with the `wanted` smallest positions of those offered, and
-/// every key sharing a position with one of them; holds at most those (and
-/// the ties of its largest), so a call's memory follows `wanted`, not the
-/// key count.
+/// every key sharing a position with one of them, as long as they fit
+/// `max_bytes` (the first position's keys are kept whatever their size, so
+/// that the iteration moves on); a page that does not fit ends at a
+/// position boundary. Holds at most those keys at any time (and the ties
+/// of its largest), so a call's memory follows its page, not the key
+/// count.
 struct Smallest {
     wanted: usize,
+    max_bytes: usize,
     /// A max-heap by position: the top is the first to go.
     heap: std::collections::BinaryHeap<(u64, Vec<u8>)>,
-    /// A key was offered and not kept.
-    dropped: bool,
+    /// [`cost`] of the keys in `heap`.
+    bytes: usize,
+    /// The smallest position of a key offered and not kept: no key at or
+    /// past it may be kept after it, or the page would have a gap.
+    limit: Option<u64>,
 }
 
 impl Smallest {
-    fn new(wanted: usize) -> Self {
+    fn new(wanted: usize, max_bytes: usize) -> Self {
         Self {
             wanted,
+            max_bytes,
             heap: std::collections::BinaryHeap::new(),
-            dropped: false,
+            bytes: 0,
+            limit: None,
         }
     }
 
     fn offer(&mut self, hash: u64, key: &[u8]) {
-        let top = self.heap.peek().map(|(h, _)| *h);
-        match top {
-            Some(top) if self.heap.len() >= self.wanted && hash > top => self.dropped = true,
-            _ => {
-                self.heap.push((hash, key.to_vec()));
-                self.shed_largest_group();
-            }
+        let past_limit = self.limit.is_some_and(|limit| hash >= limit);
+        // It would be the largest position, alone, and not fit.
+        let would_go = self.heap.peek().is_some_and(|(top, _)| hash > *top)
+            && (self.heap.len() >= self.wanted || self.bytes + cost(key) > self.max_bytes);
+        if past_limit || would_go {
+            self.left_out(hash);
+            return;
         }
+        self.bytes += cost(key);
+        self.heap.push((hash, key.to_vec()));
+        self.shed_largest_groups();
+    }
+
+    fn left_out(&mut self, hash: u64) {
+        self.limit = Some(self.limit.map_or(hash, |limit| limit.min(hash)));
     }
 
     /// Drops the keys of the largest position while the rest still number
-    /// `wanted`.
-    fn shed_largest_group(&mut self) {
-        let Some(&(top, _)) = self.heap.peek() else {
-            return;
-        };
-        if self.heap.len() <= self.wanted {
-            return;
-        }
-        let mut group = Vec::new();
-        while self.heap.peek().is_some_and(|(h, _)| *h == top) {
-            group.extend(self.heap.pop());
-        }
-        if self.heap.len() >= self.wanted {
-            self.dropped = true;
-        } else {
-            self.heap.extend(group);
+    /// `wanted`, or while they are over `max_bytes` and others remain.
+    fn shed_largest_groups(&mut self) {
+        while self.heap.len() > self.wanted || self.bytes > self.max_bytes {
+            let Some(&(top, _)) = self.heap.peek() else {
+                return;
+            };
+            let over_bytes = self.bytes > self.max_bytes;
+            let mut group = Vec::new();
+            while self.heap.peek().is_some_and(|(h, _)| *h == top) {
+                group.extend(self.heap.pop());
+            }
+            let rest = self.heap.len();
+            if rest >= self.wanted || (over_bytes && rest > 0) {
+                self.left_out(top);
+                self.bytes -= group.iter().map(|(_, k)| cost(k)).sum::<usize>();
+            } else {
+                self.heap.extend(group);
+                return;
+            }
         }
     }
 
@@ -133,49 +154,11 @@ impl Smallest {
     fn finish(self) -> (Vec<(u64, Vec<u8>)>, u64) {
         // Positions are below 2^63, so `+ 1` cannot overflow.
         let next = match self.heap.peek() {
-            Some((top, _)) if self.dropped => top + 1,
+            Some((top, _)) if self.limit.is_some() => top + 1,
             _ => 0,
         };
         (self.heap.into_vec(), next)
     }
-}
-
-/// Keeps the page within `max_bytes`: sorts it by position and, when it is
-/// over, drops the tail from the first position that does not fit (all
-/// keys of one position stay together) and returns that position as the
-/// next cursor.
-fn cut_at_page_limit(candidates: &mut Vec<(u64, Vec<u8>)>, max_bytes: usize) -> Option<u64> {
-    let bytes: usize = candidates
-        .iter()
-        .map(|(_, k)| k.len() + KEY_OVERHEAD_BYTES)
-        .sum();
-    if bytes <= max_bytes {
-        return None;
-    }
-    candidates.sort_unstable_by_key(|(hash, _)| *hash);
-    let mut total = 0usize;
-    let mut end = 0usize;
-    while end < candidates.len() {
-        let hash = candidates[end].0;
-        let group_end = end
-            + candidates[end..]
-                .iter()
-                .take_while(|(h, _)| *h == hash)
-                .count();
-        let group: usize = candidates[end..group_end]
-            .iter()
-            .map(|(_, k)| k.len() + KEY_OVERHEAD_BYTES)
-            .sum();
-        // The first group always goes, so the iteration moves on.
-        if end > 0 && total + group > max_bytes {
-            break;
-        }
-        total += group;
-        end = group_end;
-    }
-    let next = candidates.get(end).map(|(hash, _)| *hash)?;
-    candidates.truncate(end);
-    Some(next)
 }
 
 #[cfg(test)]
@@ -183,7 +166,7 @@ mod tests {
     use super::*;
 
     fn keep(wanted: usize, offers: &[(u64, u8)]) -> (Vec<(u64, u8)>, u64) {
-        let mut smallest = Smallest::new(wanted);
+        let mut smallest = Smallest::new(wanted, usize::MAX);
         for &(hash, byte) in offers {
             smallest.offer(hash, &[byte]);
         }
@@ -244,22 +227,42 @@ mod tests {
     }
 
     #[test]
-    fn a_page_over_the_limit_ends_at_a_position_boundary() {
-        let key = |hash: u64, byte: u8| (hash, vec![byte; 36]); // 100 bytes each
-        let mut page = vec![key(9, 1), key(3, 2), key(5, 3), key(5, 4), key(7, 5)];
-        assert_eq!(cut_at_page_limit(&mut page, 1000), None, "under the limit");
+    fn a_page_over_the_byte_limit_ends_at_a_position_boundary() {
+        let run = |max_bytes: usize, offers: &[(u64, u8)]| {
+            let mut smallest = Smallest::new(usize::MAX, max_bytes);
+            for &(hash, byte) in offers {
+                smallest.offer(hash, &[byte; 36]); // 100 bytes each
+                let positions: std::collections::BTreeSet<u64> =
+                    smallest.heap.iter().map(|(h, _)| *h).collect();
+                assert!(
+                    smallest.bytes <= max_bytes || positions.len() == 1,
+                    "never over the budget but for the first position's keys"
+                );
+            }
+            let bytes = smallest.bytes;
+            let (kept, next) = smallest.finish();
+            assert_eq!(bytes, kept.len() * 100);
+            let mut kept: Vec<(u64, u8)> = kept.into_iter().map(|(h, k)| (h, k[0])).collect();
+            kept.sort_unstable();
+            (kept, next)
+        };
+        let offers = [(9, 1), (3, 2), (5, 3), (5, 4), (7, 5)];
+        assert_eq!(run(1000, &offers).1, 0, "under the limit");
+        assert_eq!(run(250, &offers), (vec![(3, 2)], 4), "the 5s go together");
         assert_eq!(
-            cut_at_page_limit(&mut page, 250),
-            Some(5),
-            "the 5s go together"
+            run(250, &[(9, 1), (3, 2), (5, 3), (5, 4), (4, 6), (7, 5)]),
+            (vec![(3, 2), (4, 6)], 5),
+            "once the 5s are out, 7 stays out though it fits, and 4 comes in"
         );
-        assert_eq!(page, vec![key(3, 2)]);
-        let mut page = vec![key(4, 1), key(4, 2), key(8, 3)];
         assert_eq!(
-            cut_at_page_limit(&mut page, 50),
-            Some(8),
-            "the first group always goes"
+            run(300, &offers),
+            (vec![(3, 2), (5, 3), (5, 4)], 6),
+            "the 5s fit together"
         );
-        assert_eq!(page.len(), 2);
+        assert_eq!(
+            run(50, &[(8, 3), (4, 1), (4, 2)]),
+            (vec![(4, 1), (4, 2)], 5),
+            "the first position always goes"
+        );
     }
 }
