@@ -353,6 +353,14 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_log_level_in_the_file_names_its_line() {
+        let s = settings(&["serve"], "port = 7000\nlog_level = \"warning\"\n").unwrap();
+        let reason = crate::log_filter::parse(&s.log_level).expect_err("a misspelt level");
+        assert!(reason.contains("\"warning\" is not a level"), "{reason}");
+        assert_eq!(s.origin("log_level"), format!("log_level ({PATH}, line 2)"));
+    }
+
+    #[test]
     fn example_file_parses_and_shows_the_defaults() {
         let example = include_str!("../folio.example.toml");
         let s = settings(&["serve"], example).unwrap();

@@ -13,6 +13,7 @@
 mod bench;
 mod check;
 mod config_file;
+mod log_filter;
 mod serve;
 
 use std::process::ExitCode;
@@ -30,7 +31,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "folio", version, about)]
 struct Cli {
-    /// Log filter: error, warn, info, debug, trace (or a tracing filter).
+    /// Log filter: off, error, warn, info, debug, trace, or comma-separated
+    /// `target=level` directives (e.g. `warn,folio=debug`).
     #[arg(long, global = true, default_value = "info", env = "FOLIO_LOG")]
     log_level: String,
     #[command(subcommand)]
@@ -54,12 +56,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args, cli.log_level, &matches),
         Command::Check(args) => {
-            init_logging(&cli.log_level);
-            check::run(&args)
+            init_logging(&cli.log_level, "--log-level").and_then(|()| check::run(&args))
         }
         Command::Bench(args) => {
-            init_logging(&cli.log_level);
-            bench::run(&args)
+            init_logging(&cli.log_level, "--log-level").and_then(|()| bench::run(&args))
         }
     };
     match result {
@@ -82,18 +82,21 @@ fn serve(
         .subcommand_matches("serve")
         .context("no arguments for serve")?;
     let settings = serve::Settings::resolve(args, log_level, matches, serve_matches)?;
-    init_logging(&settings.log_level);
+    init_logging(&settings.log_level, &settings.origin("log_level"))?;
     serve::run(settings)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Starts logging through `filter`, or names the setting (`origin`) and
+/// what is wrong with it.
+fn init_logging(filter: &str, origin: &str) -> anyhow::Result<()> {
+    let filter = log_filter::parse(filter)
+        .map_err(|reason| anyhow::anyhow!("invalid {origin}: {reason}"))?;
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
+    Ok(())
 }

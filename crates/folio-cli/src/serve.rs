@@ -134,7 +134,7 @@ impl Settings {
 
     /// How an error message names the setting `key`: the file and line it
     /// came from, or its flag.
-    fn origin(&self, key: &str) -> String {
+    pub fn origin(&self, key: &str) -> String {
         if let Some(file) = &self.file {
             if let Some(line) = file.line_of(key) {
                 return format!("{key} ({}, line {line})", file.path().display());
