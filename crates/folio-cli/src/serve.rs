@@ -254,6 +254,10 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let (config, page_options, server) = validate(&settings.args)
         .map_err(|e| anyhow::anyhow!("invalid {}: {}", settings.origin(e.key), e.reason))?;
     let args = settings.args;
+    // Before the stores open: each of their segments holds a descriptor.
+    // (`folio_server::run` raises it too, and fits maxclients to it.)
+    let open_files_limit = folio_server::raise_open_files_limit();
+    tracing::debug!(?open_files_limit, "open-file limit");
     let store = folio::open(&args.engine, &args.dir, &config)
         .with_context(|| format!("cannot open the store in {}", args.dir.display()))?;
     let pages_dir = args.dir.join(PAGES_DIR);

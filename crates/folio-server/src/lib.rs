@@ -13,7 +13,8 @@
 //! 4. `connection` and `server`: one tokio task per client, pipelining,
 //!    `maxclients`, graceful shutdown; `acks`: one wait for the disk per
 //!    pipeline, not per write;
-//! 5. [`run`]: a runtime, a listener and signal handling around [`serve`].
+//! 5. [`run`]: a runtime, a listener and signal handling around [`serve`],
+//!    with `maxclients` fitted to the open-file limit (`open_files`).
 //!
 //! Invariants: a client's bytes never panic the server or make it reserve
 //! memory they have not sent; a protocol error is answered with Redis's text
@@ -36,6 +37,7 @@ mod connection;
 mod error;
 mod keylock;
 mod keyspace;
+mod open_files;
 pub mod resp;
 mod run;
 mod server;
@@ -44,6 +46,7 @@ mod stores;
 
 pub use config::ServerConfig;
 pub use error::ServerError;
+pub use open_files::{raise_open_files_limit, RESERVED_FDS};
 pub use run::run;
 pub use server::{serve, Stopped};
 pub use stores::Stores;

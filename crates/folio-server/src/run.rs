@@ -4,13 +4,20 @@ use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 use crate::error::ServerError;
+use crate::open_files::fit_maxclients;
 use crate::server::{serve, Stopped};
 use crate::stores::Stores;
 
 /// Runs a server on `config.bind:config.port` until SIGINT or SIGTERM, then
 /// shuts down gracefully and closes the stores. Blocks the calling thread.
-pub fn run(stores: Stores, config: ServerConfig) -> Result<(), ServerError> {
+///
+/// First it raises the process's soft open-file limit to the hard one, and
+/// lowers `maxclients` (with a warning) to the descriptors the limit leaves
+/// once those open now and [`crate::RESERVED_FDS`] are set aside; an error
+/// when it leaves none.
+pub fn run(stores: Stores, mut config: ServerConfig) -> Result<(), ServerError> {
     config.validate()?;
+    config.maxclients = fit_maxclients(config.maxclients)?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("folio-server");
     if config.threads > 0 {
