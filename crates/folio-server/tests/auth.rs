@@ -23,6 +23,21 @@ fn commands_need_auth_when_a_password_is_set() {
     assert_eq!(c.call(&[b"PING"]), noauth);
     // Unknown commands and wrong arity are answered first, as Redis 7 does.
     assert!(matches!(c.call(&[b"NOPE"]), Value::Error(e) if e.starts_with("ERR unknown command")));
+    // So are unknown subcommands and a subcommand's wrong arity.
+    assert_eq!(
+        c.call(&[b"CLIENT", b"FOO"]),
+        Value::error("ERR unknown subcommand 'FOO'. Try CLIENT HELP.")
+    );
+    assert_eq!(
+        c.call(&[b"CONFIG", b"GET"]),
+        Value::error("ERR wrong number of arguments for 'config|get' command")
+    );
+    assert_eq!(
+        c.call(&[b"CLIENT", b"SETNAME"]),
+        Value::error("ERR wrong number of arguments for 'client|setname' command")
+    );
+    assert_eq!(c.call(&[b"CLIENT", b"ID"]), noauth);
+    assert_eq!(c.call(&[b"COMMAND", b"COUNT"]), noauth);
     let wrongpass = Value::error("WRONGPASS invalid username-password pair or user is disabled.");
     assert_eq!(c.call(&[b"AUTH", b"guess"]), wrongpass);
     assert_eq!(c.call(&[b"AUTH", b"admin", b"s3cret"]), wrongpass);

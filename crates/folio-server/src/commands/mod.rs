@@ -150,10 +150,15 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
     if !arity_ok(spec.arity, args.len()) {
         return (wrong_arity(spec.name), After::Continue);
     }
+    // As in Redis, a bad subcommand is refused before authentication.
+    let full_name = match full_name(spec.name, args) {
+        Ok(full_name) => full_name,
+        Err(refusal) => return (refusal, After::Continue),
+    };
     if let Some(refusal) = auth::check(shared, session, spec.name) {
         return (refusal, After::Continue);
     }
-    session.note_command(full_name(spec.name, args));
+    session.note_command(full_name);
     if matches!(spec.name, "client" | "info") {
         // They report the counts: bring them up to date first.
         session.publish_activity(shared);
@@ -183,31 +188,39 @@ pub fn dispatch(shared: &Shared, session: &mut Session, args: &[Bytes]) -> (Repl
 }
 
 /// The name `CLIENT LIST` shows for a command: a container command with a
-/// known subcommand is `container|sub`, as in Redis 7.
-fn full_name(name: &'static str, args: &[Bytes]) -> &'static str {
-    const SUBCOMMANDS: &[(&str, &str, &str)] = &[
-        ("client", "id", "client|id"),
-        ("client", "info", "client|info"),
-        ("client", "list", "client|list"),
-        ("client", "setname", "client|setname"),
-        ("client", "getname", "client|getname"),
-        ("client", "setinfo", "client|setinfo"),
-        ("client", "help", "client|help"),
-        ("config", "get", "config|get"),
-        ("command", "count", "command|count"),
-        ("command", "docs", "command|docs"),
-        ("command", "info", "command|info"),
+/// known subcommand is `container|sub`, as in Redis 7. An unknown
+/// subcommand, or a known one with the wrong number of arguments, is the
+/// error Redis gives for it (before it checks authentication).
+fn full_name(name: &'static str, args: &[Bytes]) -> Result<&'static str, Reply> {
+    /// (container, subcommand, full name, Redis's arity: exact when
+    /// positive, at least its magnitude when negative).
+    const SUBCOMMANDS: &[(&str, &str, &str, i32)] = &[
+        ("client", "id", "client|id", 2),
+        ("client", "info", "client|info", 2),
+        ("client", "list", "client|list", -2),
+        ("client", "setname", "client|setname", 3),
+        ("client", "getname", "client|getname", 2),
+        ("client", "setinfo", "client|setinfo", 4),
+        ("client", "help", "client|help", 2),
+        ("config", "get", "config|get", -3),
+        ("command", "count", "command|count", 2),
+        ("command", "docs", "command|docs", -2),
+        ("command", "info", "command|info", -2),
     ];
     if !matches!(name, "client" | "config" | "command") {
-        return name;
+        return Ok(name);
     }
     let Some(sub) = args.get(1) else {
-        return name;
+        return Ok(name); // `COMMAND` alone (the others need a subcommand)
     };
-    SUBCOMMANDS
+    let known = SUBCOMMANDS
         .iter()
-        .find(|(container, s, _)| *container == name && sub.eq_ignore_ascii_case(s.as_bytes()))
-        .map_or(name, |&(_, _, full)| full)
+        .find(|(container, s, _, _)| *container == name && sub.eq_ignore_ascii_case(s.as_bytes()));
+    match known {
+        None => Err(unknown_subcommand(sub, &name.to_ascii_uppercase())),
+        Some(&(_, _, full, arity)) if !arity_ok(arity, args.len()) => Err(wrong_arity(full)),
+        Some(&(_, _, full, _)) => Ok(full),
+    }
 }
 
 /// True when `command`'s reply depends on the key space: it must not be
