@@ -53,7 +53,9 @@ impl Connection {
         let parser = RequestParser::new(shared.config.max_query_buffer_bytes);
         let unknown = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         let peer = stream.peer_addr().unwrap_or(unknown);
-        let session = Session::new(shared.clients.register(peer, shared.local_addr));
+        // The socket's own end (the listener's may be 0.0.0.0), as Redis shows.
+        let local = stream.local_addr().unwrap_or(shared.local_addr);
+        let session = Session::new(shared.clients.register(peer, local));
         Self {
             stream,
             shared,

@@ -175,6 +175,10 @@ fn client_subcommands() {
         a.call(&[b"CLIENT", b"SETINFO", b"lib-name", b"a b"]),
         err("ERR lib-name cannot contain spaces, newlines or special characters.")
     );
+    assert_eq!(
+        a.call(&[b"CLIENT", b"SETINFO", b"LIB-Name", b"a b"]),
+        err("ERR LIB-Name cannot contain spaces, newlines or special characters.")
+    );
 
     let info = text(a.call(&[b"CLIENT", b"INFO"]));
     assert!(
@@ -213,6 +217,29 @@ fn client_subcommands() {
         a.call(&[b"CLIENT", b"LIST", b"ID", b"x"]),
         err("ERR Invalid client ID")
     );
+    // In the order given, once per mention; Redis's integers only.
+    let (a_text, b_text) = (id_a.to_string(), id_b.to_string());
+    let listed = text(a.call(&[
+        b"CLIENT",
+        b"LIST",
+        b"ID",
+        b_text.as_bytes(),
+        b"-1",
+        a_text.as_bytes(),
+        b_text.as_bytes(),
+    ]));
+    let ids: Vec<&str> = listed
+        .lines()
+        .map(|line| line.split(' ').next().unwrap_or(""))
+        .collect();
+    let expected = [&b_text, &a_text, &b_text].map(|id| format!("id={id}"));
+    assert_eq!(ids, expected, "{listed}");
+    for bad in [&b"+1"[..], b"01", b"1 "] {
+        assert_eq!(
+            a.call(&[b"CLIENT", b"LIST", b"ID", bad]),
+            err("ERR Invalid client ID")
+        );
+    }
     drop(b);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while text(a.call(&[b"CLIENT", b"LIST"])).lines().count() != 1 {

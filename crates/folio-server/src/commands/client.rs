@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::{unknown_subcommand, wrong_arity, Session};
-use crate::resp::Reply;
+use crate::resp::{parse_i64, Reply};
 use crate::shared::Shared;
 
 /// `CLIENT <subcommand> ...`; needs the session, so `dispatch` calls it.
@@ -44,11 +44,13 @@ pub(super) fn client(shared: &Shared, session: &mut Session, args: &[Bytes]) -> 
     }
 }
 
-/// `CLIENT LIST [TYPE normal] [ID id ...]`.
+/// `CLIENT LIST [TYPE normal] [ID id ...]`. With `ID`, the clients come
+/// in the order of the ids given, once per mention, as in Redis; ids are
+/// integers as Redis parses them (a negative one finds no client).
 fn list(shared: &Shared, options: &[Bytes]) -> Reply {
-    let mut ids: Option<Vec<u64>> = None;
-    match options {
-        [] => {}
+    let clients = shared.clients.list();
+    let chosen: Vec<_> = match options {
+        [] => clients.iter().collect(),
         [kind, value] if kind.eq_ignore_ascii_case(b"type") => {
             let known = [&b"normal"[..], b"master", b"replica", b"slave", b"pubsub"];
             if !known.iter().any(|k| value.eq_ignore_ascii_case(k)) {
@@ -57,28 +59,29 @@ fn list(shared: &Shared, options: &[Bytes]) -> Reply {
                 text.push(b'\'');
                 return Reply::err(text);
             }
-            if !value.eq_ignore_ascii_case(b"normal") {
-                ids = Some(Vec::new());
-            }
+            let normal = value.eq_ignore_ascii_case(b"normal");
+            clients.iter().filter(|_| normal).collect()
         }
         [kind, values @ ..] if kind.eq_ignore_ascii_case(b"id") && !values.is_empty() => {
-            let parsed: Option<Vec<u64>> = values
+            let Some(ids) = values
                 .iter()
-                .map(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+                .map(|v| parse_i64(v))
+                .collect::<Option<Vec<_>>>()
+            else {
+                return Reply::err("Invalid client ID");
+            };
+            let by_id: std::collections::HashMap<i64, _> = clients
+                .iter()
+                .filter_map(|c| Some((i64::try_from(c.id).ok()?, c)))
                 .collect();
-            match parsed {
-                Some(parsed) => ids = Some(parsed),
-                None => return Reply::err("Invalid client ID"),
-            }
+            ids.iter().filter_map(|id| by_id.get(id).copied()).collect()
         }
         _ => return super::syntax_error(),
-    }
+    };
     let mut text = Vec::new();
-    for client in shared.clients.list() {
-        if ids.as_ref().is_none_or(|ids| ids.contains(&client.id)) {
-            text.extend_from_slice(&client.list_line());
-            text.push(b'\n');
-        }
+    for client in chosen {
+        text.extend_from_slice(&client.list_line());
+        text.push(b'\n');
     }
     Reply::Text(text.into())
 }
@@ -95,7 +98,8 @@ fn setinfo(session: &Session, attribute: &[u8], value: &Bytes) -> Reply {
             return Reply::err(text);
         }
     };
-    if let Err(reply) = check_name(value, what) {
+    // Redis names the attribute as the client typed it.
+    if let Err(reply) = check_name(value, &String::from_utf8_lossy(attribute)) {
         return reply;
     }
     session.client().update_names(|n| match what {
