@@ -94,6 +94,13 @@ fn vacuumed_versions_get_a_vacuumed_error() {
     assert!(info.contains("page_versions:2\r\n"), "{info}");
     assert!(info.contains("vacuum_horizon:25\r\n"), "{info}");
     assert!(info.contains("versions_vacuumed:1\r\n"), "{info}");
+    // `INFO folio` has them too, with the engine's figures.
+    let Value::Bulk(folio) = c.call(&[b"INFO", b"folio"]) else {
+        panic!("INFO folio");
+    };
+    let folio = String::from_utf8(folio).expect("INFO is text");
+    assert!(folio.contains("page_versions:2\r\n"), "{folio}");
+    assert!(folio.contains("live_nodes:"), "{folio}");
 }
 
 #[test]

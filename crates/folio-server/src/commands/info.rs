@@ -5,7 +5,7 @@
 //! `maxmemory`), `persistence` (the last `SAVE`; the WAL's figures are in
 //! `folio`), `stats`, `folio` (the engine's `Stats`: buffer pool, disk,
 //! WAL), `pages` (the page store and the live compute nodes, when there is
-//! a page store) and `keyspace`. No argument, `default`, `all` or
+//! a page store; `INFO folio` gives it too) and `keyspace`. No argument, `default`, `all` or
 //! `everything` give every section.
 
 use std::fmt::Write as _;
@@ -48,7 +48,8 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     if include("folio") {
         sections.push(folio_section(shared));
     }
-    if include("pages") {
+    // Folio's own figures include the page store's.
+    if include("pages") || include("folio") {
         sections.extend(pages_section(shared));
     }
     if include("keyspace") {
