@@ -52,6 +52,11 @@ pub const ENGINE_NAME: &str = "lmdb";
 
 /// The memory map's size: the largest the store can grow to.
 const MAP_BYTES: usize = 64 << 30;
+/// Reader slots in the lock file. LMDB keeps a slot per thread that has
+/// read (not per transaction) until the thread exits, and its default of
+/// 126 would fail the 127th reading thread with `MDB_READERS_FULL`; the
+/// bench runs up to 1,024 threads. 64 bytes a slot.
+const MAX_READERS: u32 = 4096;
 
 type Table = heed::Database<'static, Bytes, Bytes>;
 
@@ -77,7 +82,10 @@ pub struct LmdbStore {
 #[allow(unsafe_code)] // heed marks opening a memory-mapped file, and NO_SYNC, unsafe
 fn open_env(path: &Path, durability: Durability) -> heed::Result<Env> {
     let mut options = EnvOpenOptions::new();
-    options.map_size(MAP_BYTES).max_dbs(2);
+    options
+        .map_size(MAP_BYTES)
+        .max_dbs(2)
+        .max_readers(MAX_READERS);
     if durability != Durability::Sync {
         // SAFETY: NO_SYNC only drops the fsync at commit; the adapter
         // documents the weaker durability, and flush and close sync.

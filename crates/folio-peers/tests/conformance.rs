@@ -456,6 +456,33 @@ fn four_threads_on_disjoint_and_shared_keys() {
     });
 }
 
+/// Hundreds of threads read at once, each from its first read to its
+/// last: the store serves them all (LMDB holds a reader slot per thread).
+#[test]
+fn three_hundred_threads_read_at_once() {
+    const THREADS: usize = 300;
+    each_engine(|engine| {
+        let dir = Dir::new();
+        let store = dir.open(engine, &config(Durability::None));
+        store.put(b"k", b"v").unwrap();
+        let all_read = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    let first = store.get(b"k");
+                    all_read.wait();
+                    let second = store.get(b"k");
+                    for got in [first, second] {
+                        let got = got.unwrap_or_else(|e| panic!("{engine}: {e}"));
+                        assert_eq!(got.as_deref(), Some(&b"v"[..]), "{engine}");
+                    }
+                });
+            }
+        });
+        store.close().unwrap();
+    });
+}
+
 /// Random operations against a `BTreeMap` model, with reopens, in every
 /// durability mode.
 #[test]
