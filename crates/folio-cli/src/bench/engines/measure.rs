@@ -26,14 +26,14 @@ pub struct Measured {
     pub latency_ns: Histogram<u64>,
 }
 
-impl Measured {
-    /// Operations per second.
-    pub fn ops_per_sec(&self) -> f64 {
-        #[allow(clippy::cast_precision_loss)] // op counts are far below 2^52
-        let ops = self.ops as f64;
-        ops / self.elapsed.as_secs_f64().max(1e-9)
-    }
+/// `ops` operations in `elapsed`, per second.
+pub fn ops_per_sec(ops: u64, elapsed: Duration) -> f64 {
+    #[allow(clippy::cast_precision_loss)] // op counts are far below 2^52
+    let ops = ops as f64;
+    ops / elapsed.as_secs_f64().max(1e-9)
+}
 
+impl Measured {
     /// The latency at `quantile` (0..=1), in microseconds.
     pub fn latency_us(&self, quantile: f64) -> f64 {
         #[allow(clippy::cast_precision_loss)] // nanosecond latencies below 2^52
