@@ -30,6 +30,11 @@ pub struct ServerConfig {
     /// machine shared with the clients (a benchmark on the same host) fewer
     /// threads than cores leave them a core.
     pub threads: usize,
+    /// Pause between rounds of the active expiry sweep, which deletes the
+    /// keys whose deadline has passed (Redis runs its own at `hz` 10, every
+    /// 100 ms). Until the sweep comes, an expired key is hidden from every
+    /// command but still takes its room in the engine.
+    pub expiry_sweep_interval: Duration,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -41,6 +46,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_query_buffer_bytes", &self.max_query_buffer_bytes)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("threads", &self.threads)
+            .field("expiry_sweep_interval", &self.expiry_sweep_interval)
             .field(
                 "requirepass",
                 &self.requirepass.as_ref().map(|_| "<redacted>"),
@@ -59,6 +65,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             requirepass: None,
             threads: 0,
+            expiry_sweep_interval: Duration::from_millis(100),
         }
     }
 }
@@ -85,6 +92,12 @@ impl ServerConfig {
                 Self::MAX_THREADS
             );
             return Err(invalid("threads", reason));
+        }
+        if self.expiry_sweep_interval.is_zero() {
+            return Err(invalid(
+                "expiry_sweep_interval",
+                "must be more than zero".to_owned(),
+            ));
         }
         if self.requirepass.as_deref() == Some("") {
             return Err(invalid(

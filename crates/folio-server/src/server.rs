@@ -61,7 +61,11 @@ pub async fn serve(
     config.validate()?;
     let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let shared = off_the_runtime(|| Shared::new(stores, config, local_addr)).map(Arc::new)?;
-    let sweeper = Sweeper::start(Arc::clone(&shared.keys)).map_err(ServerError::Sweeper)?;
+    let sweeper = Sweeper::start(
+        Arc::clone(&shared.keys),
+        shared.config.expiry_sweep_interval,
+    )
+    .map_err(ServerError::Sweeper)?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);

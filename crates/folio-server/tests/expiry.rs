@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{open_store, Client, TestServer, Value};
+use folio_server::ServerConfig;
 
 fn int(n: i64) -> Value {
     Value::Integer(n)
@@ -260,6 +261,41 @@ fn writes_keep_or_clear_the_expiry_as_redis_does() {
     assert_eq!(c.call(&[b"TTL", b"g"]), int(-1), "GETSET clears it");
     assert_eq!(c.call(&[b"MSET", b"m", b"2"]), Value::ok());
     assert_eq!(c.call(&[b"TTL", b"m"]), int(-1), "MSET clears it");
+}
+
+/// With no sweep in time, expired keys still in the engine are hidden by
+/// the deadline index alone: DBSIZE, KEYS, SCAN and EXISTS skip them.
+#[test]
+fn expired_keys_are_hidden_before_the_sweep_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        expiry_sweep_interval: Duration::from_secs(3600),
+        ..ServerConfig::default()
+    };
+    let server = TestServer::with_config(open_store(dir.path()), config);
+    let mut c = server.client();
+    assert_eq!(c.call(&[b"SET", b"stays", b"1"]), Value::ok());
+    for i in 0..50 {
+        let key = format!("short:{i}");
+        let reply = c.call(&[b"SET", key.as_bytes(), b"v", b"PX", b"100"]);
+        assert_eq!(reply, Value::ok());
+    }
+    // The first round ran at the start, before the keys expired.
+    std::thread::sleep(Duration::from_millis(250));
+    assert_eq!(server.store.len().unwrap(), 51, "nothing swept yet");
+    assert_eq!(c.call(&[b"DBSIZE"]), int(1));
+    assert_eq!(c.call(&[b"EXISTS", b"short:7", b"stays"]), int(1));
+    assert_eq!(
+        c.call(&[b"KEYS", b"*"]),
+        Value::Array(vec![Value::bulk(b"stays")])
+    );
+    assert_eq!(scan_all(&mut c, &[]), BTreeSet::from([b"stays".to_vec()]));
+    assert_eq!(
+        scan_all(&mut c, &[b"MATCH", b"short:*"]),
+        BTreeSet::new(),
+        "nor with a pattern"
+    );
+    assert_eq!(server.store.len().unwrap(), 51, "still not swept");
 }
 
 #[test]

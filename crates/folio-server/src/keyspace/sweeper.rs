@@ -1,6 +1,6 @@
 //! The active expiry sweep: a thread that deletes expired keys.
 //!
-//! Every [`SWEEP_INTERVAL`] it deletes the keys whose deadline has passed,
+//! Every `interval` (`ServerConfig::expiry_sweep_interval`) it deletes the keys whose deadline has passed,
 //! earliest first, [`SWEEP_BATCH_KEYS`] per write batch, for at most
 //! [`SWEEP_BUDGET`] (then it sleeps, so a mass expiry does not hold every
 //! key lock for long); the rest go at the next rounds. The deadlines are
@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 
 use super::{unix_now_ms, Keyspace};
 
-/// Pause between sweeps.
-const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// Most time one sweep spends before it sleeps.
 const SWEEP_BUDGET: Duration = Duration::from_millis(25);
 /// Keys deleted per write batch.
@@ -31,13 +29,13 @@ pub(crate) struct Sweeper {
 }
 
 impl Sweeper {
-    /// Starts sweeping `keyspace`.
-    pub(crate) fn start(keyspace: Arc<Keyspace>) -> std::io::Result<Self> {
+    /// Starts sweeping `keyspace`, a round every `interval`.
+    pub(crate) fn start(keyspace: Arc<Keyspace>, interval: Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("folio-expire".to_owned())
-            .spawn(move || run(&keyspace, &stop_flag))?;
+            .spawn(move || run(&keyspace, interval, &stop_flag))?;
         Ok(Self {
             stop,
             thread: Some(thread),
@@ -57,14 +55,14 @@ impl Drop for Sweeper {
     }
 }
 
-fn run(keyspace: &Keyspace, stop: &AtomicBool) {
+fn run(keyspace: &Keyspace, interval: Duration, stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
         // A panic in one round is logged and the sweep goes on: a dead
         // sweep would let expired keys pile up unnoticed.
         let round =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sweep_round(keyspace, stop)));
         let pause = match round {
-            Ok(Ok(())) => SWEEP_INTERVAL,
+            Ok(Ok(())) => interval,
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "expiry sweep failed; retrying");
                 ERROR_BACKOFF

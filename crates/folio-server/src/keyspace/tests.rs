@@ -82,7 +82,18 @@ fn matches_a_model_through_expiry_sweeps_and_reopens() {
     let mut keyspace = Keyspace::open(open_store(&mem)).expect("open");
     let mut model = Model::new();
     let mut now_ms = 1_000_000u64;
+    let mut reopens = 0;
     for step in 0..1500 {
+        // Every 100 steps the store is closed and the key space reopened:
+        // deadlines come back from the values alone.
+        if step % 100 == 99 {
+            check(&keyspace, &model, now_ms);
+            keyspace.store().close().expect("close");
+            keyspace = Keyspace::open(open_store(&mem)).expect("reopen");
+            reopens += 1;
+            check(&keyspace, &model, now_ms);
+            continue;
+        }
         let key = format!("k{}", rng.gen_range(0..40)).into_bytes();
         match rng.gen_range(0..10) {
             0..=3 => {
@@ -119,13 +130,10 @@ fn matches_a_model_through_expiry_sweeps_and_reopens() {
                 });
             }
             7 => now_ms += rng.gen_range(0..100),
-            8 if step % 50 == 0 => {
-                keyspace.store().close().expect("close");
-                keyspace = Keyspace::open(open_store(&mem)).expect("reopen");
-            }
             _ => check(&keyspace, &model, now_ms),
         }
     }
+    assert_eq!(reopens, 15);
     check(&keyspace, &model, now_ms);
     // Far in the future everything with a deadline is gone, and a sweep
     // deletes exactly those keys.
