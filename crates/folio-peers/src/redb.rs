@@ -166,6 +166,10 @@ impl KvStore for RedbStore {
         ENGINE_NAME
     }
 
+    fn max_value_bytes(&self) -> usize {
+        self.config.max_value_bytes
+    }
+
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.config.check_put(key, value)?;
         self.write(|table| {

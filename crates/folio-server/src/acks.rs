@@ -216,6 +216,9 @@ mod tests {
             fn get(&self, _: &[u8]) -> folio::Result<Option<Vec<u8>>> {
                 Ok(None)
             }
+            fn max_value_bytes(&self) -> usize {
+                usize::MAX
+            }
             fn delete(&self, _: &[u8]) -> folio::Result<bool> {
                 Ok(false)
             }

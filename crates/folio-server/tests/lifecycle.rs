@@ -105,6 +105,9 @@ impl KvStore for SlowPuts {
         std::thread::sleep(Duration::from_millis(300));
         self.0.put(key, value)
     }
+    fn max_value_bytes(&self) -> usize {
+        self.0.max_value_bytes()
+    }
     fn get(&self, key: &[u8]) -> folio::Result<Option<Vec<u8>>> {
         self.0.get(key)
     }

@@ -129,6 +129,11 @@ pub trait KvStore: Send + Sync {
     /// Applies every operation of `batch` atomically, in order.
     fn write_batch(&self, batch: &WriteBatch) -> Result<()>;
 
+    /// The longest value a put accepts (the store's `max_value_bytes`). A
+    /// caller that stores values inside a header of its own can state its
+    /// limit net of the header, the same for every value.
+    fn max_value_bytes(&self) -> usize;
+
     /// When this store acknowledges a write ([`crate::Durability`]). Callers
     /// use it to tell whether a write may wait for an fsync (`Sync`) and so
     /// belongs off an async runtime's worker threads. The default, `Sync`,

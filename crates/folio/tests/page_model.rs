@@ -531,6 +531,9 @@ fn vacuum_flushes_each_batch_of_a_store_without_ordered_recovery() {
         fn delete(&self, key: &[u8]) -> folio::Result<bool> {
             self.inner.delete(key)
         }
+        fn max_value_bytes(&self) -> usize {
+            self.inner.max_value_bytes()
+        }
         fn write_batch(&self, batch: &folio::WriteBatch) -> folio::Result<()> {
             self.inner.write_batch(batch)
         }

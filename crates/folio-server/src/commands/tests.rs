@@ -48,6 +48,9 @@ impl KvStore for MemStore {
     fn get(&self, key: &[u8]) -> folio::Result<Option<Vec<u8>>> {
         Ok(self.check()?.get(key).cloned())
     }
+    fn max_value_bytes(&self) -> usize {
+        usize::MAX
+    }
     fn delete(&self, key: &[u8]) -> folio::Result<bool> {
         Ok(self.check()?.remove(key).is_some())
     }

@@ -154,12 +154,12 @@ impl Keyspace {
     /// Sets `key` to `value` with `deadline_ms` (`None`: no expiry). The
     /// caller holds the key's lock.
     pub(crate) fn put(&self, key: &[u8], value: &[u8], deadline_ms: Option<u64>) -> Result<()> {
+        self.check_value(value)?;
         let stored = envelope::encode(value, deadline_ms);
         match self.store.deferred_ack() {
             Some(deferred) => deferred.put(key, &stored),
             None => self.store.put(key, &stored),
-        }
-        .map_err(|e| value_limit(e, envelope::header_len(deadline_ms)))?;
+        }?;
         let previous = self.expiries.set(key, deadline_ms);
         self.count_replaced_expired(previous, deadline_ms);
         Ok(())
@@ -170,17 +170,35 @@ impl Keyspace {
     pub(crate) fn put_pairs(&self, pairs: &[Bytes]) -> Result<()> {
         let mut batch = WriteBatch::new();
         for pair in pairs.chunks_exact(2) {
+            self.check_value(&pair[1])?;
             batch.put(&pair[0][..], envelope::encode(&pair[1], None));
         }
         match self.store.deferred_ack() {
             Some(deferred) => deferred.write_batch(&batch),
             None => self.store.write_batch(&batch),
-        }
-        .map_err(|e| value_limit(e, envelope::header_len(None)))?;
+        }?;
         for pair in pairs.chunks_exact(2) {
             // A key given twice finds its old deadline only the first time.
             let previous = self.expiries.set(&pair[0], None);
             self.count_replaced_expired(previous, None);
+        }
+        Ok(())
+    }
+
+    /// `ValueTooLarge` for a value over the client's limit: the engine's
+    /// less the largest header, so that the limit does not depend on
+    /// whether the value has a deadline (an `EXPIRE` never fails for a
+    /// value's size, as in Redis).
+    fn check_value(&self, value: &[u8]) -> Result<()> {
+        let max = self
+            .store
+            .max_value_bytes()
+            .saturating_sub(envelope::MAX_HEADER_BYTES);
+        if value.len() > max {
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max,
+            });
         }
         Ok(())
     }
@@ -387,18 +405,6 @@ fn foreign(key: &[u8], err: envelope::DecodeError) -> Error {
         None,
         format!("key {}: {err}", key[..key.len().min(64)].escape_ascii()),
     )
-}
-
-/// Restates a value-size error of the engine, which counts the header, in
-/// the client's terms.
-fn value_limit(err: Error, header: usize) -> Error {
-    match err {
-        Error::ValueTooLarge { len, max } => Error::ValueTooLarge {
-            len: len.saturating_sub(header),
-            max: max.saturating_sub(header),
-        },
-        other => other,
-    }
 }
 
 #[cfg(test)]

@@ -167,27 +167,32 @@ fn refuses_a_store_written_by_someone_else() {
     assert!(err.to_string().contains("key raw"), "{err}");
 }
 
+/// One value limit, with a deadline or without: the engine's less the
+/// largest header, stated in the client's bytes.
 #[test]
 fn value_limits_are_stated_in_client_bytes() {
     let mem = MemVfs::new();
     let store = open_store(&mem);
     let keyspace = Keyspace::open(store).expect("open");
     let max = Config::default().max_value_bytes;
-    let too_big = vec![0u8; max];
+    let limit = max - envelope::MAX_HEADER_BYTES;
+    let too_big = vec![0u8; limit + 1];
     for deadline in [None, Some(5)] {
         let err = keyspace.put(b"k", &too_big, deadline).expect_err("too big");
-        let header = envelope::header_len(deadline);
         match err {
-            Error::ValueTooLarge { len, max: limit } => {
-                assert_eq!(len, max);
-                assert_eq!(limit, max - header);
-            }
+            Error::ValueTooLarge { len, max } => assert_eq!((len, max), (limit + 1, limit)),
             other => panic!("unexpected {other}"),
         }
+        let pairs = [Bytes::from_static(b"k"), Bytes::from(too_big.clone())];
+        let err = keyspace.put_pairs(&pairs).expect_err("too big");
+        assert!(
+            matches!(err, Error::ValueTooLarge { max, .. } if max == limit),
+            "{err}"
+        );
+        keyspace
+            .put(b"k", &too_big[..limit], deadline)
+            .expect("at the limit");
     }
-    keyspace
-        .put(b"k", &too_big[..max - 9], Some(5))
-        .expect("at the limit");
 }
 
 #[test]
@@ -356,6 +361,9 @@ impl KvStore for FailingBatches {
     }
     fn delete(&self, key: &[u8]) -> Result<bool> {
         self.inner.delete(key)
+    }
+    fn max_value_bytes(&self) -> usize {
+        self.inner.max_value_bytes()
     }
     fn write_batch(&self, batch: &WriteBatch) -> Result<()> {
         let ops = batch.ops().len();

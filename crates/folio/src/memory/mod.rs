@@ -203,6 +203,10 @@ impl KvStore for MemoryStore {
         self.inner.config.durability
     }
 
+    fn max_value_bytes(&self) -> usize {
+        self.inner.config.max_value_bytes
+    }
+
     fn keeps_write_order(&self) -> bool {
         // the WAL is replayed as a prefix after the snapshot of one instant.
         true

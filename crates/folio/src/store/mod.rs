@@ -259,6 +259,10 @@ impl KvStore for PagedStore {
         self.inner.config.durability
     }
 
+    fn max_value_bytes(&self) -> usize {
+        self.inner.config.max_value_bytes
+    }
+
     fn keeps_write_order(&self) -> bool {
         // the WAL is replayed as a prefix (a torn tail is cut at its first damage);
         // without a WAL a crash returns to a checkpoint, one instant's state.
