@@ -88,7 +88,7 @@ pub fn getpage(
                     "page {page} at LSN {lsn}: got version {}, expected {want}",
                     found.0
                 );
-                pool.check(&image, page, layout.page_bytes, |v| v == want)?;
+                pool.check(&image, page, layout.page_bytes, want..=want)?;
                 Ok(())
             }
             (got, want) => bail!(

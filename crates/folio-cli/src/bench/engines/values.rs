@@ -54,13 +54,14 @@ impl Pool {
     }
 
     /// Checks that `value` is a value of record `id`, `len` bytes, whose
-    /// version `accept` allows; returns that version.
+    /// version is one of `versions` (those the read may see); returns that
+    /// version.
     pub fn check(
         &self,
         value: &[u8],
         id: u64,
         len: usize,
-        accept: impl Fn(u64) -> bool,
+        versions: std::ops::RangeInclusive<u64>,
     ) -> anyhow::Result<u64> {
         ensure!(
             value.len() == len,
@@ -72,8 +73,13 @@ impl Pool {
             found_id == id,
             "record {id}: read the value of record {found_id}"
         );
-        if !accept(version) {
-            bail!("record {id}: read version {version}, which this run never wrote");
+        if !versions.contains(&version) {
+            bail!(
+                "record {id}: read version {version}, where versions {} to {} were \
+                 acknowledged or being written",
+                versions.start(),
+                versions.end()
+            );
         }
         ensure!(
             &value[HEADER_BYTES..] == self.body(id, version, len - HEADER_BYTES),
@@ -101,13 +107,14 @@ mod tests {
         let pool = Pool::new(7);
         let mut v = Vec::new();
         pool.fill(&mut v, 3, 5, 100);
-        assert_eq!(pool.check(&v, 3, 100, |ver| ver == 5).unwrap(), 5);
-        assert!(pool.check(&v, 4, 100, |_| true).is_err());
-        assert!(pool.check(&v, 3, 100, |ver| ver < 5).is_err());
-        assert!(pool.check(&v[..99], 3, 100, |_| true).is_err());
+        assert_eq!(pool.check(&v, 3, 100, 5..=5).unwrap(), 5);
+        assert!(pool.check(&v, 4, 100, 0..=9).is_err());
+        assert!(pool.check(&v, 3, 100, 0..=4).is_err(), "not written yet");
+        assert!(pool.check(&v, 3, 100, 6..=9).is_err(), "stale");
+        assert!(pool.check(&v[..99], 3, 100, 0..=9).is_err());
         let mut damaged = v.clone();
         damaged[50] ^= 1;
-        assert!(pool.check(&damaged, 3, 100, |_| true).is_err());
+        assert!(pool.check(&damaged, 3, 100, 0..=9).is_err());
         let mut other = Vec::new();
         pool.fill(&mut other, 3, 6, 100);
         assert_ne!(other[HEADER_BYTES..], v[HEADER_BYTES..]);

@@ -3,11 +3,16 @@
 //! over data four times the cache budget).
 //!
 //! Every read is checked: the value must be one this run wrote for that
-//! record, of a version already issued. An update issues the next version
-//! of its record before it writes it.
+//! record, no older than the newest version whose put had returned when
+//! the read began, and no newer than the newest version issued when it
+//! ended. An update issues the next version of its record and writes it
+//! holding the record's lock (one of [`UPDATE_LOCKS`] stripes), so the
+//! store sees each record's versions in order — a harness cost the same
+//! for every engine — and a stale read or a lost update fails the run.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use folio::KvStore;
@@ -32,10 +37,16 @@ pub fn key(i: u64) -> [u8; KEY_BYTES] {
     out
 }
 
-/// The records of a run and the newest version issued for each.
+/// Lock stripes that keep each record's updates one at a time.
+const UPDATE_LOCKS: usize = 1024;
+
+/// The records of a run: for each the newest version issued, and the
+/// newest whose put has returned.
 pub struct Records {
     value_bytes: usize,
     issued: Vec<AtomicU64>,
+    acked: Vec<AtomicU64>,
+    update_locks: Vec<Mutex<()>>,
 }
 
 /// Operation mix of a YCSB workload, as fractions of reads, updates and
@@ -81,6 +92,8 @@ impl Records {
         Records {
             value_bytes,
             issued: (0..count).map(|_| AtomicU64::new(0)).collect(),
+            acked: (0..count).map(|_| AtomicU64::new(0)).collect(),
+            update_locks: (0..UPDATE_LOCKS).map(|_| Mutex::new(())).collect(),
         }
     }
 
@@ -90,7 +103,11 @@ impl Records {
     }
 
     fn issued(&self, i: u64) -> &AtomicU64 {
-        &self.issued[usize::try_from(i).expect("record index fits usize")]
+        &self.issued[index(i)]
+    }
+
+    fn acked(&self, i: u64) -> &AtomicU64 {
+        &self.acked[index(i)]
     }
 
     /// Writes version 0 of every record; `label` names the phase on the
@@ -133,17 +150,25 @@ impl Records {
 
     /// Reads record `i` and checks its value.
     pub fn read(&self, store: &dyn KvStore, pool: &Pool, i: u64) -> anyhow::Result<()> {
+        let acked = self.acked(i).load(Ordering::Acquire);
         let value = store
             .get(&key(i))?
             .with_context(|| format!("record {i} is missing"))?;
         let issued = self.issued(i).load(Ordering::Acquire);
-        pool.check(&value, i, self.value_bytes, |v| v <= issued)?;
+        pool.check(&value, i, self.value_bytes, acked..=issued)?;
         Ok(())
     }
 
     fn update(&self, store: &dyn KvStore, pool: &Pool, i: u64) -> anyhow::Result<()> {
+        let stripe = index(i) % UPDATE_LOCKS;
+        // A panicked holder fails its run: the lock guards nothing else.
+        let _one_at_a_time = self.update_locks[stripe]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let version = self.issued(i).fetch_add(1, Ordering::AcqRel) + 1;
-        self.write(store, pool, i, version)
+        self.write(store, pool, i, version)?;
+        self.acked(i).store(version, Ordering::Release);
+        Ok(())
     }
 
     fn write(&self, store: &dyn KvStore, pool: &Pool, i: u64, version: u64) -> anyhow::Result<()> {
@@ -155,10 +180,33 @@ impl Records {
     }
 }
 
+fn index(i: u64) -> usize {
+    usize::try_from(i).expect("record index fits usize")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn a_stale_read_fails_the_check() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = folio::open("memory", dir.path(), &folio::Config::default()).expect("open");
+        let pool = Pool::new(7);
+        let records = Records::new(4, 64);
+        for i in 0..4 {
+            records.write(&*store, &pool, i, 0).expect("load");
+        }
+        records.update(&*store, &pool, 2).expect("update");
+        records.read(&*store, &pool, 2).expect("the new version");
+        // The store loses the update: version 0 again.
+        records.write(&*store, &pool, 2, 0).expect("put back");
+        let err = records.read(&*store, &pool, 2).expect_err("stale");
+        assert!(err.to_string().contains("read version 0"), "{err}");
+        records.read(&*store, &pool, 1).expect("untouched record");
+        store.close().expect("close");
+    }
 
     #[test]
     fn keys_are_distinct_and_sixteen_bytes() {
