@@ -138,13 +138,7 @@ impl Run<'_> {
     fn ycsb(&mut self) -> anyhow::Result<()> {
         let s = &self.spec.settings;
         let records = Records::new(s.records, s.value_bytes);
-        records.load(
-            &*self.store,
-            &self.pool,
-            &format!("{} load", self.spec.engine),
-            s.threads,
-            s.seed,
-        )?;
+        self.untimed_load(&records)?;
         let chooser = Chooser::zipf(s.records);
         for (case, mix) in [
             (Case::YcsbA, Mix::A),
@@ -189,13 +183,7 @@ impl Run<'_> {
         let record_bytes = (s.big_value_bytes + KEY_BYTES) as u64;
         let count = (4 * config.cache_bytes as u64).div_ceil(record_bytes);
         let records = Records::new(count, s.big_value_bytes);
-        records.load(
-            &*self.store,
-            &self.pool,
-            &format!("{} load", self.spec.engine),
-            s.threads,
-            s.seed,
-        )?;
+        self.untimed_load(&records)?;
         let case = Case::LargerThanCache;
         system::reset_peak_rss();
         let (label, ops, threads, seed) = self.phase(case, s.threads);
@@ -208,6 +196,15 @@ impl Run<'_> {
             (&label, ops, threads, seed),
         )?;
         self.record(case, &m)
+    }
+
+    /// Loads `records` and flushes, outside any measured phase: the flush
+    /// that ends the next phase must cover that phase's writes only.
+    fn untimed_load(&self, records: &Records) -> anyhow::Result<()> {
+        let s = &self.spec.settings;
+        let label = format!("{} load", self.spec.engine);
+        records.load(&*self.store, &self.pool, &label, s.threads, s.seed)?;
+        self.store.flush().context("flush after the load")
     }
 
     /// Flushes, then keeps the case's numbers with the disk and memory use.

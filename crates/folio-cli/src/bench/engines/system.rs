@@ -29,17 +29,25 @@ pub fn peak_rss_bytes() -> u64 {
 }
 
 /// Bytes the files under `dir` take on disk: allocated blocks, so sparse
-/// files count what they use, not their length.
+/// files count what they use, not their length. An engine may remove files
+/// while this walks (RocksDB's obsolete logs and tables go in the
+/// background): one that is gone counts nothing.
 pub fn disk_bytes(dir: &Path) -> std::io::Result<u64> {
     use std::os::unix::fs::MetadataExt;
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if gone(&e) => return Ok(0),
+        other => other?,
+    };
     let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            disk_bytes(&entry.path())?
-        } else {
-            meta.blocks() * 512
+    for entry in entries {
+        let meta = match entry.and_then(|entry| entry.metadata().map(|meta| (entry, meta))) {
+            Err(e) if gone(&e) => continue,
+            other => other?,
+        };
+        total += match meta {
+            (entry, meta) if meta.is_dir() => disk_bytes(&entry.path())?,
+            (_, meta) => meta.blocks() * 512,
         };
     }
     Ok(total)
@@ -55,6 +63,11 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/a"), vec![1u8; 100_000]).unwrap();
         assert!(disk_bytes(dir.path()).unwrap() >= 100_000);
+        assert_eq!(
+            disk_bytes(&dir.path().join("removed meanwhile")).unwrap(),
+            0,
+            "a directory gone counts nothing"
+        );
     }
 
     #[test]
