@@ -1,4 +1,4 @@
-//! Folio's Redis-protocol server: RESP2 over TCP in front of any
+//! Folio's Redis-protocol server: RESP2 (and RESP3 after `HELLO 3`) over TCP in front of any
 //! [`folio::KvStore`], and of a [`folio::PageStore`] for the page and node
 //! commands (`PAGE.*`, `NODE.*`; see docs/PROTOCOL.md).
 //!

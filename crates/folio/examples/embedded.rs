@@ -24,6 +24,6 @@ fn main() -> Result<(), folio::Error> {
         .delete(b"b".to_vec());
     store.write_batch(&batch)?; // atomic
     println!("{} keys in {}", store.len()?, dir.display());
-    store.close()?; // writes the checkpoint; required until the WAL lands
+    store.close()?; // makes everything durable and writes a checkpoint
     Ok(())
 }
