@@ -71,6 +71,15 @@ impl KeyLocks {
         }
     }
 
+    /// Locks every stripe, in ascending order: no write runs until the
+    /// guard is dropped (`FLUSHDB`).
+    pub(crate) fn lock_all(&self) -> KeyGuard<'_> {
+        KeyGuard {
+            _one: None,
+            _many: self.stripes.iter().map(Mutex::lock).collect(),
+        }
+    }
+
     /// The stripe of `key`.
     fn stripe(&self, key: &[u8]) -> usize {
         let hash = xxh3_64_with_seed(key, self.seed);
@@ -98,5 +107,8 @@ mod tests {
         drop(twice);
         let none = locks.lock([]);
         assert!(none._one.is_none() && none._many.is_empty());
+        let all = locks.lock_all();
+        assert_eq!(all._many.len(), STRIPES);
+        assert!(locks.stripes.iter().all(Mutex::is_locked));
     }
 }

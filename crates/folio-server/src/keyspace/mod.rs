@@ -18,6 +18,9 @@
 //! - for a key whose stripe lock is held, the expiry index holds exactly the
 //!   deadline stored in its value: writers change the store, then the
 //!   index, under the key's lock;
+//! - while `clearing` is set, every stripe is held by `FLUSHDB` and the key
+//!   space reads as empty: the flush takes effect, for readers and
+//!   writers alike, at the instant it sets the flag;
 //! - while `removals` is free, no batch removal (sweep, `FLUSHDB`) is
 //!   between its store write and its index update, so the store's count
 //!   less the index's expired keys is the live keys (but for single-key
@@ -40,7 +43,7 @@ mod scan;
 mod sweeper;
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -70,6 +73,9 @@ pub(crate) struct Keyspace {
     /// index update, and shared by [`Keyspace::len`], which must not read
     /// the store after the removal and the index before it.
     removals: RwLock<()>,
+    /// Set by `FLUSHDB` while it deletes, holding every stripe: reads find
+    /// nothing, as they will once it is done.
+    clearing: AtomicBool,
 }
 
 /// Unix time now, in milliseconds.
@@ -92,6 +98,7 @@ impl Keyspace {
             scan_seed: rand::random(),
             expired: AtomicU64::new(0),
             removals: RwLock::new(()),
+            clearing: AtomicBool::new(false),
         };
         let mut keys = Vec::new();
         keyspace.store.for_each_key(&mut |key| {
@@ -138,6 +145,9 @@ impl Keyspace {
     /// The value of `key` unless absent or expired at the time `now_ms`
     /// gives, which is asked only for a value with a deadline.
     fn get_at(&self, key: &[u8], now_ms: impl FnOnce() -> u64) -> Result<Option<Stored>> {
+        if self.is_clearing() {
+            return Ok(None);
+        }
         let Some(stored) = absent_if_too_large(self.store.get(key))? else {
             return Ok(None);
         };
@@ -220,7 +230,16 @@ impl Keyspace {
     /// engine's `len`: a single-key write in flight may be missed (see the
     /// invariants), but never an expired key counted.
     pub(crate) fn len(&self, now_ms: u64) -> Result<u64> {
+        // Before the lock, so as not to wait for a flush's batch; and again
+        // under it: a flush sets the flag before its first batch, which
+        // waits for this lock.
+        if self.is_clearing() {
+            return Ok(0);
+        }
         let _no_removal = self.removals.read();
+        if self.is_clearing() {
+            return Ok(0);
+        }
         let stored = self.store.len()?;
         Ok(stored.saturating_sub(self.expiries.count_due(now_ms)))
     }
@@ -256,6 +275,9 @@ impl Keyspace {
     /// Keys with a deadline not reached at `now_ms`, and their mean time left
     /// in ms.
     pub(crate) fn expiry_summary(&self, now_ms: u64) -> (u64, u64) {
+        if self.is_clearing() {
+            return (0, 0);
+        }
         self.expiries.summary(now_ms)
     }
 
@@ -267,12 +289,17 @@ impl Keyspace {
         visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
     ) -> Result<()> {
         self.store.for_each_key(&mut |key| {
-            if self.expiries.is_key_expired(key, now_ms) {
+            if self.is_clearing() || self.expiries.is_key_expired(key, now_ms) {
                 ControlFlow::Continue(())
             } else {
                 visit(key)
             }
         })
+    }
+
+    /// True while `FLUSHDB` runs: the key space reads as empty.
+    pub(crate) fn is_clearing(&self) -> bool {
+        self.clearing.load(Ordering::SeqCst)
     }
 
     /// Deletes up to `max_keys` keys expired at `now_ms`, earliest first, in
@@ -354,24 +381,39 @@ impl Keyspace {
         }
     }
 
-    /// Deletes every key present when it starts, `batch_keys` per write
-    /// batch (`FLUSHDB`). Keys written while it runs may survive it.
+    /// Deletes every key (`FLUSHDB`), `batch_keys` per write batch, as one
+    /// step for every other client: it holds every stripe, so writes wait
+    /// for it, and from its start reads find nothing. A flush that fails
+    /// part way leaves the keys of its later batches, visible again.
     pub(crate) fn clear(&self, batch_keys: usize) -> Result<()> {
-        // One listing (the engine copies its keys out anyway), then batches:
-        // listing again per batch would make a flush quadratic.
+        let all_stripes = self.locks.lock_all();
+        self.clearing.store(true, Ordering::SeqCst);
+        let deleted = self.delete_everything(batch_keys);
+        self.clearing.store(false, Ordering::SeqCst);
+        drop(all_stripes);
+        // Durable after the stripes are free: a later write of one of the
+        // keys gets a later LSN, so its own acknowledgement covers this.
+        self.wait_durable(deleted?)
+    }
+
+    /// Lists every key once (the engine copies its keys out anyway; a
+    /// listing per batch would make a flush quadratic) and deletes them in
+    /// batches; the caller holds every stripe. Returns the last batch's
+    /// mark.
+    fn delete_everything(&self, batch_keys: usize) -> Result<Option<folio::AckMark>> {
         let mut all = Vec::new();
         self.store.for_each_key(&mut |key| {
             all.push(key.to_vec());
             ControlFlow::Continue(())
         })?;
+        let mut last = None;
         for keys in all.chunks(batch_keys.max(1)) {
             let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-            let guard = self.lock(keys.iter().copied());
-            let mark = self.delete_keys_and_deadlines(&keys, Deleted::Cleared)?;
-            drop(guard);
-            self.wait_durable(mark)?;
+            last = self
+                .delete_keys_and_deadlines(&keys, Deleted::Cleared)?
+                .or(last);
         }
-        Ok(())
+        Ok(last)
     }
 
     /// One page of `SCAN` from `cursor` (see `scan`).

@@ -65,6 +65,11 @@ pub(super) fn scan(
         std::ops::ControlFlow::Continue(())
     })?;
     let (candidates, next_cursor) = smallest.finish();
+    if keyspace.is_clearing() {
+        // A flush began meanwhile: the key space is empty, and so is the
+        // rest of the iteration.
+        return Ok(ScanPage::default());
+    }
     let keys = candidates
         .into_iter()
         .filter(|(_, key)| !keyspace.expiries.is_key_expired(key, now_ms))

@@ -156,6 +156,7 @@ fn refuses_a_store_written_by_someone_else() {
         scan_seed: 0,
         expired: AtomicU64::new(0),
         removals: RwLock::new(()),
+        clearing: std::sync::atomic::AtomicBool::new(false),
     };
     let err = keyspace.get(b"raw", 0).expect_err("foreign value");
     assert!(err.to_string().contains("format tag 0x6e"), "{err}");
@@ -451,4 +452,50 @@ fn len_does_not_count_a_sweep_half_done() {
         assert_eq!(sweep.join().expect("sweep").expect("sweep"), 20);
         assert_eq!(len.join().expect("len").expect("len"), 10);
     });
+}
+
+/// `FLUSHDB` is one step for other clients: from its start, before its
+/// later batches are written, reads find nothing, and `DBSIZE`, `KEYS` and
+/// `SCAN` an empty key space.
+#[test]
+fn a_flush_reads_as_done_from_its_start() {
+    let mut store = FailingBatches::new(open_store(&MemVfs::new()), usize::MAX);
+    store.pause = Some((std::sync::Barrier::new(2), std::sync::Barrier::new(2)));
+    let store = Arc::new(store);
+    let keyspace = Keyspace::open(store.clone()).expect("open the key space");
+    let keys: Vec<Vec<u8>> = (0..30u32).map(|i| format!("k{i}").into_bytes()).collect();
+    for key in &keys {
+        let _guard = keyspace.lock([&key[..]]);
+        keyspace.put(key, b"v", None).expect("put");
+    }
+    std::thread::scope(|s| {
+        let flush = s.spawn(|| keyspace.clear(10));
+        let (written, release) = store.pause.as_ref().expect("paused");
+        written.wait(); // the first of three batches is written
+        assert_eq!(store.len().expect("raw len"), 20, "two batches to go");
+        for key in &keys {
+            assert!(keyspace.get(key, 0).expect("get").is_none());
+        }
+        assert_eq!(keyspace.len(0).expect("len"), 0);
+        let mut listed = 0;
+        keyspace
+            .for_each_live_key(0, &mut |_| {
+                listed += 1;
+                ControlFlow::Continue(())
+            })
+            .expect("keys");
+        assert_eq!(listed, 0);
+        assert_eq!(keyspace.scan(0, 100, 0).expect("scan"), ScanPage::default());
+        release.wait();
+        for _ in 0..2 {
+            written.wait();
+            release.wait();
+        }
+        flush.join().expect("flush").expect("flush");
+    });
+    assert_eq!(store.len().expect("raw len"), 0);
+    let key = b"after";
+    let _guard = keyspace.lock([&key[..]]);
+    keyspace.put(key, b"v", None).expect("writes go on");
+    assert!(keyspace.get(key, 0).expect("get").is_some());
 }
