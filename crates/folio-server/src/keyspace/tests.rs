@@ -426,15 +426,22 @@ fn a_failed_sweep_counts_the_keys_it_deleted() {
     keyspace.expiries.assert_invariants();
 }
 
+/// A key space over an engine whose every write batch pauses once written
+/// (`FailingBatches::pause`).
+fn paused_keyspace() -> (Arc<FailingBatches>, Keyspace) {
+    let mut store = FailingBatches::new(open_store(&MemVfs::new()), usize::MAX);
+    store.pause = Some((std::sync::Barrier::new(2), std::sync::Barrier::new(2)));
+    let store = Arc::new(store);
+    let keyspace = Keyspace::open(store.clone()).expect("open the key space");
+    (store, keyspace)
+}
+
 /// `len` (DBSIZE) waits out a sweep between its store write and its index
 /// update: read there, the swept keys would be subtracted twice (and read
 /// the other way round, counted while expired).
 #[test]
 fn len_does_not_count_a_sweep_half_done() {
-    let mut store = FailingBatches::new(open_store(&MemVfs::new()), usize::MAX);
-    store.pause = Some((std::sync::Barrier::new(2), std::sync::Barrier::new(2)));
-    let store = Arc::new(store);
-    let keyspace = Keyspace::open(store.clone()).expect("open the key space");
+    let (store, keyspace) = paused_keyspace();
     for i in 0..30u32 {
         let key = format!("k{i}").into_bytes();
         let deadline = (i < 20).then_some(1_000);
@@ -459,10 +466,7 @@ fn len_does_not_count_a_sweep_half_done() {
 /// `SCAN` an empty key space.
 #[test]
 fn a_flush_reads_as_done_from_its_start() {
-    let mut store = FailingBatches::new(open_store(&MemVfs::new()), usize::MAX);
-    store.pause = Some((std::sync::Barrier::new(2), std::sync::Barrier::new(2)));
-    let store = Arc::new(store);
-    let keyspace = Keyspace::open(store.clone()).expect("open the key space");
+    let (store, keyspace) = paused_keyspace();
     let keys: Vec<Vec<u8>> = (0..30u32).map(|i| format!("k{i}").into_bytes()).collect();
     for key in &keys {
         let _guard = keyspace.lock([&key[..]]);
