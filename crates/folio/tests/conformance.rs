@@ -170,3 +170,51 @@ fn crashes_recover_a_prefix_with_every_acknowledged_write() {
         eprintln!("{engine}: {states} crash states verified");
     });
 }
+
+/// A value over `max_value_bytes` is refused at open, by every engine,
+/// whether the WAL or a checkpoint (snapshot) holds it: what opens must not
+/// depend on whether one ran before the restart.
+#[test]
+fn a_value_over_the_limit_is_refused_at_open_wherever_it_is_held() {
+    each_engine(|engine| {
+        let mut smaller = config(Durability::Sync);
+        smaller.max_value_bytes = 4096;
+        let refused = |vfs: &Arc<dyn Vfs>, held_in: &str| {
+            let Err(err) = open(engine, vfs, &smaller) else {
+                panic!("{engine}: a value over the limit, held in the {held_in}, opened");
+            };
+            assert!(
+                matches!(
+                    err,
+                    folio::Error::InvalidConfig {
+                        field: "max_value_bytes",
+                        ..
+                    }
+                ),
+                "{engine}, held in the {held_in}: {err}"
+            );
+            assert!(err.to_string().contains("5000 bytes"), "{engine}: {err}");
+        };
+
+        // In the WAL: the store is dropped after a sync put, never closed.
+        let crash = CrashVfs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(crash.clone());
+        let store = open(engine, &vfs, &config(Durability::Sync)).unwrap();
+        store.put(b"big", &[1; 5000]).unwrap();
+        let crashed: Arc<dyn Vfs> =
+            Arc::new(crash.crash_state(CrashPolicy::DropUnsynced, &mut rng("limit")));
+        drop(store);
+        refused(&crashed, "WAL");
+
+        // In a checkpoint: close writes one and retires the WAL.
+        let vfs: Arc<dyn Vfs> = Arc::new(CrashVfs::new());
+        let store = open(engine, &vfs, &config(Durability::Sync)).unwrap();
+        store.put(b"big", &[1; 5000]).unwrap();
+        store.close().unwrap();
+        drop(store);
+        refused(&vfs, "checkpoint");
+        let reopened = open(engine, &vfs, &config(Durability::Sync)).unwrap();
+        assert_eq!(reopened.get(b"big").unwrap().map(|v| v.len()), Some(5000));
+        reopened.close().unwrap();
+    });
+}

@@ -309,6 +309,16 @@ fn load_checkpoint(
             ),
         });
     }
+    // As replay refuses a logged value over the limit: what the store
+    // holds must not depend on whether a checkpoint ran before the restart.
+    if let Some(longest) = cp.entries.iter().map(|(_, e)| e.len).max() {
+        if longest as usize > config.max_value_bytes {
+            return Err(Error::InvalidConfig {
+                field: "max_value_bytes",
+                reason: format!("the store holds a value of {longest} bytes; raise the limit"),
+            });
+        }
+    }
     Ok(cp)
 }
 
