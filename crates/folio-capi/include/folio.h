@@ -71,7 +71,9 @@ typedef struct kvstore kvstore;          /* opaque; safe to share between thread
  * - KVSTORE_ECORRUPT also covers a file of a format version this build
  *   cannot read, and a store not closed cleanly that cannot be recovered.
  * - KVSTORE_ENOSPC: the disk is full; free space, then reopen.
- * - KVSTORE_EINTERNAL: a bug (a caught panic) or out of memory.
+ * - KVSTORE_EINTERNAL: a bug (a caught panic), or no memory for an output
+ *   buffer. Running out of memory anywhere else aborts the process, as Rust's
+ *   allocations do.
  */
 
 /* Open or create the store at path. options: NULL or "key=value;key=value",

@@ -28,7 +28,8 @@ pub const EVACUUMED: c_int = -5;
 /// The store is closed.
 pub const ECLOSED: c_int = -6;
 /// A bug (a panic caught at the boundary, an error this build cannot
-/// classify) or out of memory.
+/// classify) or no memory for an output buffer (any other allocation
+/// failure aborts, as Rust's allocations do).
 pub const EINTERNAL: c_int = -99;
 
 /// A failed call: its status code and what went wrong.
