@@ -403,6 +403,37 @@ fn background_vacuum_follows_the_live_horizon() {
     assert_eq!(pages.live_horizon(), Some(PageLsn(35)));
 }
 
+/// A put at exactly the applied horizon gives its page a second version at
+/// or below a horizon that does not move (it is capped at the newest LSN
+/// put): the background vacuum runs again for it.
+#[test]
+fn background_vacuum_trims_a_page_put_at_the_unchanged_horizon() {
+    let clock = Arc::new(ManualClock::new(0));
+    let (_dir, pages) = page_store(&clock);
+    pages.put_page(b"q", PageLsn(100), &[1; 64]).unwrap();
+    pages.put_page(b"p", PageLsn(500), &[2; 64]).unwrap();
+    for _ in 0..2 {
+        pages.heartbeat(b"ahead", PageLsn(1000)).unwrap();
+        clock.advance_ms(INTERVAL_MS);
+        pages.tick();
+    }
+    assert_eq!(
+        pages.vacuum_horizon(),
+        PageLsn(500),
+        "capped at the newest put"
+    );
+    // The rest of WAL record 500 arrives: page q gets its version at 500.
+    pages.put_page(b"q", PageLsn(500), &[3; 64]).unwrap();
+    pages.heartbeat(b"ahead", PageLsn(1000)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    let run = pages.tick().expect("a page has two versions at or below H");
+    assert_eq!((run.horizon, run.versions_removed), (PageLsn(500), 1));
+    assert_eq!(pages.versions(b"q").unwrap(), vec![PageLsn(500)]);
+    pages.heartbeat(b"ahead", PageLsn(1000)).unwrap();
+    clock.advance_ms(INTERVAL_MS);
+    assert_eq!(pages.tick(), None, "clean again: nothing to do");
+}
+
 /// `vacuum_live` applies the live horizon of the moment it runs: a node
 /// that joined behind after the horizon was last read is counted, and
 /// keeps the version it reads.

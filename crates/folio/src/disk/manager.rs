@@ -85,7 +85,8 @@ struct Segment {
 #[derive(Debug, Default)]
 struct ClassState {
     free: Vec<SlotAddr>,
-    /// Freed slots waiting for their stamp to become durable, oldest first.
+    /// Freed slots waiting for their stamp to become durable, in stamp
+    /// order (each stamp is read under this class's lock).
     limbo: VecDeque<(u64, SlotAddr)>,
     /// The segment new fresh slots come from, if it has any left.
     filling: Option<SegmentId>,
@@ -405,13 +406,19 @@ impl DiskManager {
     pub fn free(&self, slot: SlotAddr) -> Result<()> {
         let segment = self.segment(slot.segment)?;
         let unnamed = self.reuse_unnamed && segment.born.take(slot.slot.0);
-        let stamp = self.clock.stamp();
         let mut state = self.class_state[usize::from(segment.class.0)].lock();
+        // Read under the class lock: stamps only grow, so limbo stays in
+        // stamp order and `release_ripe` may stop at its first unripe slot.
+        let stamp = self.clock.stamp();
         #[cfg(debug_assertions)]
         assert!(state.free_set.insert(slot), "double free of {slot:?}");
         if unnamed || (self.clock.is_durable(stamp) && state.limbo.is_empty()) {
             state.free.push(slot);
         } else {
+            debug_assert!(
+                state.limbo.back().is_none_or(|&(last, _)| last <= stamp),
+                "limbo out of stamp order"
+            );
             state.limbo.push_back((stamp, slot));
         }
         Ok(())

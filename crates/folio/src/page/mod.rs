@@ -60,7 +60,7 @@ mod vacuum;
 
 use std::hash::BuildHasher;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
@@ -186,6 +186,11 @@ struct Shared<S: KvStore + ?Sized> {
     /// The highest LSN ever put (0 when none): vacuum never goes past it,
     /// so a horizon far ahead of the data cannot refuse later puts.
     newest: AtomicU64,
+    /// Set by a put at exactly the applied horizon (the one LSN at or below
+    /// `H` a put may add), cleared by a vacuum before its scan: a page may
+    /// then hold two versions at or below an unchanged horizon, so the
+    /// background vacuum must run although the horizon did not move.
+    put_at_horizon: AtomicBool,
     vacuum: Mutex<vacuum::VacuumState>,
     vacuum_runs: AtomicU64,
     versions_vacuumed: AtomicU64,
@@ -235,6 +240,7 @@ impl<S: KvStore + ?Sized + 'static> PageStore<S> {
             hasher: RandomState::default(),
             horizon: AtomicU64::new(horizon.0),
             newest: AtomicU64::new(newest),
+            put_at_horizon: AtomicBool::new(false),
             vacuum: Mutex::new(vacuum::VacuumState::new(
                 &*options.clock,
                 options.vacuum_interval_ms,
@@ -420,6 +426,9 @@ impl<S: KvStore + ?Sized> Shared<S> {
         }
         self.newest.fetch_max(lsn.0, Ordering::AcqRel);
         self.index.insert(id, lsn);
+        if lsn == horizon {
+            self.put_at_horizon.store(true, Ordering::SeqCst);
+        }
         Ok(true)
     }
 

@@ -98,7 +98,9 @@ impl<S: KvStore + ?Sized> Shared<S> {
         }
         state.next_due_ms = now_ms.saturating_add(self.options.vacuum_interval_ms);
         let horizon = self.liveness.horizon()?;
-        if state.clean_at == Some(self.effective_horizon(horizon)) {
+        if state.clean_at == Some(self.effective_horizon(horizon))
+            && !self.put_at_horizon.load(Ordering::SeqCst)
+        {
             return None;
         }
         match self.vacuum_locked(&mut state, horizon, Target::Live) {
@@ -139,6 +141,10 @@ impl<S: KvStore + ?Sized> Shared<S> {
             self.store.flush()?;
         }
         state.clean_at = None;
+        // After the quiesce, before the scan: a put at the horizon that
+        // sets the flag after this is seen by the next run, one before it
+        // is in the LogIndex for this one.
+        self.put_at_horizon.store(false, Ordering::SeqCst);
         self.vacuum_runs.fetch_add(1, Ordering::Relaxed);
         let mut stats = VacuumStats {
             horizon,
