@@ -85,8 +85,9 @@ pub fn remove_store(path: &Path) -> Result<()> {
             vfs.remove_file(&path.join(&name))?;
         }
     }
-    // Unlink the lock file while still holding its lock, so no opener can
-    // lock the old file while another creates a new one.
+    // Unlink the lock file while still holding its lock. An opener that
+    // opened the old file before and locks it after finds it no longer
+    // named `LOCK` and tries again on the new one (`FileVfs::lock_dir`).
     vfs.remove_file(&path.join("LOCK"))?;
     drop(lock);
     vfs.sync_dir(path)?;

@@ -2,7 +2,7 @@
 //! writes (`pread`/`pwrite`), `fdatasync`, and `flock` on the directory.
 
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +17,21 @@ pub struct FileVfs;
 struct OsFile {
     file: File,
     path: PathBuf,
+}
+
+/// Tries at locking a `LOCK` file that is replaced under the opener
+/// before it reports the store locked.
+const LOCK_ATTEMPTS: usize = 8;
+
+/// True when `path` names the very file `file` has open (not a file that
+/// replaced it, and not nothing).
+fn still_named(file: &File, path: &Path) -> Result<bool> {
+    let open = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+    match fs::metadata(path) {
+        Ok(named) => Ok((named.dev(), named.ino()) == (open.dev(), open.ino())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
 }
 
 #[derive(Debug)]
@@ -115,19 +130,65 @@ impl Vfs for FileVfs {
 
     fn lock_dir(&self, dir: &Path) -> Result<Box<dyn DirLock>> {
         let path = dir.join("LOCK");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(OsDirLock { _file: file })),
-            Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
-                path: dir.to_path_buf(),
-            }),
-            Err(fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        // A store being removed unlinks `LOCK` while holding its lock: an
+        // opener that opened the old file just before may lock it after,
+        // while a second opener creates and locks a new one. The lock
+        // counts only if the path still names the file locked.
+        for _ in 0..LOCK_ATTEMPTS {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| Error::io("open", &path, e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Locked {
+                        path: dir.to_path_buf(),
+                    })
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
+            }
+            if still_named(&file, &path)? {
+                return Ok(Box::new(OsDirLock { _file: file }));
+            }
         }
+        Err(Error::Locked {
+            path: dir.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock taken on a `LOCK` file that was unlinked, or replaced, since
+    /// it was opened guards nothing: `still_named` tells.
+    #[test]
+    fn a_lock_file_replaced_after_it_was_opened_is_not_still_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("LOCK");
+        let old = File::create(&path).unwrap();
+        assert!(still_named(&old, &path).unwrap());
+        fs::remove_file(&path).unwrap();
+        assert!(!still_named(&old, &path).unwrap(), "unlinked");
+        let new = File::create(&path).unwrap();
+        assert!(!still_named(&old, &path).unwrap(), "replaced");
+        assert!(still_named(&new, &path).unwrap());
+    }
+
+    #[test]
+    fn a_directory_locked_once_is_locked_for_a_second_opener() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = FileVfs.lock_dir(dir.path()).unwrap();
+        assert!(matches!(
+            FileVfs.lock_dir(dir.path()),
+            Err(Error::Locked { .. })
+        ));
+        drop(held);
+        FileVfs.lock_dir(dir.path()).unwrap();
     }
 }
