@@ -1,37 +1,75 @@
 //! `folio check --dir DIR`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
+
+use crate::serve::PAGES_DIR;
 
 /// Arguments of `folio check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The store's directory (the store must be closed).
+    /// The store's directory (the store must be closed). The page store
+    /// `folio serve` and the C library keep in DIR/pages is checked too.
     #[arg(long)]
     dir: PathBuf,
 }
 
-/// Checks the store and prints a report; exit 0 when sound, 1 when not.
+/// Exit code when a store could not be checked at all (none there, it is
+/// open, an I/O error), as against 1: checked and found unsound.
+const CANNOT_CHECK: u8 = 2;
+
+/// What checking one directory came to.
+enum Outcome {
+    Sound,
+    Unsound,
+    CannotCheck,
+}
+
+/// Checks the store in DIR and the page store in DIR/pages when there is
+/// one, printing a report of each; exit 0 when every one is sound, 1 when
+/// a problem was found, 2 when a store could not be checked.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let report = folio::check(&args.dir)
-        .with_context(|| format!("cannot check the store in {}", args.dir.display()))?;
+    let mut dirs = vec![args.dir.clone()];
+    let pages = args.dir.join(PAGES_DIR);
+    if pages.is_dir() {
+        dirs.push(pages);
+    }
+    let outcomes: Vec<Outcome> = dirs.iter().map(|dir| check_one(dir)).collect();
+    Ok(
+        if outcomes.iter().any(|o| matches!(o, Outcome::CannotCheck)) {
+            ExitCode::from(CANNOT_CHECK)
+        } else if outcomes.iter().any(|o| matches!(o, Outcome::Unsound)) {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+fn check_one(dir: &Path) -> Outcome {
+    let report = match folio::check(dir) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("folio: cannot check the store in {}: {e}", dir.display());
+            return Outcome::CannotCheck;
+        }
+    };
     for problem in &report.problems {
         println!("PROBLEM {problem}");
     }
     println!(
         "{}: {} segments, {} values ({} bytes) verified, {} problems",
-        args.dir.display(),
+        dir.display(),
         report.segments,
         report.keys_checked,
         report.bytes_checked,
         report.problems.len()
     );
-    Ok(if report.is_sound() {
-        ExitCode::SUCCESS
+    if report.is_sound() {
+        Outcome::Sound
     } else {
-        ExitCode::from(1)
-    })
+        Outcome::Unsound
+    }
 }

@@ -3,7 +3,9 @@
 //! - `folio serve [--config FILE] [--dir DIR] [--port PORT] ...` serves a
 //!   store over the Redis protocol (`cargo run --release -- serve` uses the
 //!   defaults; `folio.example.toml` shows the config file).
-//! - `folio check --dir DIR` verifies a closed store; exit 0 when sound.
+//! - `folio check --dir DIR` verifies a closed store (of either engine)
+//!   and the page store in DIR/pages; exit 0 when sound, 1 when not, 2
+//!   when a store could not be checked.
 //! - `folio bench --workload ycsb,getpage,... --engine paged,memory,...`
 //!   runs the same workloads on each engine and compares them;
 //!   `folio bench --workload trace --trace FILE|DIR ...` replays

@@ -17,7 +17,7 @@ use folio::{Config, Durability, PageOptions, PageStore, ReplacerKind};
 use crate::config_file::{self, FileSettings};
 
 /// The page store's directory inside `--dir`.
-const PAGES_DIR: &str = "pages";
+pub(crate) const PAGES_DIR: &str = "pages";
 /// Shortest liveness sweep interval accepted, from a flag or the file.
 pub const MIN_LIVENESS_INTERVAL_MS: u64 = PageOptions::MIN_BACKGROUND_INTERVAL_MS;
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::{remove_snapshots_before, start_checkpointer};
-use super::snapshot::{self, parse_snapshot_name, snapshot_file_name, SnapshotHeader};
+use super::snapshot::{self, newest_snapshot, snapshot_file_name, SnapshotHeader};
 use super::table::Table;
 use super::{Inner, Lifecycle, MemoryStore};
 use crate::config::{Config, Durability};
@@ -87,10 +87,6 @@ impl MemoryStore {
             checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
-}
-
-fn newest_snapshot(names: &[String]) -> Option<u64> {
-    names.iter().filter_map(|n| parse_snapshot_name(n)).max()
 }
 
 /// Loads snapshot `generation` into `table`. A damaged newest snapshot is

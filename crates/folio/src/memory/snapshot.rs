@@ -47,6 +47,11 @@ pub fn snapshot_file_name(generation: u64) -> String {
     format!("{SNAPSHOT_PREFIX}{generation:016x}{SNAPSHOT_SUFFIX}")
 }
 
+/// The generation of the newest snapshot among the file `names`, if any.
+pub fn newest_snapshot(names: &[String]) -> Option<u64> {
+    names.iter().filter_map(|n| parse_snapshot_name(n)).max()
+}
+
 /// The generation in a snapshot file name, if `name` is one.
 pub fn parse_snapshot_name(name: &str) -> Option<u64> {
     let hex = name

@@ -1,10 +1,14 @@
-//! Offline verification of a closed store (`folio check`): the superblock,
-//! the checkpoint, the WAL after it (every record's checksum and sequence;
-//! a closed store has nothing left to replay), every segment header, the
-//! slot accounting (no slot used twice, none out of range, so the free
-//! lists derived from it hold no slot in use), that no key appears twice,
-//! and the checksum of every value. It writes nothing to the store's files (it takes the
-//! directory lock, so it refuses an open store).
+//! Offline verification of a closed store (`folio check`), of either
+//! engine. A paged store: the superblock, the checkpoint, the WAL after it
+//! (every record's checksum and sequence; a closed store has nothing left
+//! to replay), every segment header, the slot accounting (no slot used
+//! twice, none out of range, so the free lists derived from it hold no slot
+//! in use), that no key appears twice, and the checksum of every value. A
+//! memory store (`memory.rs`): its newest snapshot, entry by entry, and the
+//! WAL after it. The check writes nothing to the store's files (it takes
+//! the directory lock, so it refuses an open store).
+
+mod memory;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -50,14 +54,29 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
 /// the check itself cannot run (no store there, or it is open); damage is
 /// reported in [`CheckReport::problems`].
 pub fn check_with_vfs(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<CheckReport> {
-    let sb_path = dir.join(SUPERBLOCK_FILE);
-    if !vfs.exists(&sb_path)? {
-        return Err(Error::io(
-            "check",
-            &sb_path,
-            std::io::ErrorKind::NotFound.into(),
-        ));
+    if vfs.exists(&dir.join(SUPERBLOCK_FILE))? {
+        return check_paged(vfs, dir);
     }
+    let names = if vfs.exists(dir)? {
+        vfs.list(dir)?
+    } else {
+        Vec::new()
+    };
+    if let Some(generation) = memory::newest_snapshot(&names) {
+        return memory::check(&*vfs, dir, generation);
+    }
+    Err(Error::io(
+        "check",
+        dir,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no store here: neither a SUPERBLOCK (paged engine) nor a snapshot-* file (memory engine)",
+        ),
+    ))
+}
+
+fn check_paged(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<CheckReport> {
+    let sb_path = dir.join(SUPERBLOCK_FILE);
     let _lock = vfs.lock_dir(dir)?;
     let mut report = CheckReport::default();
     let sb = match Superblock::read(&*vfs.open(&sb_path, false)?) {
