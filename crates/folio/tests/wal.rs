@@ -574,3 +574,60 @@ fn closing_stops_a_spare_being_written_and_leaves_none_behind() {
     let r = recover(&vfs, Path::new(DIR), Lsn(0), 0).unwrap();
     assert_eq!(r.records.len(), 3);
 }
+
+/// `buffered`: the writer thread fsyncs the tail's file with the tail
+/// released while a rotation, holding the tail, fsyncs the same file. The
+/// disk reports a write-back error to one fsync only (here: fails the next
+/// fsync once). Whichever fsync gets it, the other must not succeed: no
+/// record of the file is reported durable and no next file is started
+/// (its headers would vouch for the lost records).
+#[test]
+fn a_failed_fsync_is_not_covered_by_a_concurrent_one_on_the_same_file() {
+    let vfs = FaultVfs::new(Arc::new(mem()));
+    let options = WalOptions {
+        sync: SyncMode::Buffered {
+            interval: Duration::from_secs(3600),
+        },
+        spare_files: false,
+        file_bytes: 2 << 20,
+    };
+    let wal = Arc::new(open(Arc::new(vfs.clone()), options));
+    vfs.close_sync_gate();
+    // Over a megabyte unsynced: the writer thread syncs, held at the gate.
+    let big = vec![7u8; 64 * 1024];
+    for _ in 0..17 {
+        wal.append(RecordKind::Put, big.clone()).unwrap();
+    }
+    assert_eq!(vfs.wait_for_held_sync().len(), 1);
+    // An appender fills the file: its rotation fsyncs the full file.
+    let appender = {
+        let (wal, big) = (Arc::clone(&wal), big.clone());
+        std::thread::spawn(move || {
+            (0..40).find_map(|_| wal.append(RecordKind::Put, big.clone()).err())
+        })
+    };
+    // Let the rotation reach its fsync (it waits at the gate, or for the
+    // writer thread's fsync to end); the outcome below must not depend
+    // on whether it did.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while vfs.wait_for_held_sync().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    vfs.fail_once_after(FaultOp::Sync, 0, std::io::ErrorKind::Other);
+    vfs.open_sync_gate();
+    let refused = appender.join().unwrap();
+    assert!(
+        matches!(refused, Some(Error::Poisoned { .. })),
+        "the appender is refused: {refused:?}"
+    );
+    assert_eq!(vfs.injected(), 1);
+    let err = wal
+        .wait_durable(Lsn(17))
+        .expect_err("nothing is durable past the failure");
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert_eq!(
+        wal.stats().rotations,
+        0,
+        "no next file vouches for lost records"
+    );
+}

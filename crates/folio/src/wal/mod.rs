@@ -31,6 +31,7 @@
 //! a `Sync` log has its next file written full of zeros ahead of need by a
 //! helper thread (`spare`), so a rotation is a rename, not a stall.
 
+mod log_file;
 pub mod payload;
 mod reader;
 mod record;

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::log_file::LogFile;
 use super::reader::Recovery;
 use super::record::{encode, RecordKind, HEADER_BYTES, MAX_PAYLOAD_BYTES};
 use super::spare::{self, preallocate, Spares};
 use super::{wal_file_name, Lsn};
 use crate::error::{Error, Result};
-use crate::io::{Vfs, VfsFile};
+use crate::io::Vfs;
 use crate::reuse::ReuseClock;
 
 /// Most retired files kept for reuse; older ones are removed.
@@ -216,7 +217,7 @@ struct Tail {
     vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     seq: u32,
-    file: Arc<dyn VfsFile>,
+    file: Arc<LogFile>,
     offset: u64,
     /// A spare was asked for while appending to this file.
     spare_asked: bool,
@@ -679,6 +680,9 @@ impl Shared {
             return Err(Error::Poisoned { cause });
         }
         let mut state = self.state.lock();
+        // The log failed meanwhile (another write or fsync): nothing more
+        // is published as durable.
+        refuse_failed(&state)?;
         state.stats.fsyncs += 1;
         if upto > state.stats.synced {
             state.stats.synced = upto;
@@ -996,7 +1000,7 @@ impl Tail {
             vfs,
             dir: dir.to_path_buf(),
             seq,
-            file,
+            file: Arc::new(LogFile::new(file)),
             offset: 0,
             spare_asked: false,
         })
