@@ -631,3 +631,66 @@ fn a_failed_fsync_is_not_covered_by_a_concurrent_one_on_the_same_file() {
         "no next file vouches for lost records"
     );
 }
+
+/// Damage at the end of file 0 that nothing vouches for is a torn tail,
+/// and when the first records of files 1 and 2 are damaged as well, they
+/// do not vouch for it either. The log goes on in a new file 1: the old
+/// files 1 and 2 are set aside, so that after another crash file 2 is not
+/// read as if it followed the new file 1.
+#[test]
+fn files_past_a_torn_tail_are_set_aside() {
+    let vfs = mem();
+    let dir = Path::new(DIR);
+    let options = WalOptions {
+        sync: SyncMode::Sync,
+        file_bytes: 64 * 1024,
+        spare_files: false,
+    };
+    let wal = open(Arc::new(vfs.clone()), options);
+    let record = vec![5u8; 10_000];
+    while wal.stats().rotations < 2 {
+        wal.append(RecordKind::Put, record.clone()).unwrap();
+    }
+    wal.close().unwrap();
+    let name = |seq: u32| dir.join(folio::wal::wal_file_name(seq));
+    let file0 = vfs.with_file_bytes(&name(0), |b| b.clone()).unwrap();
+    let scan = folio::wal::scan_file(&file0, 0, None, &name(0)).unwrap();
+    let last = scan.records.last().unwrap();
+    let last_start =
+        usize::try_from(scan.valid_bytes).unwrap() - folio::wal::HEADER_BYTES - last.payload.len();
+    let cut_lsn = last.lsn;
+    vfs.with_file_bytes(&name(0), |b| {
+        b[last_start + folio::wal::HEADER_BYTES] ^= 0xff
+    })
+    .unwrap();
+    for seq in [1, 2] {
+        vfs.with_file_bytes(&name(seq), |b| b[folio::wal::HEADER_BYTES] ^= 0xff)
+            .unwrap();
+    }
+
+    let recovery = recover(&vfs, dir, Lsn(0), 0).unwrap();
+    assert!(recovery.torn.is_some());
+    assert_eq!(recovery.next_lsn, cut_lsn);
+    let wal = Wal::open(Arc::new(vfs.clone()), dir, &recovery, options).unwrap();
+    let mut names = vfs.list(dir).unwrap();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "wal-00000000.log",
+            "wal-00000001.log",
+            "wal-00000001.log.cut",
+            "wal-00000002.log.cut"
+        ]
+    );
+    assert_eq!(
+        wal.append(RecordKind::Put, b"new".to_vec()).unwrap(),
+        cut_lsn
+    );
+    drop(wal); // a crash: not closed
+
+    let again = recover(&vfs, dir, Lsn(0), 0).unwrap();
+    assert!(again.torn.is_none());
+    assert_eq!(again.next_lsn, cut_lsn.next());
+    assert_eq!(again.records.last().unwrap().payload, b"new");
+}

@@ -18,6 +18,7 @@
 //! | a damaged record, then a record written after it was fsynced | corruption |
 //! | a valid record with the wrong LSN | treated as damage (same two rules) |
 //! | a record of an older file (recycled) | clean end |
+//! | damage or zeros where only records the checkpoint holds can be missing, then a record of this file that can come next | skipped: the scan goes on at that record |
 //! | bytes that are not a record, then a whole record of an older file | clean end (the new records of a recycled file end mid-way through an old one) |
 //!
 //! Across files: a file ends where its records end. A damaged-looking end
@@ -88,7 +89,17 @@ fn scan(
         None => first_at_most.is_none_or(|m| lsn <= m),
     };
     loop {
-        let (reason, lost) = match decode(&bytes[pos..], file_seq) {
+        let decoded = decode(&bytes[pos..], file_seq);
+        let fits = matches!(&decoded, Decoded::Record(r, _) if in_sequence(r.lsn, expected));
+        if !fits {
+            // Damage (or zeros) where only records the checkpoint holds can
+            // be missing: go on at the next record of this file that fits.
+            if let Some(next) = skip_covered(bytes, pos, file_seq, expected, floor) {
+                pos = next;
+                continue;
+            }
+        }
+        let (reason, lost) = match decoded {
             Decoded::Record(record, len) if in_sequence(record.lsn, expected) => {
                 expected = Some(record.lsn.next());
                 records.push(record);
@@ -149,6 +160,35 @@ fn scan(
             end,
         });
     }
+}
+
+/// When the record expected at `from` (`expected`; unknown at the start of
+/// the log) is below `floor`, the checkpoint holds it and whatever follows
+/// it below `floor`: the offset of the first valid record of this file
+/// after `from` that can come next (LSN above `expected`, at most
+/// `floor`), if any. A record of this file further on was written after
+/// the damaged bytes, so nothing the checkpoint lacks is skipped.
+fn skip_covered(
+    bytes: &[u8],
+    from: usize,
+    file_seq: u32,
+    expected: Option<Lsn>,
+    floor: Lsn,
+) -> Option<usize> {
+    if expected.is_some_and(|e| e >= floor) {
+        return None;
+    }
+    let last_start = last_record_start(bytes)?;
+    (from + 1..=last_start).find(|&p| {
+        let h = &bytes[p..p + HEADER_BYTES];
+        // Cheap filters before the CRC: this file, an LSN that can come next.
+        let seq = u32::from_le_bytes(h[24..28].try_into().expect("4 bytes"));
+        let lsn = Lsn(u64::from_le_bytes(h[8..16].try_into().expect("8 bytes")));
+        if seq != file_seq || lsn > floor || expected.is_some_and(|e| lsn <= e) {
+            return false;
+        }
+        matches!(decode(&bytes[p..], file_seq), Decoded::Record(r, _) if r.lsn == lsn)
+    })
 }
 
 /// The LSN of a valid record of this file at or after `from` whose `synced`
@@ -420,6 +460,36 @@ mod tests {
         let s = scan(&bytes).unwrap();
         assert_eq!(s.records.len(), 6);
         assert!(matches!(s.end, ScanEnd::Torn { .. }));
+    }
+
+    /// The first file after a checkpoint at LSN 5 (floor 6) also holds
+    /// records 1..=5: damage there, or zeros, loses nothing the checkpoint
+    /// lacks, and the scan goes on at the next record.
+    #[test]
+    fn damage_the_checkpoint_covers_is_skipped() {
+        let after_checkpoint =
+            |bytes: &[u8]| super::scan(bytes, SEQ, None, Lsn(6), Some(Lsn(6)), Path::new("wal"));
+        let (mut bytes, starts) = log(1, 10, |l| l - 1);
+        bytes[starts[2] + 33] ^= 0x01; // damage LSN 3; LSN 4 says 3 was durable
+        let s = after_checkpoint(&bytes).unwrap();
+        let lsns: Vec<u64> = s.records.iter().map(|r| r.lsn.0).collect();
+        assert_eq!(lsns, [1, 2, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(s.end, ScanEnd::Clean);
+
+        let (mut bytes, starts) = log(1, 10, |l| l - 1);
+        bytes[starts[0]..starts[4]].fill(0); // LSN 1..=4 zeroed
+        let s = after_checkpoint(&bytes).unwrap();
+        assert_eq!(s.records.first().map(|r| r.lsn), Some(Lsn(5)));
+        assert_eq!((s.records.len(), s.end), (6, ScanEnd::Clean));
+
+        // Damage at the floor is not covered: corruption as before.
+        let (mut bytes, starts) = log(1, 10, |l| l - 1);
+        bytes[starts[5] + 33] ^= 0x01; // damage LSN 6
+        assert!(after_checkpoint(&bytes).unwrap_err().is_corruption());
+        // Nor is damage from below the floor to past it.
+        let (mut bytes, starts) = log(1, 10, |l| l - 1);
+        bytes[starts[3]..starts[7]].fill(0xee); // LSN 4..=7
+        assert!(after_checkpoint(&bytes).unwrap_err().is_corruption());
     }
 
     #[test]

@@ -949,6 +949,34 @@ pub fn seal(vfs: &dyn Vfs, dir: &Path, recovery: &Recovery) -> Result<()> {
         }
         file.sync_data()?;
     }
+    set_aside_files_past_the_cut(vfs, dir, recovery)
+}
+
+/// Suffix added to the name of a WAL file found past a torn tail.
+const CUT_FILE_SUFFIX: &str = ".cut";
+
+/// After a torn tail, the WAL files numbered after the torn one are not
+/// part of the log (recovery stopped at the tear; none of them vouched for
+/// what it lost). They are renamed aside (`wal-….log.cut`, kept for a look
+/// by hand): left in place, the next file of the log would take the number
+/// of the first of them, and after another crash the others would be read
+/// as if they followed it.
+fn set_aside_files_past_the_cut(vfs: &dyn Vfs, dir: &Path, recovery: &Recovery) -> Result<()> {
+    let (Some(_), Some(&(last, ..))) = (&recovery.torn, recovery.files.last()) else {
+        return Ok(());
+    };
+    let mut moved = false;
+    for name in vfs.list(dir)? {
+        if super::parse_wal_name(&name).is_some_and(|seq| seq > last) {
+            let aside = dir.join(format!("{name}{CUT_FILE_SUFFIX}"));
+            tracing::warn!(file = %name, aside = %aside.display(), "WAL file past a torn tail set aside");
+            vfs.rename(&dir.join(&name), &aside)?;
+            moved = true;
+        }
+    }
+    if moved {
+        vfs.sync_dir(dir)?;
+    }
     Ok(())
 }
 
