@@ -165,6 +165,10 @@ mod tests {
         );
         let message = refused("page_size=5000");
         assert!(message.contains("power of two"), "{message}");
+        // Larger than a segment: refused, not a panic computing the value
+        // limit of such pages.
+        let message = refused("page_size=33554432");
+        assert!(message.contains("power of two"), "{message}");
         let message = refused("durability");
         assert!(message.contains("no '='"), "{message}");
     }

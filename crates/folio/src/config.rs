@@ -147,9 +147,10 @@ impl Default for Config {
 
 impl Config {
     /// The largest value a store with this page size can hold: one segment
-    /// less its header page.
+    /// less its header page (0 for a page size no store can have, which
+    /// [`Config::validate`] refuses).
     pub fn value_ceiling(page_bytes: usize) -> usize {
-        SEGMENT_BYTES - page_bytes
+        SEGMENT_BYTES.saturating_sub(page_bytes)
     }
 
     /// Frames in the buffer pool.

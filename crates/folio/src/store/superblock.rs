@@ -67,8 +67,16 @@ impl Superblock {
                 supported: SUPERBLOCK_FORMAT,
             });
         }
+        let page_bytes = u32::from_le_bytes(b[12..16].try_into().expect("4 bytes"));
+        if let Err(e) = crate::config::check_page_bytes(page_bytes as usize) {
+            return Err(Error::corruption(
+                path,
+                None,
+                format!("superblock page size field: {e}"),
+            ));
+        }
         Ok(Some(Superblock {
-            page_bytes: u32::from_le_bytes(b[12..16].try_into().expect("4 bytes")),
+            page_bytes,
             generation: u64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
             checkpoint: u64::from_le_bytes(b[24..32].try_into().expect("8 bytes")),
             clean: b[32] == 1,
@@ -105,6 +113,24 @@ impl Superblock {
 mod tests {
     use super::*;
     use crate::io::{MemVfs, Vfs};
+
+    /// A copy whose checksum holds but whose page size no store can have
+    /// is corruption, not a page size to adopt (a 32 MiB page would leave
+    /// a segment no room for a value).
+    #[test]
+    fn an_impossible_page_size_is_corruption() {
+        for page_bytes in [0, 1000, 1 << 25] {
+            let sb = Superblock {
+                page_bytes,
+                generation: 1,
+                checkpoint: 0,
+                clean: true,
+            };
+            let err = Superblock::decode(&sb.encode(), Path::new("SUPERBLOCK")).unwrap_err();
+            assert!(err.is_corruption(), "{err}");
+            assert!(err.to_string().contains("page size"), "{err}");
+        }
+    }
 
     #[test]
     fn newest_valid_copy_wins_and_a_torn_copy_falls_back() {
