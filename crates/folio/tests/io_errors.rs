@@ -188,20 +188,25 @@ fn every_io_call_failing_once() {
 fn every_io_call_failing_from_then_on() {
     let n = sweep(true, ErrorKind::Other, false);
     eprintln!("EIO persistent: {n} I/O calls swept");
+    assert!(n > 50, "the workload makes too few I/O calls ({n})");
 }
 
 #[test]
 fn no_space_at_every_io_call() {
     let n = sweep(false, ErrorKind::StorageFull, false);
     eprintln!("ENOSPC once: {n} I/O calls swept");
+    assert!(n > 50, "the workload makes too few I/O calls ({n})");
     let n = sweep(true, ErrorKind::StorageFull, false);
     eprintln!("ENOSPC persistent: {n} I/O calls swept");
+    assert!(n > 50, "the workload makes too few I/O calls ({n})");
 }
 
 #[test]
 fn short_writes_at_every_io_call() {
     let n = sweep(false, ErrorKind::StorageFull, true);
     eprintln!("short write then ENOSPC: {n} I/O calls swept");
+    assert!(n > 50, "the workload makes too few I/O calls ({n})");
     let n = sweep(true, ErrorKind::Other, true);
     eprintln!("short writes then EIO persistent: {n} I/O calls swept");
+    assert!(n > 50, "the workload makes too few I/O calls ({n})");
 }

@@ -41,14 +41,26 @@ fn background_snapshots_keep_the_wal_bounded() {
     c.checkpoint_wal_bytes = 128 * 1024;
     let store = open(&vfs, &c).unwrap();
     let mut most_wal_files = 0;
+    let mut checkpoints_before_round = 0;
     for i in 0..1500u32 {
         store
             .put(&(i % 100).to_le_bytes(), &[i as u8; 2000])
             .unwrap();
         most_wal_files = most_wal_files.max(files(&vfs, "wal-").len());
-        // The checkpointer looks every 100 ms: write in rounds of ~200 KB.
+        // Rounds of ~200 KB, each over the trigger: a round ends once a
+        // snapshot has finished since it began (the checkpointer looks
+        // every 100 ms; a loaded machine may take longer).
         if i % 100 == 99 {
-            std::thread::sleep(Duration::from_millis(150));
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while store.stats().checkpoints == checkpoints_before_round {
+                assert!(
+                    Instant::now() < deadline,
+                    "no snapshot after round {}",
+                    i / 100
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            checkpoints_before_round = store.stats().checkpoints;
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);

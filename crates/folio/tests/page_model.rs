@@ -306,6 +306,10 @@ fn killed_mid_operation_recovers_before_or_after_it() {
     eprintln!(
         "{verified} crash states verified ({in_vacuum} cases killed in a vacuum, {in_put} in a put)"
     );
+    assert!(
+        verified > 0 && in_vacuum + in_put > 0,
+        "no crash state was checked mid-operation ({cases} cases)"
+    );
 }
 
 type Killed = Option<(Model, Model, Option<Op>)>;
