@@ -373,21 +373,28 @@ fn exhaustive_sweep_over_every_crash_point() {
 }
 
 /// Writers on several threads (group commit, key stripes, background
-/// checkpoints) and power cuts at random moments while they run: every
-/// write acknowledged before the cut is there, every batch all or nothing.
+/// checkpoints or snapshots) and power cuts at random moments while they
+/// run, on every engine: every write acknowledged before the cut is there,
+/// every batch all or nothing.
 #[test]
 fn crash_states_under_concurrent_writers() {
+    for &engine in folio::ENGINES {
+        crash_states_under_concurrent_writers_on(engine);
+    }
+}
+
+fn crash_states_under_concurrent_writers_on(engine: &str) {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let rounds = env_size("FOLIO_CRASH_CONCURRENT_ROUNDS", 6);
     let threads = 4u64;
-    let mut rng = rng("crash_states_under_concurrent_writers");
+    let mut rng = rng(&format!("crash_states_under_concurrent_writers/{engine}"));
     let value_of = |t: u64, i: u64| vec![(t * 31 + i) as u8; ((t * 977 + i * 131) % 9000) as usize];
     let key_of = |t: u64, i: u64| format!("t{t}-{i:06}").into_bytes();
     for round in 0..rounds {
         let config = config(Durability::Sync, true);
         let vfs = CrashVfs::new();
         let store =
-            PagedStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &config).unwrap();
+            folio::open_with_vfs(engine, Arc::new(vfs.clone()), Path::new(DIR), &config).unwrap();
         let acked: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
         let stop = AtomicBool::new(false);
         let mut cuts = Vec::new();
@@ -413,6 +420,12 @@ fn crash_states_under_concurrent_writers() {
                     }
                 });
             }
+            // The cuts come after a first checkpoint, so that they recover
+            // from one (and the log after it), while more run.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while store.stats().checkpoints == 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             for _ in 0..3 {
                 std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(5..40)));
                 let floor: Vec<u64> = acked.iter().map(|a| a.load(Ordering::Acquire)).collect();
@@ -421,20 +434,27 @@ fn crash_states_under_concurrent_writers() {
             }
             stop.store(true, Ordering::Relaxed);
         });
+        assert!(
+            store.stats().checkpoints > 0,
+            "{engine} round {round}: no checkpoint ran"
+        );
         store.close().unwrap();
         for (floor, crashed, policy) in cuts {
             let recovered =
-                PagedStore::open_with_vfs(Arc::new(crashed), Path::new(DIR), &config).unwrap();
+                folio::open_with_vfs(engine, Arc::new(crashed), Path::new(DIR), &config)
+                    .unwrap_or_else(|e| panic!("{engine} round {round} {policy:?}: {e}"));
             for t in 0..threads {
                 let mut i = 0;
                 loop {
                     let got = recovered.get(&key_of(t, i)).unwrap();
                     match got {
-                        Some(v) => assert_eq!(v, value_of(t, i), "round {round} {policy:?}"),
+                        Some(v) => {
+                            assert_eq!(v, value_of(t, i), "{engine} round {round} {policy:?}")
+                        }
                         None => {
                             assert!(
                                 i >= floor[t as usize],
-                                "round {round} {policy:?}: thread {t} write {i} was \
+                                "{engine} round {round} {policy:?}: thread {t} write {i} was \
                                  acknowledged (floor {}) but is gone",
                                 floor[t as usize]
                             );
@@ -443,7 +463,7 @@ fn crash_states_under_concurrent_writers() {
                             for j in i..i + 4 {
                                 assert!(
                                     recovered.get(&key_of(t, j)).unwrap().is_none(),
-                                    "round {round} {policy:?}: thread {t} has write {j} \
+                                    "{engine} round {round} {policy:?}: thread {t} has write {j} \
                                      but not {i}"
                                 );
                             }
