@@ -341,3 +341,51 @@ fn a_snapshot_holding_a_value_over_the_limit_is_refused_at_open() {
     assert_eq!(reopened.get(b"big").unwrap().unwrap().len(), 5000);
     reopened.close().unwrap();
 }
+
+/// Close takes a last snapshot only when something was written since the
+/// one before (it is the whole data set), and reads go on while it is
+/// written.
+#[test]
+fn close_snapshots_only_a_changed_store_and_reads_go_on_meanwhile() {
+    let fault = FaultVfs::new(Arc::new(MemVfs::new()));
+    let vfs: Arc<dyn Vfs> = Arc::new(fault.clone());
+    let store = open(&vfs, &test_config()).unwrap();
+    store.put(b"k", b"v").unwrap();
+    store.close().unwrap();
+    let after_writes = files(&vfs, "snapshot-");
+    assert_eq!(after_writes, vec![snapshot_file_name(2)]);
+
+    let store = open(&vfs, &test_config()).unwrap();
+    assert_eq!(store.get(b"k").unwrap().unwrap(), b"v");
+    store.close().unwrap();
+    assert_eq!(
+        files(&vfs, "snapshot-"),
+        after_writes,
+        "nothing written: no snapshot"
+    );
+
+    let store = Arc::new(open(&vfs, &test_config()).unwrap());
+    store.put(b"k", b"v2").unwrap();
+    fault.close_sync_gate();
+    let closing = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.close())
+    };
+    fault.wait_for_held_sync(); // close is under way, held in an fsync
+    let (sender, read) = std::sync::mpsc::channel();
+    let reader = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || sender.send(store.get(b"k")).unwrap())
+    };
+    let read = read.recv_timeout(Duration::from_secs(60));
+    fault.open_sync_gate(); // before any assertion: a panic must not hang the joins
+    let read = read.expect("a read waited for close");
+    assert_eq!(
+        read.unwrap().unwrap(),
+        b"v2",
+        "a read during close's snapshot"
+    );
+    reader.join().unwrap();
+    closing.join().unwrap().unwrap();
+    assert!(matches!(store.get(b"k"), Err(Error::Closed)));
+}

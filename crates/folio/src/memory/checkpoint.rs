@@ -100,7 +100,32 @@ impl Inner {
                 && life.checkpoint_started.elapsed() >= Duration::from_millis(interval))
     }
 
-    /// Waits for in-flight calls, takes the last snapshot, stops the WAL,
+    /// A snapshot, unless nothing was logged since the last one began
+    /// (that one holds every write: a write counts its bytes after its
+    /// table update, under its key's lock, so one not counted when the
+    /// snapshot began had its LSN handed out before and was waited for).
+    /// For close and for `flush` without a WAL, which would otherwise
+    /// rewrite an unchanged data set.
+    pub(super) fn checkpoint_if_changed(&self, life: &mut Lifecycle) -> Result<()> {
+        if self.logged_bytes.get() != life.logged_at_checkpoint {
+            return self.checkpoint(life);
+        }
+        self.refuse_if_poisoned()?;
+        // Without a WAL, the files a WAL mode left hold only records the
+        // snapshot has (any other would have counted as logged at open):
+        // retire them as a snapshot would.
+        if self.wal.is_none() {
+            if let Err(e) =
+                crate::wal::remove_files_before(&*self.vfs, &self.dir, life.base_wal_seq)
+            {
+                tracing::warn!(error = %e, "could not retire old WAL files");
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for in-flight writes, takes the last snapshot (if anything
+    /// changed since the one before) while reads go on, stops the WAL,
     /// releases the directory. When the snapshot fails (it poisons the
     /// store) the WAL is still closed, which makes what it acknowledged
     /// durable, and the directory released, and the error returned: the
@@ -108,13 +133,15 @@ impl Inner {
     /// A retried close repeats that it was not clean (`Poisoned`).
     pub(super) fn close(&self) -> Result<()> {
         let _ops = self.ops.exclusive();
-        let _view = self.view.exclusive();
         if self.closed.load(Ordering::Acquire) {
             return self.refuse_if_poisoned();
         }
         let mut life = self.lifecycle.lock();
-        let snapshotted = self.checkpoint(&mut life);
+        let snapshotted = self.checkpoint_if_changed(&mut life);
         let wal_closed = self.wal.as_ref().map_or(Ok(()), |wal| wal.close());
+        // Readers never take the lifecycle lock: waiting for them here
+        // cannot deadlock.
+        let _view = self.view.exclusive();
         life.lock = None;
         self.closed.store(true, Ordering::Release);
         snapshotted.and(wal_closed)

@@ -48,8 +48,10 @@
 //! Order for writers: `ops` (shared) → stripes → `snapshot` (shared, no
 //! WAL only) → `view` (exclusive, batches) → a table shard. A checkpoint
 //! holds `lifecycle`, takes each stripe briefly, then `snapshot` and each
-//! shard in turn; close holds `ops` and `view` exclusively, then
-//! `lifecycle`. Gets hold `view` shared, then a shard.
+//! shard in turn; close holds `ops` exclusively, then `lifecycle` (its
+//! last snapshot runs with reads going on), then `view` exclusively to
+//! mark the store closed. Gets hold `view` shared, then a shard, and
+//! never `lifecycle`.
 
 mod checkpoint;
 mod open;

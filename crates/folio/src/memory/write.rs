@@ -131,7 +131,7 @@ impl Inner {
             Some(wal) => wal.flush().inspect_err(|e| self.poison(e)),
             None => {
                 let mut life = self.lifecycle.lock();
-                self.checkpoint(&mut life)
+                self.checkpoint_if_changed(&mut life)
             }
         }
     }
