@@ -268,9 +268,10 @@ fn env_u64(name: &str) -> u64 {
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// The child: returns at once in a normal test run; with `FOLIO_KILL9_CHILD`
-/// set, writes until it is killed.
+/// The child, run by the parent test only (`--ignored`): with
+/// `FOLIO_KILL9_CHILD` set, writes until it is killed.
 #[test]
+#[ignore = "the child process of kill9 tests; the parent runs it"]
 fn kill9_child_writer() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
@@ -345,7 +346,13 @@ fn run_child(
     };
     let started = Instant::now();
     let mut child = Command::new(exe)
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            CHILD_TEST,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir)
         .env(FIRST_ENV, first.to_string())
         .env(SEED_ENV, seed.to_string())

@@ -453,7 +453,13 @@ fn len_does_not_count_a_sweep_half_done() {
         let sweep = s.spawn(|| keyspace.sweep(5_000, 128));
         let (written, release) = store.pause.as_ref().expect("paused");
         written.wait(); // the store has lost the 20 keys, the index not yet
+        assert!(
+            keyspace.removals.is_locked_exclusive(),
+            "the sweep holds `removals` across the pause"
+        );
         let len = s.spawn(|| keyspace.len(5_000));
+        // Most often `len` is waiting by now; if it is not, it reads after
+        // the sweep, and the lock checked above is what makes it right.
         std::thread::sleep(std::time::Duration::from_millis(50));
         release.wait();
         assert_eq!(sweep.join().expect("sweep").expect("sweep"), 20);
