@@ -632,11 +632,12 @@ fn a_failed_fsync_is_not_covered_by_a_concurrent_one_on_the_same_file() {
     );
 }
 
-/// Damage at the end of file 0 that nothing vouches for is a torn tail,
-/// and when the first records of files 1 and 2 are damaged as well, they
-/// do not vouch for it either. The log goes on in a new file 1: the old
-/// files 1 and 2 are set aside, so that after another crash file 2 is not
-/// read as if it followed the new file 1.
+/// Damage at the end of file 0 is a torn tail only when no later record
+/// says it was durable: a later file's first record being damaged too does
+/// not hide its others. When nothing valid is left in files 1 and 2, the
+/// log goes on in a new file 1, and the old files 1 and 2 are set aside,
+/// so that after another crash file 2 is not read as if it followed the
+/// new file 1.
 #[test]
 fn files_past_a_torn_tail_are_set_aside() {
     let vfs = mem();
@@ -663,9 +664,12 @@ fn files_past_a_torn_tail_are_set_aside() {
         b[last_start + folio::wal::HEADER_BYTES] ^= 0xff
     })
     .unwrap();
+    vfs.with_file_bytes(&name(1), |b| b[folio::wal::HEADER_BYTES] ^= 0xff)
+        .unwrap();
+    let err = recover(&vfs, dir, Lsn(0), 0).expect_err("file 1's second record vouches");
+    assert!(err.is_corruption(), "{err}");
     for seq in [1, 2] {
-        vfs.with_file_bytes(&name(seq), |b| b[folio::wal::HEADER_BYTES] ^= 0xff)
-            .unwrap();
+        vfs.with_file_bytes(&name(seq), |b| b.fill(0xee)).unwrap();
     }
 
     let recovery = recover(&vfs, dir, Lsn(0), 0).unwrap();

@@ -99,10 +99,7 @@ fn check_paged(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<CheckReport> {
         Err(e) => return Ok(report.with_problem(e)),
     };
     verify_wal(&*vfs, dir, cp.lsn, cp.wal_seq, &mut report);
-    let page_bytes = sb.page_bytes as usize;
-    if let Err(e) = crate::config::check_page_bytes(page_bytes) {
-        return Ok(report.with_problem(Error::corruption(&sb_path, Some(12), e.to_string())));
-    }
+    let page_bytes = sb.page_bytes as usize; // a valid page size: `Superblock::decode` checks it
     report_duplicate_keys(&cp, &mut report);
     let disk = DiskManager::new(
         vfs.clone(),

@@ -111,15 +111,17 @@ impl Inner {
             return self.checkpoint(life);
         }
         self.refuse_if_poisoned()?;
-        // Without a WAL, the files a WAL mode left hold only records the
-        // snapshot has (any other would have counted as logged at open):
-        // retire them as a snapshot would.
-        if self.wal.is_none() {
-            if let Err(e) =
-                crate::wal::remove_files_before(&*self.vfs, &self.dir, life.base_wal_seq)
-            {
-                tracing::warn!(error = %e, "could not retire old WAL files");
-            }
+        // The WAL files before the one the next record goes to (each open
+        // starts a new one; without a WAL, those a WAL mode left) hold
+        // only records the snapshot has, since any other would have
+        // counted as logged: remove them as a snapshot would retire them,
+        // or every open and close would leave one more.
+        let tail_seq = match &self.wal {
+            Some(wal) => wal.position().1,
+            None => life.base_wal_seq,
+        };
+        if let Err(e) = crate::wal::remove_files_before(&*self.vfs, &self.dir, tail_seq) {
+            tracing::warn!(error = %e, "could not remove old WAL files");
         }
         Ok(())
     }

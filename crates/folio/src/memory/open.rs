@@ -237,6 +237,13 @@ fn open_wal(
 /// (a crash between naming a new one and removing the old) and temporary
 /// files of an interrupted snapshot.
 fn remove_leftovers(vfs: &dyn Vfs, dir: &Path, generation: u64) {
+    // The newest snapshot's name may not be durable yet (a crash between
+    // its rename and the directory fsync): make it so before removing the
+    // older ones, or a power cut could keep the removals and lose it.
+    if let Err(e) = vfs.sync_dir(dir) {
+        tracing::warn!(error = %e, "could not sync the directory; old snapshots kept");
+        return;
+    }
     if let Err(e) = remove_snapshots_before(vfs, dir, generation) {
         tracing::warn!(error = %e, "could not remove an old snapshot");
     }

@@ -368,8 +368,9 @@ fn continues(bytes: &[u8], seq: u32, expected: Option<Lsn>, floor: Lsn) -> bool 
     }
 }
 
-/// After a torn tail at LSN `lost`, a later file whose first record says
-/// `lost` was durable means the damage is not a tail.
+/// After a torn tail at LSN `lost`, a later file holding a valid record
+/// (anywhere in it: its first may be damaged too) that says `lost` was
+/// durable means the damage is not a tail.
 fn refuse_later_durable_files(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -380,14 +381,15 @@ fn refuse_later_durable_files(
 ) -> Result<()> {
     for &seq in later {
         let bytes = read_file(vfs, &dir.join(wal_file_name(seq)))?;
-        if let Decoded::Record(r, _) = decode(&bytes, seq) {
-            if r.synced >= lost {
-                return Err(Error::corruption(
-                    torn,
-                    Some(offset),
-                    format!("WAL damaged at LSN {} but a later file's record (LSN {}) says it was durable", lost.0, r.lsn.0),
-                ));
-            }
+        if let Some(witness) = vouched_after(&bytes, 0, seq, lost) {
+            return Err(Error::corruption(
+                torn,
+                Some(offset),
+                format!(
+                    "WAL damaged at LSN {} but a later file's record (LSN {}) says it was durable",
+                    lost.0, witness.0
+                ),
+            ));
         }
     }
     Ok(())

@@ -942,6 +942,9 @@ fn still_there(vfs: &dyn Vfs, retired: Option<PathBuf>) -> Option<PathBuf> {
 /// the spare files a crash left (whether or not a log is opened after).
 pub fn seal(vfs: &dyn Vfs, dir: &Path, recovery: &Recovery) -> Result<()> {
     spare::remove_leftovers(vfs, dir)?;
+    // Before the cut: a crash after it but before the renames would have
+    // the next recovery read the torn file as whole and go on into them.
+    set_aside_files_past_the_cut(vfs, dir, recovery)?;
     for (_, path, valid_bytes) in &recovery.files {
         let file = vfs.open(path, false)?;
         if recovery.torn.as_ref().is_some_and(|(p, ..)| p == path) {
@@ -949,7 +952,7 @@ pub fn seal(vfs: &dyn Vfs, dir: &Path, recovery: &Recovery) -> Result<()> {
         }
         file.sync_data()?;
     }
-    set_aside_files_past_the_cut(vfs, dir, recovery)
+    Ok(())
 }
 
 /// Suffix added to the name of a WAL file found past a torn tail.
