@@ -116,9 +116,11 @@ pub struct Config {
     pub sync_interval_ms: u64,
     /// Size of each WAL file (preallocated, then recycled).
     pub wal_file_bytes: u64,
-    /// A checkpoint starts once this many bytes were logged (or, without a
-    /// WAL, written) since the last one, whole records counted, the log
-    /// replayed at open included. Bounds recovery time.
+    /// A checkpoint starts once this many bytes were logged since the last
+    /// one, whole records counted, the log replayed at open included.
+    /// Bounds recovery time. Without a WAL (`Durability::None`) it plays
+    /// no part in the paged engine (no log to bound); the memory engine
+    /// counts the bytes written instead.
     pub checkpoint_wal_bytes: u64,
     /// A checkpoint starts at least this often while there are writes;
     /// 0 turns the timer off.

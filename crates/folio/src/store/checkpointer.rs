@@ -227,11 +227,15 @@ impl Inner {
 
     /// True when the WAL grew past `checkpoint_wal_bytes`, or the interval
     /// passed with writes since the last checkpoint, or (without a WAL)
-    /// the slots waiting for a checkpoint outnumber the keys.
+    /// the slots waiting for a checkpoint outnumber the keys. Without a
+    /// WAL there is no log to bound: the bytes written set off no
+    /// checkpoint (each copies the whole index and writes back every dirty
+    /// page, which cost a `none` server a fifth of its pipelined SETs: see
+    /// docs/ARCHITECTURE.md, decision 35).
     fn checkpoint_due(&self, life: &Lifecycle) -> bool {
         let logged = self.logged_bytes.get() - life.logged_at_checkpoint;
         let interval = self.config.checkpoint_interval_ms;
-        logged >= self.config.checkpoint_wal_bytes
+        (self.wal.is_some() && logged >= self.config.checkpoint_wal_bytes)
             || (logged > 0
                 && interval > 0
                 && life.checkpoint_started.elapsed() >= Duration::from_millis(interval))
