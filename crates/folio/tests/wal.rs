@@ -357,27 +357,34 @@ fn buffered_appends_are_fsynced_within_the_interval_unasked() {
     wal.close().unwrap();
 }
 
-/// The writer thread's `buffered` sync runs with the tail released: held
-/// in its fsync (at the gate), it does not stop appenders, and the
-/// records written meanwhile are made durable by the next sync. A megabyte
-/// written unsynced asks for a sync without waiting for the interval.
-#[test]
-fn buffered_appends_go_on_while_the_writer_thread_syncs() {
+/// A `buffered` log in files of `file_bytes` (synced only when asked, or
+/// a megabyte at a time) after 17 appends of 64 KiB: over a megabyte
+/// unsynced, so the writer thread syncs, and it is held at the closed sync
+/// gate.
+fn writer_thread_held_in_its_sync(file_bytes: u64) -> (FaultVfs, Arc<Wal>) {
     let vfs = FaultVfs::new(Arc::new(mem()));
     let options = WalOptions {
         sync: SyncMode::Buffered {
             interval: Duration::from_secs(3600),
         },
         spare_files: false,
-        file_bytes: 8 << 20,
+        file_bytes,
     };
     let wal = Arc::new(open(Arc::new(vfs.clone()), options));
     vfs.close_sync_gate();
-    // Over a megabyte unsynced: the writer thread syncs, held at the gate.
-    let big = vec![7u8; 64 * 1024];
     for _ in 0..17 {
-        wal.append(RecordKind::Put, big.clone()).unwrap();
+        wal.append(RecordKind::Put, vec![7u8; 64 * 1024]).unwrap();
     }
+    (vfs, wal)
+}
+
+/// The writer thread's `buffered` sync runs with the tail released: held
+/// in its fsync (at the gate), it does not stop appenders, and the
+/// records written meanwhile are made durable by the next sync. A megabyte
+/// written unsynced asks for a sync without waiting for the interval.
+#[test]
+fn buffered_appends_go_on_while_the_writer_thread_syncs() {
+    let (vfs, wal) = writer_thread_held_in_its_sync(8 << 20);
     let held = vfs.wait_for_held_sync();
     assert_eq!(held.len(), 1, "the writer thread alone syncs");
     assert_ne!(held[0], std::thread::current().id());
@@ -583,22 +590,9 @@ fn closing_stops_a_spare_being_written_and_leaves_none_behind() {
 /// (its headers would vouch for the lost records).
 #[test]
 fn a_failed_fsync_is_not_covered_by_a_concurrent_one_on_the_same_file() {
-    let vfs = FaultVfs::new(Arc::new(mem()));
-    let options = WalOptions {
-        sync: SyncMode::Buffered {
-            interval: Duration::from_secs(3600),
-        },
-        spare_files: false,
-        file_bytes: 2 << 20,
-    };
-    let wal = Arc::new(open(Arc::new(vfs.clone()), options));
-    vfs.close_sync_gate();
-    // Over a megabyte unsynced: the writer thread syncs, held at the gate.
-    let big = vec![7u8; 64 * 1024];
-    for _ in 0..17 {
-        wal.append(RecordKind::Put, big.clone()).unwrap();
-    }
+    let (vfs, wal) = writer_thread_held_in_its_sync(2 << 20);
     assert_eq!(vfs.wait_for_held_sync().len(), 1);
+    let big = vec![7u8; 64 * 1024];
     // An appender fills the file: its rotation fsyncs the full file.
     let appender = {
         let (wal, big) = (Arc::clone(&wal), big.clone());
