@@ -36,7 +36,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     if pages.is_dir() {
         dirs.push(pages);
     }
-    let outcomes: Vec<Outcome> = dirs.iter().map(|dir| check_one(dir)).collect();
+    let outcomes: Vec<Outcome> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| check_one(dir, i > 0))
+        .collect();
     Ok(
         if outcomes.iter().any(|o| matches!(o, Outcome::CannotCheck)) {
             ExitCode::from(CANNOT_CHECK)
@@ -48,9 +52,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     )
 }
 
-fn check_one(dir: &Path) -> Outcome {
+/// Checks the store in `dir`; an `optional` one (the page store) may be
+/// missing: its directory is made before the page store first opens.
+fn check_one(dir: &Path, optional: bool) -> Outcome {
     let report = match folio::check(dir) {
         Ok(report) => report,
+        Err(folio::Error::Io { source, .. })
+            if optional && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            println!("{}: no store, skipped", dir.display());
+            return Outcome::Sound;
+        }
         Err(e) => {
             eprintln!("folio: cannot check the store in {}: {e}", dir.display());
             return Outcome::CannotCheck;

@@ -70,6 +70,17 @@ fn damage_in_the_page_store_fails_the_check() {
 }
 
 #[test]
+fn an_empty_pages_directory_is_skipped() {
+    let dir = scratch("check-empty-pages");
+    store("paged", &dir);
+    std::fs::create_dir(dir.join("pages")).expect("mkdir");
+    let output = check(&dir);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("pages: no store, skipped"), "{text}");
+}
+
+#[test]
 fn a_memory_store_is_checked() {
     let dir = scratch("check-memory");
     store("memory", &dir);

@@ -666,6 +666,13 @@ fn files_past_a_torn_tail_are_set_aside() {
         vfs.with_file_bytes(&name(seq), |b| b.fill(0xee)).unwrap();
     }
 
+    // A file set aside by an earlier tear is kept, not written over.
+    let earlier = dir.join("wal-00000002.log.cut");
+    vfs.open(&earlier, true)
+        .unwrap()
+        .write_all_at(b"earlier", 0)
+        .unwrap();
+
     let recovery = recover(&vfs, dir, Lsn(0), 0).unwrap();
     assert!(recovery.torn.is_some());
     assert_eq!(recovery.next_lsn, cut_lsn);
@@ -678,8 +685,13 @@ fn files_past_a_torn_tail_are_set_aside() {
             "wal-00000000.log",
             "wal-00000001.log",
             "wal-00000001.log.cut",
-            "wal-00000002.log.cut"
+            "wal-00000002.log.cut",
+            "wal-00000002.log.cut.1"
         ]
+    );
+    assert_eq!(
+        vfs.with_file_bytes(&earlier, |b| b.clone()).unwrap(),
+        b"earlier"
     );
     assert_eq!(
         wal.append(RecordKind::Put, b"new".to_vec()).unwrap(),

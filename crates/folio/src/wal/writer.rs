@@ -971,7 +971,7 @@ fn set_aside_files_past_the_cut(vfs: &dyn Vfs, dir: &Path, recovery: &Recovery) 
     let mut moved = false;
     for name in vfs.list(dir)? {
         if super::parse_wal_name(&name).is_some_and(|seq| seq > last) {
-            let aside = dir.join(format!("{name}{CUT_FILE_SUFFIX}"));
+            let aside = unused_aside_name(vfs, dir, &name)?;
             tracing::warn!(file = %name, aside = %aside.display(), "WAL file past a torn tail set aside");
             vfs.rename(&dir.join(&name), &aside)?;
             moved = true;
@@ -981,6 +981,24 @@ fn set_aside_files_past_the_cut(vfs: &dyn Vfs, dir: &Path, recovery: &Recovery) 
         vfs.sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// `name.cut`, or `name.cut.1`, `.2`, ... when one was set aside before.
+fn unused_aside_name(vfs: &dyn Vfs, dir: &Path, name: &str) -> Result<PathBuf> {
+    for n in 0..=u32::MAX {
+        let path = match n {
+            0 => dir.join(format!("{name}{CUT_FILE_SUFFIX}")),
+            n => dir.join(format!("{name}{CUT_FILE_SUFFIX}.{n}")),
+        };
+        if !vfs.exists(&path)? {
+            return Ok(path);
+        }
+    }
+    Err(Error::corruption(
+        dir,
+        None,
+        format!("every name to set {name} aside is taken"),
+    ))
 }
 
 impl Tail {
