@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::{show_key, verify_wal, CheckReport};
 use crate::error::Result;
-use crate::io::{read_file, Vfs};
+use crate::io::Vfs;
 pub(super) use crate::memory::snapshot::newest_snapshot;
 use crate::memory::snapshot::{self, snapshot_file_name};
 
@@ -18,14 +18,14 @@ pub(super) fn check(vfs: &dyn Vfs, dir: &Path, generation: u64) -> Result<CheckR
     let _lock = vfs.lock_dir(dir)?;
     let mut report = CheckReport::default();
     let path = dir.join(snapshot_file_name(generation));
-    let bytes = match read_file(vfs, &path) {
-        Ok(bytes) => bytes,
+    let file = match vfs.open(&path, false) {
+        Ok(file) => file,
         Err(e) => return Ok(report.with_problem(e)),
     };
     let mut seen = HashSet::new();
     let mut twice = Vec::new();
     let (mut keys, mut value_bytes) = (0u64, 0u64);
-    let decoded = snapshot::decode(&bytes, &path, &mut |key, value| {
+    let decoded = snapshot::decode_file(&*file, &path, &mut |key, value| {
         if !seen.insert(key.to_vec()) {
             twice.push(show_key(key));
         }

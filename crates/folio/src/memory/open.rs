@@ -16,7 +16,7 @@ use crate::config::{Config, Durability};
 use crate::counter::StripedCounter;
 use crate::error::{Error, Result};
 use crate::gate::Gate;
-use crate::io::{read_file, Vfs};
+use crate::io::Vfs;
 use crate::keylocks::KeyLocks;
 use crate::kv::BatchOp;
 use crate::wal::{self, payload, Lsn, Recovery, SyncMode, Wal, WalOptions};
@@ -100,9 +100,9 @@ fn load(
     config: &Config,
 ) -> Result<SnapshotHeader> {
     let path = dir.join(snapshot_file_name(generation));
-    let bytes = read_file(vfs, &path)?;
+    let file = vfs.open(&path, false)?;
     let (mut longest_key, mut longest_value) = (0, 0);
-    let header = snapshot::decode(&bytes, &path, &mut |k, v| {
+    let header = snapshot::decode_file(&*file, &path, &mut |k, v| {
         longest_key = longest_key.max(k.len());
         longest_value = longest_value.max(v.len());
         table.insert(k, Arc::from(v));

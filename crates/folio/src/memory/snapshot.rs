@@ -5,8 +5,10 @@
 //! Invariants: a file named `snapshot-<g>.dat` is complete and fsynced (it
 //! is written under a temporary name, fsynced, renamed, and the directory
 //! fsynced); its header's generation is `g`; it holds `entry count` entries
-//! and nothing after them. Decoding allocates nothing and never panics: every
-//! length is checked against the bytes left before it is used.
+//! and nothing after them. Decoding never panics: every length is checked
+//! against its ceiling and the bytes left before it is used. [`decode`]
+//! allocates nothing; [`decode_file`] holds a window of the file and the
+//! longest entry, never the whole file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +17,10 @@ use super::table::Bytes;
 use crate::config::KEY_BYTES_CEILING;
 use crate::error::{Error, Result};
 use crate::io::{Vfs, VfsFile};
+
+/// Longest value an entry may claim: no store holds a value of a segment
+/// or more (`Config::value_ceiling`).
+const VALUE_BYTES_CEILING: usize = crate::disk::SEGMENT_BYTES;
 
 /// Magic at the start of a snapshot file.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"FOLIOMEM";
@@ -175,39 +181,6 @@ impl ChunkWriter<'_> {
     }
 }
 
-/// A bounds-checked reader that reports the offset of what it cannot read.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    path: &'a Path,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let Some(end) = end else {
-            return Err(self.error(format!("truncated {what}")));
-        };
-        let out = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    fn error(&self, what: String) -> Error {
-        Error::corruption(
-            self.path,
-            Some(self.pos as u64),
-            format!("snapshot: {what}"),
-        )
-    }
-}
-
 fn le_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes(b.try_into().expect("4 bytes"))
 }
@@ -269,37 +242,185 @@ pub fn decode(
     visit: &mut dyn FnMut(&[u8], &[u8]),
 ) -> Result<SnapshotHeader> {
     let header = decode_header(bytes, path)?;
-    let mut c = Cursor {
-        bytes,
-        pos: HEADER_BYTES,
-        path,
-    };
+    let mut pos = HEADER_BYTES;
     for _ in 0..header.entries {
-        let start = c.pos;
-        let key_len = c.u32("key length")? as usize;
-        let value_len = c.u32("value length")? as usize;
-        if key_len > KEY_BYTES_CEILING {
-            c.pos = start;
-            return Err(c.error(format!("key length {key_len} over {KEY_BYTES_CEILING}")));
-        }
-        c.take(key_len, "key")?;
-        c.take(value_len, "value")?;
-        let body = &bytes[start..c.pos];
-        let crc = c.u32("entry checksum")?;
-        if crc32c::crc32c(body) != crc {
-            c.pos = start;
-            return Err(c.error("entry checksum mismatch".to_string()));
-        }
-        let key = &body[8..8 + key_len];
-        visit(key, &body[8 + key_len..]);
+        let rest = &bytes[pos..];
+        let Some(entry) = decode_entry(rest, rest.len() as u64, pos as u64, path)? else {
+            return Err(truncated(path, pos as u64));
+        };
+        visit(entry.key, entry.value);
+        pos += entry.len;
     }
-    if c.pos != bytes.len() {
-        return Err(c.error(format!(
-            "{} bytes after the last entry",
-            bytes.len() - c.pos
-        )));
+    if pos != bytes.len() {
+        return Err(trailing(path, pos as u64, (bytes.len() - pos) as u64));
     }
     Ok(header)
+}
+
+/// As [`decode`], reading the file `file` in windows of about
+/// [`WRITE_CHUNK`] bytes rather than whole: the memory it needs is one
+/// window and the longest entry, not the file's size (open builds the
+/// table as it reads, so a whole-file read would double its peak).
+pub fn decode_file(
+    file: &dyn VfsFile,
+    path: &Path,
+    visit: &mut dyn FnMut(&[u8], &[u8]),
+) -> Result<SnapshotHeader> {
+    let size = file.size()?;
+    let mut window = Window::new(file, size);
+    window.fill_to(HEADER_BYTES)?;
+    let header = decode_header(window.bytes(), path)?;
+    window.consume(HEADER_BYTES);
+    for _ in 0..header.entries {
+        let at = window.offset();
+        let entry_len = loop {
+            let left = size - at;
+            match decode_entry(window.bytes(), left, at, path)? {
+                Some(entry) => {
+                    visit(entry.key, entry.value);
+                    break entry.len;
+                }
+                None if window.bytes().len() as u64 >= left => return Err(truncated(path, at)),
+                None => window.fill_to(window.bytes().len() + WRITE_CHUNK)?,
+            }
+        };
+        window.consume(entry_len);
+    }
+    let end = window.offset();
+    if end != size {
+        return Err(trailing(path, end, size - end));
+    }
+    Ok(header)
+}
+
+/// Bytes of a file read ahead from a position, refilled on demand.
+struct Window<'a> {
+    file: &'a dyn VfsFile,
+    size: u64,
+    /// File offset of `buf[start]`.
+    offset: u64,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl<'a> Window<'a> {
+    fn new(file: &'a dyn VfsFile, size: u64) -> Self {
+        Window {
+            file,
+            size,
+            offset: 0,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Reads until `want` bytes from the offset are held, or the file ends.
+    fn fill_to(&mut self, want: usize) -> Result<()> {
+        self.buf.drain(..self.start);
+        self.start = 0;
+        let end = self.offset.saturating_add(want as u64).min(self.size);
+        let have = self.offset + self.buf.len() as u64;
+        if end <= have {
+            return Ok(());
+        }
+        let more = usize::try_from(end - have).expect("a window fits memory");
+        let old_len = self.buf.len();
+        self.buf.resize(old_len + more, 0);
+        let mut filled = old_len;
+        while filled < self.buf.len() {
+            let read = self
+                .file
+                .read_at(&mut self.buf[filled..], self.offset + filled as u64)?;
+            if read == 0 {
+                break; // the file shrank: what is missing reads as truncated
+            }
+            filled += read;
+        }
+        self.buf.truncate(filled);
+        Ok(())
+    }
+}
+
+/// One decoded entry, borrowed from the bytes it was read from.
+struct Entry<'b> {
+    key: &'b [u8],
+    value: &'b [u8],
+    /// Bytes the entry takes: lengths, key, value, CRC.
+    len: usize,
+}
+
+/// The entry at the start of `bytes` (file offset `offset`, `left` bytes
+/// of the file from there): `Ok(None)` when `bytes` ends first. Lengths
+/// are checked before they are used: a key over [`KEY_BYTES_CEILING`], a
+/// value over [`VALUE_BYTES_CEILING`] or an entry past the file's end is
+/// damage, and nothing is read or held for it.
+fn decode_entry<'b>(
+    bytes: &'b [u8],
+    left: u64,
+    offset: u64,
+    path: &Path,
+) -> Result<Option<Entry<'b>>> {
+    let Some(lengths) = bytes.get(..8) else {
+        return Ok(None);
+    };
+    let key_len = le_u32(&lengths[..4]) as usize;
+    let value_len = le_u32(&lengths[4..]) as usize;
+    if key_len > KEY_BYTES_CEILING {
+        return Err(corrupt(
+            path,
+            offset,
+            format!("key length {key_len} over {KEY_BYTES_CEILING}"),
+        ));
+    }
+    if value_len > VALUE_BYTES_CEILING {
+        return Err(corrupt(
+            path,
+            offset,
+            format!("value length {value_len} over {VALUE_BYTES_CEILING}"),
+        ));
+    }
+    let body_len = 8 + key_len + value_len;
+    let len = body_len + 4;
+    if len as u64 > left {
+        return Err(truncated(path, offset));
+    }
+    let Some(entry) = bytes.get(..len) else {
+        return Ok(None);
+    };
+    let (body, crc) = entry.split_at(body_len);
+    if crc32c::crc32c(body) != le_u32(crc) {
+        return Err(corrupt(path, offset, "entry checksum mismatch".to_string()));
+    }
+    Ok(Some(Entry {
+        key: &body[8..8 + key_len],
+        value: &body[8 + key_len..],
+        len,
+    }))
+}
+
+fn corrupt(path: &Path, offset: u64, what: String) -> Error {
+    Error::corruption(path, Some(offset), format!("snapshot: {what}"))
+}
+
+fn truncated(path: &Path, offset: u64) -> Error {
+    corrupt(path, offset, "truncated entry".to_string())
+}
+
+fn trailing(path: &Path, offset: u64, bytes: u64) -> Error {
+    corrupt(path, offset, format!("{bytes} bytes after the last entry"))
 }
 
 /// Decodes a snapshot into owned entries (for tools and tests).
@@ -356,6 +477,92 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode(&longer, Path::new("s"), &mut |_, _| {}).is_err());
+    }
+
+    type Owned = Vec<(Vec<u8>, Vec<u8>)>;
+
+    /// `bytes` as a file on a `MemVfs`, decoded by [`decode_file`].
+    fn decode_as_file(bytes: &[u8]) -> Result<(SnapshotHeader, Owned)> {
+        use crate::io::MemVfs;
+        let vfs = MemVfs::new();
+        vfs.create_dir_all(Path::new("/d")).unwrap();
+        let file = vfs.open(Path::new("/d/s"), true).unwrap();
+        file.write_all_at(bytes, 0).unwrap();
+        let mut entries = Vec::new();
+        let header = decode_file(&*file, Path::new("s"), &mut |k, v| {
+            entries.push((k.to_vec(), v.to_vec()));
+        })?;
+        Ok((header, entries))
+    }
+
+    /// Reading in windows gives what decoding the whole file gives, with
+    /// entries across window edges and one longer than a window.
+    #[test]
+    fn the_file_decoder_agrees_with_the_slice_decoder() {
+        let header = SnapshotHeader {
+            generation: 9,
+            lsn: 1,
+            wal_seq: 0,
+            entries: 0,
+        };
+        let values: Vec<Vec<u8>> = [10usize, 700_000, 3 << 20, 0, 600_000, 5]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| vec![u8::try_from(i).unwrap(); n])
+            .collect();
+        let keys: Vec<Vec<u8>> = (0..values.len())
+            .map(|i| format!("key{i}").into_bytes())
+            .collect();
+        let pairs: Vec<(&[u8], &[u8])> = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| (&k[..], &v[..]))
+            .collect();
+        let bytes = encode(header, &pairs);
+        let (from_file, file_entries) = decode_as_file(&bytes).unwrap();
+        let (from_slice, slice_entries) = decode_entries(&bytes, Path::new("s")).unwrap();
+        assert_eq!(from_file, from_slice);
+        assert_eq!(file_entries.len(), 6);
+        for ((fk, fv), (sk, sv)) in file_entries.iter().zip(&slice_entries) {
+            assert_eq!((&fk[..], &fv[..]), (&sk[..], &sv[..]));
+        }
+        // Damage deep in the long value, a cut mid-entry, a byte more.
+        let mut damaged = bytes.clone();
+        damaged[HEADER_BYTES + 800_000 + 2_000_000] ^= 1;
+        assert!(decode_as_file(&damaged).unwrap_err().is_corruption());
+        assert!(decode_as_file(&bytes[..bytes.len() - 3])
+            .unwrap_err()
+            .is_corruption());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_as_file(&longer).unwrap_err().is_corruption());
+    }
+
+    #[test]
+    fn the_file_decoder_detects_every_flip_and_every_cut() {
+        let bytes = sample();
+        assert_eq!(decode_as_file(&bytes).unwrap().1.len(), 3);
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            assert!(decode_as_file(&b).is_err(), "flip at {i}");
+            assert!(decode_as_file(&bytes[..i]).is_err(), "cut at {i}");
+        }
+    }
+
+    /// A length no store could write is damage, refused before anything
+    /// is read for it (a 4 GiB claim must not become a 4 GiB buffer).
+    #[test]
+    fn an_absurd_value_length_is_damage() {
+        let mut bytes = sample();
+        let first_value_len = HEADER_BYTES + 4;
+        bytes[first_value_len..first_value_len + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        for err in [
+            decode(&bytes, Path::new("s"), &mut |_, _| {}).unwrap_err(),
+            decode_as_file(&bytes).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("value length"), "{err}");
+        }
     }
 
     #[test]
