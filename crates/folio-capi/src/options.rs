@@ -113,6 +113,50 @@ fn set_config(config: &mut Config, key: &str, value: &str) -> Result<(), Failure
 mod tests {
     use super::*;
     use crate::status::EINVAL;
+    use proptest::prelude::*;
+
+    /// An options string as a caller might get it wrong: known keys and
+    /// others, values of any kind, stray separators and spaces.
+    fn options_text() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            prop::sample::select(CONFIG_KEYS.to_vec()).prop_map(str::to_string),
+            Just("engine".to_string()),
+            "[a-z_]{0,12}",
+        ];
+        let value = prop_oneof![
+            "[0-9]{0,25}",
+            "-?[0-9]{1,6}",
+            "(paged|memory|sync|buffered|none|lru|clock)",
+            "\\PC{0,12}",
+        ];
+        let pair = (key, value, "[ =;]{0,2}").prop_map(|(k, v, extra)| format!("{k}={v}{extra}"));
+        prop::collection::vec(pair, 0..6).prop_map(|pairs| pairs.join(";"))
+    }
+
+    proptest! {
+        /// Whatever the text, parsing returns: options that validate, or a
+        /// refusal with a message; never a panic.
+        #[test]
+        fn any_options_text_parses_or_is_refused_with_a_message(text in options_text()) {
+            match parse(Some(&text)) {
+                Ok(options) => {
+                    prop_assert!(options.config.validate().is_ok());
+                    prop_assert!(folio::ENGINES.contains(&options.engine.as_str()));
+                }
+                Err(failure) => {
+                    prop_assert_eq!(failure.status, EINVAL);
+                    prop_assert!(!failure.message.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_as_options_never_panics(text in "\\PC{0,80}") {
+            if let Err(failure) = parse(Some(&text)) {
+                prop_assert!(!failure.message.is_empty());
+            }
+        }
+    }
 
     fn refused(text: &str) -> String {
         let failure = parse(Some(text)).unwrap_err();

@@ -137,4 +137,22 @@ mod tests {
         );
         assert!(DecodeError::UnknownTag(7).to_string().contains("0x07"));
     }
+
+    proptest::proptest! {
+        /// Any stored bytes (the engine's, read back from disk): decoding
+        /// never panics, and what it accepts is exactly what `encode`
+        /// writes for the value and deadline it found.
+        #[test]
+        fn any_stored_bytes_decode_to_what_encodes_them_or_are_refused(
+            stored in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)
+        ) {
+            match decode(stored.clone()) {
+                Ok(found) => {
+                    proptest::prop_assert_eq!(encode(&found.value, found.deadline_ms), stored.clone());
+                    proptest::prop_assert_eq!(deadline(&stored), Ok(found.deadline_ms));
+                }
+                Err(e) => proptest::prop_assert_eq!(deadline(&stored), Err(e)),
+            }
+        }
+    }
 }
