@@ -386,11 +386,13 @@ impl Liveness {
         raised
     }
 
-    /// Every live node, then the recent failures (oldest first).
+    /// Every live node, then the recent failures (oldest first), as of one
+    /// instant: the live map stays read-locked while the failures are
+    /// copied (a sweep moves a node between the two under its write lock,
+    /// so no node is listed twice or missed).
     pub fn nodes(&self) -> Vec<NodeInfo> {
-        let mut nodes: Vec<NodeInfo> = self
-            .live
-            .read()
+        let live = self.live.read();
+        let mut nodes: Vec<NodeInfo> = live
             .iter()
             .map(|(id, node)| {
                 let state = if node.referenced.load(Ordering::Acquire) {
@@ -403,6 +405,7 @@ impl Liveness {
             .collect();
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
         nodes.extend(self.failed.lock().iter().cloned());
+        drop(live);
         nodes
     }
 }

@@ -39,21 +39,24 @@ pub(super) fn lastsave(shared: &Shared, _args: &[Bytes]) -> HandlerResult {
     Ok(Reply::count(shared.last_save_unix.load(Ordering::Acquire)))
 }
 
-/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`: checks the options (and with
-/// `SAVE` checkpoints); on success `dispatch` closes the connection without
-/// a reply and signals the accept loop, as Redis does.
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] | ABORT`: checks the options (and
+/// with `SAVE` checkpoints: a failure refuses to shut down, unless `FORCE`
+/// says to go on, as Redis 7 does); on success `dispatch` closes the
+/// connection without a reply and signals the accept loop, as Redis does.
 pub(super) fn shutdown(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    let (mut save, mut nosave, mut abort) = (false, false, false);
+    let (mut save, mut nosave, mut now, mut force, mut abort) = (false, false, false, false, false);
     for option in &args[1..] {
         match option.to_ascii_lowercase().as_slice() {
             b"save" => save = true,
             b"nosave" => nosave = true,
+            b"now" => now = true,
+            b"force" => force = true,
             b"abort" => abort = true,
-            b"now" | b"force" => {}
             _ => return Ok(syntax_error()),
         }
     }
-    if (save && nosave) || (abort && args.len() > 2) {
+    // As Redis: ABORT (any number of times) with no other flag.
+    if (save && nosave) || (abort && (save || nosave || now || force)) {
         return Ok(syntax_error());
     }
     if abort {
@@ -62,8 +65,11 @@ pub(super) fn shutdown(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     }
     if save {
         if let Err(err) = checkpoint_all(shared) {
-            tracing::warn!(error = %err, "SHUTDOWN SAVE: checkpoint failed; not shutting down");
-            return Ok(Reply::err("Errors trying to SHUTDOWN. Check logs."));
+            if !force {
+                tracing::warn!(error = %err, "SHUTDOWN SAVE: checkpoint failed; not shutting down");
+                return Ok(Reply::err("Errors trying to SHUTDOWN. Check logs."));
+            }
+            tracing::warn!(error = %err, "SHUTDOWN SAVE FORCE: checkpoint failed; shutting down anyway");
         }
     }
     Ok(Reply::ok())

@@ -310,6 +310,26 @@ fn engine_errors_map_to_codes() {
     );
 }
 
+/// `SHUTDOWN SAVE` whose checkpoint fails refuses to shut down, unless
+/// `FORCE` says to go on (Redis 7: "Exit anyway"); `ABORT`, alone and
+/// however often given, answers that no shutdown is in progress.
+#[test]
+fn shutdown_force_goes_on_after_a_failed_save() {
+    let (sh, store) = shared();
+    store.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        run(&sh, "shutdown save"),
+        err("ERR Errors trying to SHUTDOWN. Check logs.")
+    );
+    assert_eq!(run(&sh, "shutdown save force"), Reply::ok());
+    assert_eq!(run(&sh, "shutdown force now"), Reply::ok());
+    assert_eq!(
+        run(&sh, "shutdown abort abort"),
+        err("ERR No shutdown in progress.")
+    );
+    assert_eq!(run(&sh, "shutdown abort force"), err("ERR syntax error"));
+}
+
 #[test]
 fn mget_reply_size_is_capped() {
     let (sh, store) = shared();
