@@ -386,6 +386,22 @@ impl Liveness {
         raised
     }
 
+    /// The floor: the vacuum horizon applied, or reserved by a vacuum under
+    /// way (`None` before any).
+    pub fn floor(&self) -> Option<PageLsn> {
+        *self.floor.lock()
+    }
+
+    /// Puts back `previous` (the floor read before a [`Liveness::reserve`])
+    /// when the horizon reserved was never written: a vacuum that failed
+    /// must not leave heartbeats told they are behind, or a later vacuum
+    /// running at a horizon its caller was told had failed. The caller
+    /// serialises vacuums, so nothing else raised the floor meanwhile.
+    pub fn unreserve(&self, previous: Option<PageLsn>) {
+        let _live = self.live.write();
+        *self.floor.lock() = previous;
+    }
+
     /// Every live node, then the recent failures (oldest first), as of one
     /// instant: the live map stays read-locked while the failures are
     /// copied (a sweep moves a node between the two under its write lock,

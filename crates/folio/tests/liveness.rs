@@ -434,6 +434,46 @@ fn background_vacuum_trims_a_page_put_at_the_unchanged_horizon() {
     assert_eq!(pages.tick(), None, "clean again: nothing to do");
 }
 
+/// A vacuum whose horizon cannot be written (the disk fails) leaves the
+/// liveness floor where it was: heartbeats above the old horizon are not
+/// told they are behind, and the live horizon is the nodes' again.
+#[test]
+fn a_vacuum_that_fails_to_write_its_horizon_reserves_nothing() {
+    use folio::io::{FaultOp, FaultVfs, MemVfs, Vfs};
+    let clock = Arc::new(ManualClock::new(0));
+    let fault = FaultVfs::new(Arc::new(MemVfs::new()));
+    let store = folio::open_with_vfs(
+        "paged",
+        Arc::new(fault.clone()) as Arc<dyn Vfs>,
+        std::path::Path::new("/pages"),
+        &folio::Config::default(),
+    )
+    .unwrap();
+    let mut options = PageOptions::default();
+    options.background = false;
+    options.clock = clock.clone();
+    options.liveness_interval_ms = INTERVAL_MS;
+    let pages: PageStore = PageStore::open(Arc::from(store), options).unwrap();
+    for lsn in [100, 900] {
+        pages.put_page(b"p", PageLsn(lsn), &[1; 64]).unwrap();
+    }
+    for _ in 0..2 {
+        pages.heartbeat(b"node", PageLsn(500)).unwrap();
+        clock.advance_ms(INTERVAL_MS);
+        pages.tick();
+    }
+    assert_eq!(pages.live_horizon(), Some(PageLsn(500)));
+    fault.fail(FaultOp::Write, std::io::ErrorKind::Other);
+    pages
+        .vacuum(PageLsn(800))
+        .expect_err("the horizon cannot be written");
+    assert_eq!(pages.vacuum_horizon(), PageLsn(0), "nothing applied");
+    assert_eq!(pages.live_horizon(), Some(PageLsn(500)), "nothing reserved");
+    pages
+        .heartbeat(b"node", PageLsn(600))
+        .expect("a node at 600 is not behind");
+}
+
 /// `vacuum_live` applies the live horizon of the moment it runs: a node
 /// that joined behind after the horizon was last read is counted, and
 /// keeps the version it reads.

@@ -209,14 +209,21 @@ impl<S: KvStore + ?Sized> Shared<S> {
         if wanted <= applied {
             return Ok(applied);
         }
+        let previous = self.liveness.floor();
         let horizon = self.liveness.reserve(wanted, target == Target::Live);
         if horizon <= applied {
             return Ok(applied);
         }
-        self.store.put(HORIZON_KEY, &horizon.0.to_be_bytes())?;
         // Durable before any delete can be: no backend promises to keep
         // the order of unflushed writes across a crash.
-        self.store.flush()?;
+        let written = self
+            .store
+            .put(HORIZON_KEY, &horizon.0.to_be_bytes())
+            .and_then(|()| self.store.flush());
+        if let Err(e) = written {
+            self.liveness.unreserve(previous);
+            return Err(e.into());
+        }
         self.horizon.store(horizon.0, Ordering::Release);
         Ok(horizon)
     }
