@@ -147,3 +147,37 @@ fn a_failed_fsync_answers_the_batch_with_errors() {
     let mut other = server.client();
     assert_eq!(other.call(&[b"PING"]), Value::Simple("PONG".into()));
 }
+
+/// A store poisoned by a failed checkpoint (no write lost, so reads and
+/// INFO go on) shows it in INFO, where monitoring looks for a Redis that
+/// cannot persist: `rdb_last_bgsave_status:err`, and `store_poisoned:1`.
+#[test]
+fn info_says_when_the_store_refuses_writes() {
+    let vfs = FaultVfs::new(Arc::new(MemVfs::new()));
+    let server = TestServer::start(store_on(Arc::new(vfs.clone())));
+    let mut c = server.client();
+    assert_eq!(c.call(&[b"SET", b"k", b"v"]), Value::ok());
+    let info = |c: &mut common::Client| {
+        let mut text = String::new();
+        for section in [&b"persistence"[..], b"folio"] {
+            match c.call(&[b"INFO", section]) {
+                Value::Bulk(bytes) => text.push_str(&String::from_utf8(bytes).unwrap()),
+                reply => panic!("INFO answers a bulk string, not {reply:?}"),
+            }
+        }
+        text
+    };
+    let before = info(&mut c);
+    assert!(before.contains("rdb_last_bgsave_status:ok\r\n"), "{before}");
+    assert!(before.contains("store_poisoned:0\r\n"), "{before}");
+    vfs.fail(FaultOp::Sync, ErrorKind::Other);
+    match c.call(&[b"SAVE"]) {
+        Value::Error(text) => assert!(text.starts_with("IOERR"), "{text}"),
+        other => panic!("SAVE cannot succeed: {other:?}"),
+    }
+    vfs.heal();
+    let after = info(&mut c);
+    assert!(after.contains("rdb_last_bgsave_status:err\r\n"), "{after}");
+    assert!(after.contains("store_poisoned:1\r\n"), "{after}");
+    assert_eq!(c.call(&[b"GET", b"k"]), Value::bulk(b"v"), "reads go on");
+}

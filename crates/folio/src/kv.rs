@@ -237,6 +237,9 @@ pub struct Stats {
     pub wal_lsn: u64,
     /// Checkpoints taken since open.
     pub checkpoints: u64,
+    /// The store refuses writes until it is reopened: an earlier write,
+    /// fsync or checkpoint failed (`Error::Poisoned`).
+    pub poisoned: bool,
 }
 
 /// A position in a store's write order ([`DeferredAck`]): a mark taken at

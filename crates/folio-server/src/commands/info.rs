@@ -125,7 +125,9 @@ fn persistence_section(shared: &Shared) -> String {
             ("loading", "0".to_owned()),
             ("rdb_bgsave_in_progress", "0".to_owned()),
             ("rdb_last_save_time", last_save.to_string()),
-            ("rdb_last_bgsave_status", "ok".to_owned()),
+            // `err` once a store refuses writes: the field monitoring
+            // watches for a Redis that cannot persist.
+            ("rdb_last_bgsave_status", save_status(shared).to_owned()),
             ("aof_enabled", "0".to_owned()),
             ("aof_rewrite_in_progress", "0".to_owned()),
         ],
@@ -152,6 +154,19 @@ fn stats_section(shared: &Shared) -> String {
     )
 }
 
+/// `err` when the key or page store refuses writes until reopened.
+fn save_status(shared: &Shared) -> &'static str {
+    let pages_poisoned = shared
+        .pages
+        .as_ref()
+        .is_some_and(|pages| pages.store().stats().poisoned);
+    if shared.keys.store().stats().poisoned || pages_poisoned {
+        "err"
+    } else {
+        "ok"
+    }
+}
+
 fn folio_section(shared: &Shared) -> String {
     let stats = shared.keys.store().stats();
     section(
@@ -176,6 +191,7 @@ fn folio_section(shared: &Shared) -> String {
                 stats.wal_rotations_unprepared.to_string(),
             ),
             ("checkpoints", stats.checkpoints.to_string()),
+            ("store_poisoned", u8::from(stats.poisoned).to_string()),
         ],
     )
 }

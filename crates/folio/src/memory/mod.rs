@@ -191,6 +191,8 @@ impl Inner {
             wal_rotations_unprepared: wal.rotations_unprepared,
             wal_lsn: wal.synced.0,
             checkpoints: self.checkpoints.get(),
+            poisoned: self.poisoned.get().is_some()
+                || self.wal.as_ref().is_some_and(Wal::has_failed),
             ..Stats::default()
         }
     }

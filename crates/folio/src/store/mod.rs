@@ -246,6 +246,8 @@ impl Inner {
             wal_rotations_unprepared: wal.rotations_unprepared,
             wal_lsn: wal.synced.0,
             checkpoints: self.checkpoints.get(),
+            poisoned: self.pool.poisoned().is_some()
+                || self.wal.as_ref().is_some_and(Wal::has_failed),
         }
     }
 }

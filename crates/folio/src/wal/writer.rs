@@ -557,6 +557,12 @@ impl Wal {
         first_error
     }
 
+    /// True once a write or fsync of the log failed: it refuses appends
+    /// until reopened.
+    pub fn has_failed(&self) -> bool {
+        self.shared.failed_flag.load(Ordering::Acquire)
+    }
+
     /// The counters.
     pub fn stats(&self) -> WalStats {
         WalStats {
