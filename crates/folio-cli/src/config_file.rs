@@ -212,6 +212,23 @@ mod tests {
         format!("{:#}", settings(argv, text).expect_err("an error"))
     }
 
+    proptest::proptest! {
+        /// Any config file text: settings, or one error naming the file;
+        /// never a panic (the error's line and key come from byte offsets
+        /// into the text).
+        #[test]
+        fn any_file_text_gives_settings_or_an_error_naming_the_file(
+            text in proptest::prop_oneof![
+                "\\PC{0,60}",
+                "(port|dir|maxclients|log_level|threads|durability) = [\"0-9a-z\\[\\]{}=.\n -]{0,20}",
+            ]
+        ) {
+            if let Err(e) = settings(&["serve"], &text) {
+                proptest::prop_assert!(format!("{e:#}").contains(PATH), "{e:#}");
+            }
+        }
+    }
+
     #[test]
     fn command_line_wins_over_file_and_file_over_default() {
         let text = "port = 7000\ndir = \"/srv/folio\"\nmaxclients = 5\nlog_level = \"warn\"\n";
