@@ -20,7 +20,8 @@ pub struct CheckArgs {
 /// open, an I/O error), as against 1: checked and found unsound.
 const CANNOT_CHECK: u8 = 2;
 
-/// What checking one directory came to.
+/// What checking one directory came to, from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
     Sound,
     Unsound,
@@ -31,25 +32,16 @@ enum Outcome {
 /// one, printing a report of each; exit 0 when every one is sound, 1 when
 /// a problem was found, 2 when a store could not be checked.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let mut dirs = vec![args.dir.clone()];
+    let mut worst = check_one(&args.dir, false);
     let pages = args.dir.join(PAGES_DIR);
     if pages.is_dir() {
-        dirs.push(pages);
+        worst = worst.max(check_one(&pages, true));
     }
-    let outcomes: Vec<Outcome> = dirs
-        .iter()
-        .enumerate()
-        .map(|(i, dir)| check_one(dir, i > 0))
-        .collect();
-    Ok(
-        if outcomes.iter().any(|o| matches!(o, Outcome::CannotCheck)) {
-            ExitCode::from(CANNOT_CHECK)
-        } else if outcomes.iter().any(|o| matches!(o, Outcome::Unsound)) {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        },
-    )
+    Ok(match worst {
+        Outcome::Sound => ExitCode::SUCCESS,
+        Outcome::Unsound => ExitCode::from(1),
+        Outcome::CannotCheck => ExitCode::from(CANNOT_CHECK),
+    })
 }
 
 /// Checks the store in `dir`; an `optional` one (the page store) may be
