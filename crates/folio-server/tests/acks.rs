@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::{encode, TestServer, Value};
 use folio::io::{CrashPolicy, CrashVfs, FaultOp, FaultVfs, MemVfs, Vfs};
-use folio::{Config, KvStore, PageLsn, PageOptions, PageStore, PagedStore};
+use folio::{Config, KvStore, MemoryStore, PageLsn, PageOptions, PageStore, PagedStore};
 use folio_server::{ServerConfig, Stores};
 use rand::SeedableRng;
 
@@ -148,6 +148,18 @@ fn a_failed_fsync_answers_the_batch_with_errors() {
     assert_eq!(other.call(&[b"PING"]), Value::Simple("PONG".into()));
 }
 
+/// INFO's persistence and folio sections, as one text.
+fn info(c: &mut common::Client) -> String {
+    let mut text = String::new();
+    for section in [&b"persistence"[..], b"folio"] {
+        match c.call(&[b"INFO", section]) {
+            Value::Bulk(bytes) => text.push_str(&String::from_utf8(bytes).unwrap()),
+            reply => panic!("INFO answers a bulk string, not {reply:?}"),
+        }
+    }
+    text
+}
+
 /// A store poisoned by a failed checkpoint (no write lost, so reads and
 /// INFO go on) shows it in INFO, where monitoring looks for a Redis that
 /// cannot persist: `rdb_last_bgsave_status:err`, and `store_poisoned:1`.
@@ -157,16 +169,6 @@ fn info_says_when_the_store_refuses_writes() {
     let server = TestServer::start(store_on(Arc::new(vfs.clone())));
     let mut c = server.client();
     assert_eq!(c.call(&[b"SET", b"k", b"v"]), Value::ok());
-    let info = |c: &mut common::Client| {
-        let mut text = String::new();
-        for section in [&b"persistence"[..], b"folio"] {
-            match c.call(&[b"INFO", section]) {
-                Value::Bulk(bytes) => text.push_str(&String::from_utf8(bytes).unwrap()),
-                reply => panic!("INFO answers a bulk string, not {reply:?}"),
-            }
-        }
-        text
-    };
     let before = info(&mut c);
     assert!(before.contains("rdb_last_bgsave_status:ok\r\n"), "{before}");
     assert!(before.contains("store_poisoned:0\r\n"), "{before}");
@@ -180,4 +182,35 @@ fn info_says_when_the_store_refuses_writes() {
     assert!(after.contains("rdb_last_bgsave_status:err\r\n"), "{after}");
     assert!(after.contains("store_poisoned:1\r\n"), "{after}");
     assert_eq!(c.call(&[b"GET", b"k"]), Value::bulk(b"v"), "reads go on");
+}
+
+/// A memory-engine snapshot that fails (a full disk) stops no write: its
+/// WAL holds them. INFO says the save failed, not that the store refuses
+/// writes, until a SAVE succeeds.
+#[test]
+fn a_failed_memory_snapshot_shows_in_info_and_writes_go_on() {
+    let vfs = FaultVfs::new(Arc::new(MemVfs::new()));
+    let store =
+        MemoryStore::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), &Config::default());
+    let server = TestServer::start(Arc::new(store.unwrap()));
+    let mut c = server.client();
+    assert_eq!(c.call(&[b"SET", b"k", b"v"]), Value::ok());
+    vfs.fail_paths_ending(FaultOp::Write, ".tmp", ErrorKind::StorageFull);
+    match c.call(&[b"SAVE"]) {
+        Value::Error(text) => assert!(text.starts_with("IOERR"), "{text}"),
+        other => panic!("SAVE cannot succeed: {other:?}"),
+    }
+    vfs.heal();
+    let failed = info(&mut c);
+    assert!(
+        failed.contains("rdb_last_bgsave_status:err\r\n"),
+        "{failed}"
+    );
+    assert!(failed.contains("store_poisoned:0\r\n"), "{failed}");
+    assert!(failed.contains("checkpoint_failed:1\r\n"), "{failed}");
+    assert_eq!(c.call(&[b"SET", b"k", b"w"]), Value::ok(), "writes go on");
+    assert_eq!(c.call(&[b"SAVE"]), Value::ok());
+    let saved = info(&mut c);
+    assert!(saved.contains("rdb_last_bgsave_status:ok\r\n"), "{saved}");
+    assert!(saved.contains("checkpoint_failed:0\r\n"), "{saved}");
 }

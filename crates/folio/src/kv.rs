@@ -240,6 +240,11 @@ pub struct Stats {
     /// The store refuses writes until it is reopened: an earlier write,
     /// fsync or checkpoint failed (`Error::Poisoned`).
     pub poisoned: bool,
+    /// The last checkpoint failed, yet the store takes writes: what it
+    /// acknowledged is durable another way (the memory engine's WAL and
+    /// previous snapshot), and a later checkpoint is tried. Engines whose
+    /// failed checkpoint poisons them report `poisoned` instead.
+    pub checkpoint_failed: bool,
 }
 
 /// A position in a store's write order ([`DeferredAck`]): a mark taken at

@@ -289,29 +289,61 @@ fn a_failed_fsync_poisons_and_reopening_recovers() {
 }
 
 /// A snapshot that fails part way (a full disk) removes its temporary
-/// file, which can be as big as the data set; the store keeps its
-/// acknowledged writes and reopens.
+/// file, which can be as big as the data set, and stops nothing: the
+/// previous snapshot and the WAL hold every acknowledged write, so writes
+/// go on, the stats say the checkpoint failed, and the next one succeeds.
+/// With or without a WAL.
 #[test]
-fn a_failed_snapshot_removes_its_temporary_file() {
+fn a_failed_snapshot_removes_its_temporary_file_and_writes_go_on() {
+    for durability in [Durability::Sync, Durability::None] {
+        let mem = MemVfs::new();
+        let faulty = Arc::new(FaultVfs::new(Arc::new(mem.clone())));
+        let vfs: Arc<dyn Vfs> = faulty.clone();
+        let mut config = test_config();
+        config.durability = durability;
+        let store = open(&vfs, &config).unwrap();
+        for i in 0..100u32 {
+            store.put(&i.to_be_bytes(), &[7; 1000]).unwrap();
+        }
+        faulty.fail_paths_ending(FaultOp::Write, ".tmp", std::io::ErrorKind::StorageFull);
+        assert!(store.checkpoint().is_err(), "{durability:?}");
+        faulty.heal();
+        let names = vfs.list(Path::new(DIR)).unwrap();
+        assert!(
+            !names.iter().any(|n| n.ends_with(".tmp")),
+            "a temporary file is left: {names:?}"
+        );
+        let stats = store.stats();
+        assert!(stats.checkpoint_failed && !stats.poisoned, "{stats:?}");
+        store.put(b"after", b"the failure").unwrap();
+        store.checkpoint().unwrap();
+        assert!(!store.stats().checkpoint_failed, "{durability:?}");
+        drop(store);
+        let reopened = open(&(Arc::new(mem) as Arc<dyn Vfs>), &config).unwrap();
+        assert_eq!(reopened.len().unwrap(), 101, "{durability:?}");
+        assert_eq!(reopened.get(b"after").unwrap().unwrap(), b"the failure");
+        reopened.close().unwrap();
+    }
+}
+
+/// A snapshot that fails at close poisons: there is no later attempt, and
+/// a retried close must not report a clean one. With a WAL, the next open
+/// recovers every write from it.
+#[test]
+fn a_failed_snapshot_at_close_is_reported_and_the_wal_recovers() {
     let mem = MemVfs::new();
     let faulty = Arc::new(FaultVfs::new(Arc::new(mem.clone())));
     let vfs: Arc<dyn Vfs> = faulty.clone();
     let store = open(&vfs, &test_config()).unwrap();
-    for i in 0..100u32 {
-        store.put(&i.to_be_bytes(), &[7; 1000]).unwrap();
-    }
+    store.put(b"k", b"v").unwrap();
     faulty.fail_paths_ending(FaultOp::Write, ".tmp", std::io::ErrorKind::StorageFull);
-    assert!(store.checkpoint().is_err());
+    assert!(store.close().is_err());
     faulty.heal();
-    let names = vfs.list(Path::new(DIR)).unwrap();
-    assert!(
-        !names.iter().any(|n| n.ends_with(".tmp")),
-        "a temporary file is left: {names:?}"
-    );
-    drop(store);
+    assert!(matches!(store.close(), Err(Error::Poisoned { .. })));
     let reopened = open(&(Arc::new(mem) as Arc<dyn Vfs>), &test_config()).unwrap();
-    assert_eq!(reopened.len().unwrap(), 100);
+    assert_eq!(reopened.get(b"k").unwrap().unwrap(), b"v");
     reopened.close().unwrap();
+    drop(store);
 }
 
 /// A value over `max_value_bytes` is refused at open whether it is in the

@@ -154,13 +154,16 @@ fn stats_section(shared: &Shared) -> String {
     )
 }
 
-/// `err` when the key or page store refuses writes until reopened.
+/// `err` when the key or page store refuses writes until reopened, or its
+/// last checkpoint failed (it will try again): what Redis says after a
+/// failed `BGSAVE`.
 fn save_status(shared: &Shared) -> &'static str {
-    let pages_poisoned = shared
+    let failing = |stats: folio::Stats| stats.poisoned || stats.checkpoint_failed;
+    let pages_failing = shared
         .pages
         .as_ref()
-        .is_some_and(|pages| pages.store().stats().poisoned);
-    if shared.keys.store().stats().poisoned || pages_poisoned {
+        .is_some_and(|pages| failing(pages.store().stats()));
+    if failing(shared.keys.store().stats()) || pages_failing {
         "err"
     } else {
         "ok"
@@ -192,6 +195,10 @@ fn folio_section(shared: &Shared) -> String {
             ),
             ("checkpoints", stats.checkpoints.to_string()),
             ("store_poisoned", u8::from(stats.poisoned).to_string()),
+            (
+                "checkpoint_failed",
+                u8::from(stats.checkpoint_failed).to_string(),
+            ),
         ],
     )
 }

@@ -17,8 +17,12 @@
 //! 6. removes older snapshots and retires the WAL files before the one
 //!    found in step 1.
 //!
-//! A failure poisons the store: the previous snapshot and the WAL are
-//! intact, so reopening recovers.
+//! A failed snapshot file (a full disk) does not poison the store: the
+//! previous snapshot and the WAL still hold every acknowledged write, so
+//! writes go on, `Stats::checkpoint_failed` says so, and the background
+//! thread tries again after [`SNAPSHOT_RETRY`] (as Redis retries a failed
+//! `BGSAVE`). A failed WAL flush (step 4) poisons, as every WAL failure
+//! does; so does a failed snapshot at close, which has no later attempt.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -34,12 +38,31 @@ use crate::periodic::Periodic;
 /// How often the background thread looks at the WAL size.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How long the background thread waits after a failed snapshot before it
+/// tries again, whatever was logged meanwhile: Redis's
+/// `CONFIG_BGSAVE_RETRY_DELAY`. An explicit checkpoint tries at once.
+pub(super) const SNAPSHOT_RETRY: Duration = Duration::from_secs(5);
+
 impl Inner {
     /// Takes a snapshot. The caller holds the lifecycle mutex (one
     /// checkpoint at a time).
     pub(super) fn checkpoint(&self, life: &mut Lifecycle) -> Result<()> {
         self.refuse_if_poisoned()?;
-        self.write_snapshot(life).inspect_err(|e| self.poison(e))
+        let logged_before = life.logged_at_checkpoint;
+        let written = self.write_snapshot(life);
+        match &written {
+            Ok(()) => life.retry_at = None,
+            Err(e) => {
+                // Still due: the next attempt starts from the last snapshot
+                // that was written, not from this one.
+                life.logged_at_checkpoint = logged_before;
+                life.retry_at = Some(Instant::now() + SNAPSHOT_RETRY);
+                tracing::error!(dir = %self.dir.display(), error = %e, "snapshot failed; the previous one and the WAL still hold the data");
+            }
+        }
+        self.snapshot_failed
+            .store(written.is_err(), Ordering::Release);
+        written
     }
 
     fn write_snapshot(&self, life: &mut Lifecycle) -> Result<()> {
@@ -58,7 +81,7 @@ impl Inner {
             self.table.entries()
         };
         if let Some(wal) = &self.wal {
-            wal.flush()?;
+            wal.flush().inspect_err(|e| self.poison(e))?;
         }
         let generation = next_generation(life.generation, &self.dir)?;
         let header = SnapshotHeader {
@@ -90,8 +113,12 @@ impl Inner {
     }
 
     /// True when the log grew past `checkpoint_wal_bytes`, or the interval
-    /// passed with writes since the last checkpoint.
+    /// passed with writes since the last checkpoint; after a failed
+    /// snapshot, not before [`SNAPSHOT_RETRY`] passed.
     fn checkpoint_due(&self, life: &Lifecycle) -> bool {
+        if life.retry_at.is_some_and(|at| Instant::now() < at) {
+            return false;
+        }
         let logged = self.logged_bytes.get() - life.logged_at_checkpoint;
         let interval = self.config.checkpoint_interval_ms;
         logged >= self.config.checkpoint_wal_bytes
@@ -128,8 +155,8 @@ impl Inner {
 
     /// Waits for in-flight writes, takes the last snapshot (if anything
     /// changed since the one before) while reads go on, stops the WAL,
-    /// releases the directory. When the snapshot fails (it poisons the
-    /// store) the WAL is still closed, which makes what it acknowledged
+    /// releases the directory. When the snapshot fails (at close it poisons
+    /// the store: no later attempt will make up for it) the WAL is still closed, which makes what it acknowledged
     /// durable, and the directory released, and the error returned: the
     /// store is closed either way, and the next open recovers from the WAL.
     /// A retried close repeats that it was not clean (`Poisoned`).
@@ -139,7 +166,9 @@ impl Inner {
             return self.refuse_if_poisoned();
         }
         let mut life = self.lifecycle.lock();
-        let snapshotted = self.checkpoint_if_changed(&mut life);
+        let snapshotted = self
+            .checkpoint_if_changed(&mut life)
+            .inspect_err(|e| self.poison(e));
         let wal_closed = self.wal.as_ref().map_or(Ok(()), |wal| wal.close());
         // Readers never take the lifecycle lock: waiting for them here
         // cannot deadlock.

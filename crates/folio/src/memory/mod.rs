@@ -40,8 +40,10 @@
 //!   exclusively).
 //! - The directory holds a snapshot from the store's creation on: WAL files
 //!   without one are corruption, never an empty store.
-//! - After a failed WAL write or fsync, or a failed snapshot, the store
-//!   refuses writes until reopened (no fsync is retried).
+//! - After a failed WAL write or fsync the store refuses writes until
+//!   reopened (no fsync is retried). A failed snapshot does not stop
+//!   writes (the previous snapshot and the WAL are intact): it is retried
+//!   (`checkpoint`).
 //!
 //! # Locks
 //!
@@ -117,6 +119,8 @@ struct Inner {
     checkpoints: StripedCounter,
     /// The first failure after which writes are refused.
     poisoned: OnceLock<String>,
+    /// The last snapshot attempt failed.
+    snapshot_failed: AtomicBool,
     closed: AtomicBool,
 }
 
@@ -132,6 +136,8 @@ struct Lifecycle {
     /// `logged_bytes` when the last checkpoint started.
     logged_at_checkpoint: u64,
     checkpoint_started: Instant,
+    /// After a failed snapshot: when the background thread may try again.
+    retry_at: Option<Instant>,
 }
 
 impl MemoryStore {
@@ -193,6 +199,7 @@ impl Inner {
             checkpoints: self.checkpoints.get(),
             poisoned: self.poisoned.get().is_some()
                 || self.wal.as_ref().is_some_and(Wal::has_failed),
+            checkpoint_failed: self.snapshot_failed.load(Ordering::Acquire),
             ..Stats::default()
         }
     }

@@ -71,10 +71,12 @@ impl MemoryStore {
                 base_wal_seq,
                 logged_at_checkpoint: 0,
                 checkpoint_started: Instant::now(),
+                retry_at: None,
             }),
             logged_bytes: StripedCounter::default(),
             checkpoints: StripedCounter::default(),
             poisoned: OnceLock::new(),
+            snapshot_failed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         };
         // The log a crash left counts as logged since the last snapshot, so

@@ -248,6 +248,8 @@ impl Inner {
             checkpoints: self.checkpoints.get(),
             poisoned: self.pool.poisoned().is_some()
                 || self.wal.as_ref().is_some_and(Wal::has_failed),
+            // A failed checkpoint poisons this engine.
+            checkpoint_failed: false,
         }
     }
 }
