@@ -5,7 +5,9 @@
 //! A trace file holds one page number per line, optionally gzip-compressed
 //! (by the `.gz` suffix); blank lines and `*` (a breakpoint marker in the
 //! LIRS traces) are skipped; anything else that is not an unsigned integer
-//! is an error naming the file and line.
+//! is an error naming the file and line, as is a line over
+//! [`MAX_LINE_BYTES`] (read no further than that, so a file with no line
+//! breaks cannot fill memory).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -18,6 +20,9 @@ use super::sim::{distinct_pages, replay, replay_optimal};
 
 /// Most requests read from one trace (the largest shipped has 505K).
 const MAX_REQUESTS: usize = 100_000_000;
+
+/// Longest line of a trace: a page number is at most 20 digits.
+const MAX_LINE_BYTES: usize = 1024;
 
 /// One row of the table: a trace at one pool size.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,21 +55,35 @@ pub fn read_trace(path: &Path) -> anyhow::Result<Vec<u64>> {
     parse_trace(BufReader::new(reader), path)
 }
 
-fn parse_trace(reader: impl BufRead, path: &Path) -> anyhow::Result<Vec<u64>> {
+fn parse_trace(mut reader: impl BufRead, path: &Path) -> anyhow::Result<Vec<u64>> {
     let mut pages = Vec::new();
-    for (number, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read trace {}", path.display()))?;
-        let text = line.trim();
-        if text.is_empty() || text == "*" {
-            continue;
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let read = (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read trace {}", path.display()))?;
+        if read == 0 {
+            break;
         }
-        let page: u64 = text.parse().with_context(|| {
+        if line.len() > MAX_LINE_BYTES {
+            bail!(
+                "trace {} line {number}: longer than {MAX_LINE_BYTES} bytes",
+                path.display()
+            );
+        }
+        let Some(page) = parse_line(&line).with_context(|| {
             format!(
-                "trace {} line {}: {text:?} is not a page number",
+                "trace {} line {number}: {:?} is not a page number",
                 path.display(),
-                number + 1
+                String::from_utf8_lossy(line.trim_ascii())
             )
-        })?;
+        })?
+        else {
+            continue;
+        };
         if pages.len() == MAX_REQUESTS {
             bail!(
                 "trace {} has more than {MAX_REQUESTS} requests",
@@ -74,6 +93,15 @@ fn parse_trace(reader: impl BufRead, path: &Path) -> anyhow::Result<Vec<u64>> {
         pages.push(page);
     }
     Ok(pages)
+}
+
+/// The page number on `line`, `None` for a blank line or a `*` marker.
+fn parse_line(line: &[u8]) -> anyhow::Result<Option<u64>> {
+    let text = std::str::from_utf8(line.trim_ascii())?;
+    if text.is_empty() || text == "*" {
+        return Ok(None);
+    }
+    Ok(Some(text.parse()?))
 }
 
 /// The rows for one trace: each pool size (a percentage of its distinct
@@ -145,6 +173,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("t.trace line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_line_too_long_is_an_error_before_it_is_read_whole() {
+        let text = vec![b'1'; 10 * MAX_LINE_BYTES];
+        let err = parse_trace(&text[..], Path::new("t.trace"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1: longer than 1024 bytes"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// Any bytes give page numbers or an error naming the file and a
+        /// line, never a panic.
+        #[test]
+        fn any_bytes_parse_or_name_the_line(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Err(err) = parse_trace(&bytes[..], Path::new("t.trace")) {
+                let err = format!("{err:#}");
+                proptest::prop_assert!(err.contains("t.trace line "), "{}", err);
+            }
+        }
+
+        /// Page numbers written one per line, among blanks, markers and
+        /// spaces, with or without a last line break, read back as written.
+        #[test]
+        fn written_pages_read_back(
+            pages in proptest::collection::vec((proptest::num::u64::ANY, 0u8..4), 0..100),
+            last_break in proptest::bool::ANY,
+        ) {
+            let mut text = String::new();
+            for (page, extra) in &pages {
+                match extra {
+                    0 => text.push('\n'),
+                    1 => text.push_str("*\n"),
+                    2 => text.push_str("  \t\r\n"),
+                    _ => {}
+                }
+                text.push_str(&format!(" {page}\r\n"));
+            }
+            if !last_break {
+                text.truncate(text.trim_end().len());
+            }
+            let read = parse_trace(text.as_bytes(), Path::new("t")).unwrap();
+            let written: Vec<u64> = pages.iter().map(|(page, _)| *page).collect();
+            proptest::prop_assert_eq!(read, written);
+        }
     }
 
     #[test]
