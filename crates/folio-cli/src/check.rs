@@ -18,7 +18,7 @@ pub struct CheckArgs {
 
 /// Exit code when a store could not be checked at all (none there, it is
 /// open, an I/O error), as against 1: checked and found unsound.
-const CANNOT_CHECK: u8 = 2;
+pub const CANNOT_CHECK: u8 = 2;
 
 /// What checking one directory came to, from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

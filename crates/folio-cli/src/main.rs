@@ -55,22 +55,48 @@ enum Command {
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let log_origin = log_level_origin(&matches);
+    // `folio check` keeps 1 for "damaged": anything that stops it from
+    // checking at all is 2, "cannot check".
+    let mut failure = ExitCode::FAILURE;
     let result = match cli.command {
         Command::Serve(args) => serve(args, cli.log_level, &matches),
         Command::Check(args) => {
-            init_logging(&cli.log_level, "--log-level").and_then(|()| check::run(&args))
+            failure = ExitCode::from(check::CANNOT_CHECK);
+            init_logging(&cli.log_level, log_origin).and_then(|()| check::run(&args))
         }
         Command::Bench(args) => {
-            init_logging(&cli.log_level, "--log-level").and_then(|()| bench::run(&args))
+            // The bench's own processes log at this level when it was
+            // asked for, or at `warn` (engine logs would break its table).
+            let child_level = log_origin_given(&matches).then_some(cli.log_level.as_str());
+            init_logging(&cli.log_level, log_origin)
+                .and_then(|()| bench::run(&args, child_level.unwrap_or("warn")))
         }
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("folio: {e:#}");
-            ExitCode::FAILURE
+            failure
         }
     }
+}
+
+/// Where the log filter came from, to name it in an error.
+fn log_level_origin(matches: &ArgMatches) -> &'static str {
+    match matches.value_source("log_level") {
+        Some(clap::parser::ValueSource::EnvVariable) => "FOLIO_LOG",
+        _ => "--log-level",
+    }
+}
+
+/// True when the log filter was asked for (flag or environment), not the
+/// default.
+fn log_origin_given(matches: &ArgMatches) -> bool {
+    matches!(
+        matches.value_source("log_level"),
+        Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+    )
 }
 
 /// `folio serve`: the config file is merged before logging starts, so that

@@ -233,16 +233,26 @@ fn store_config(args: &ServeArgs) -> Result<Config, Invalid> {
         Durability::parse(&args.durability).map_err(|e| parse_error("durability", e))?;
     config.sync_interval_ms = args.sync_interval_ms;
     // The engine's fields this command does not expose keep their valid
-    // defaults, so the field at fault is page_bytes or sync_interval_ms.
+    // defaults, so the field at fault is one of those set above: each
+    // named by its own key, the cache in MiB.
     match config.validate() {
         Ok(()) => Ok(config),
-        Err(folio::Error::InvalidConfig { field, reason }) => Err(Invalid {
-            key: if field == "page_bytes" {
-                "page_size"
-            } else {
-                field
+        Err(folio::Error::InvalidConfig { field, reason }) => Err(match field {
+            "page_bytes" => Invalid {
+                key: "page_size",
+                reason,
             },
-            reason,
+            "cache_bytes" => Invalid {
+                key: "cache_mib",
+                reason: format!(
+                    "{} MiB is more than the buffer pool's {} pages of {} bytes ({} MiB)",
+                    args.cache_mib,
+                    folio::config::MAX_FRAMES,
+                    config.page_bytes,
+                    (folio::config::MAX_FRAMES as u128 * config.page_bytes as u128) >> 20
+                ),
+            },
+            _ => Invalid { key: field, reason },
         }),
         Err(other) => Err(parse_error("page_size", other)),
     }

@@ -106,3 +106,21 @@ fn no_store_or_an_open_one_cannot_be_checked() {
     assert_eq!(output.status.code(), Some(2), "an open store is locked");
     open.close().expect("close");
 }
+
+/// A log filter that cannot be used stops the check before it starts:
+/// "cannot check" (2), not "damaged" (1), naming the variable it came
+/// from.
+#[test]
+fn a_bad_log_filter_cannot_check() {
+    let dir = scratch("check-log");
+    store("paged", &dir);
+    let output = Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["check", "--dir"])
+        .arg(&dir)
+        .env("FOLIO_LOG", "warning")
+        .output()
+        .expect("run folio check");
+    assert_eq!(output.status.code(), Some(2));
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(errors.contains("invalid FOLIO_LOG"), "{errors}");
+}

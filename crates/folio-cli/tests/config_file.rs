@@ -71,6 +71,7 @@ fn a_bad_file_stops_the_server_before_it_opens_a_store() {
             "log_level = \"warning\"\n",
             "invalid log_level (",
         ),
+        ("cache.toml", "cache_mib = 200000\n", "invalid cache_mib ("),
     ];
     for (name, text, expected) in cases {
         let path = dir.join(name);

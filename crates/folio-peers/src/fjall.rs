@@ -317,7 +317,12 @@ impl KvStore for FjallStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.with(|f| self.persist_all(f))
+        self.db.with(|f| {
+            if self.config.durability == Durability::Sync {
+                return Ok(()); // every batch was persisted SyncData
+            }
+            self.persist_all(f)
+        })
     }
 
     fn checkpoint(&self) -> Result<()> {

@@ -20,6 +20,10 @@ use folio::ReplacerKind;
 use engines::spec::{Case, Settings};
 use trace::Row;
 
+/// Largest `--cache-mib`: the buffer pool's most frames of the default
+/// 8 KiB page (128 GiB).
+const MAX_CACHE_MIB: usize = (folio::config::MAX_FRAMES * 8192) >> 20;
+
 /// `folio bench` arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -42,8 +46,9 @@ pub struct BenchArgs {
     /// Thread counts of durable-put, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
     durable_threads: Vec<usize>,
-    /// Operations per measured case but durable-put (default: per
-    /// workload: getpage and larger-than-cache 200000, ycsb 500000).
+    /// Operations per measured case but durable-put and page-load, which
+    /// always puts --pages x --versions (default: per workload: getpage
+    /// and larger-than-cache 200000, ycsb 500000).
     #[arg(long)]
     ops: Option<u64>,
     /// Operations of each durable-put case (each one an fsync'd write).
@@ -166,8 +171,8 @@ impl Workload {
     }
 }
 
-/// Runs `folio bench`.
-pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+/// Runs `folio bench`; the engines' processes log at `child_log_level`.
+pub fn run(args: &BenchArgs, child_log_level: &str) -> anyhow::Result<ExitCode> {
     if let Some(spec) = &args.child_spec {
         return engines::run_child(spec);
     }
@@ -180,13 +185,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             !args.traces.is_empty(),
             "the trace workload needs --trace FILE|DIR"
         );
+        ensure!(
+            args.plot.is_none(),
+            "--plot draws the engine workloads; the trace workload prints a table"
+        );
         return run_traces(args);
     }
-    engines::run(&plan(args)?)
+    ensure!(
+        args.traces.is_empty(),
+        "--trace is read by --workload trace only"
+    );
+    engines::run(&plan(args, child_log_level)?)
 }
 
 /// The engine run `args` ask for, checked.
-fn plan(args: &BenchArgs) -> anyhow::Result<engines::Plan> {
+fn plan(args: &BenchArgs, child_log_level: &str) -> anyhow::Result<engines::Plan> {
     let cases: Vec<Case> = args
         .workload
         .iter()
@@ -211,6 +224,11 @@ fn plan(args: &BenchArgs) -> anyhow::Result<engines::Plan> {
     );
     ensure!(args.ops != Some(0), "--ops must be positive");
     ensure!(args.durable_ops > 0, "--durable-ops must be positive");
+    ensure!(
+        (1..=MAX_CACHE_MIB).contains(&args.cache_mib),
+        "--cache-mib {}: must be 1..={MAX_CACHE_MIB}",
+        args.cache_mib
+    );
     engines::check_sizes(args.value_bytes, "--value-bytes")?;
     engines::check_sizes(args.page_bytes, "--page-bytes")?;
     engines::check_sizes(args.big_value_bytes, "--big-value-bytes")?;
@@ -235,6 +253,7 @@ fn plan(args: &BenchArgs) -> anyhow::Result<engines::Plan> {
         dir: args.dir.clone(),
         json: args.json,
         plot: args.plot.clone(),
+        child_log_level: child_log_level.to_owned(),
     })
 }
 

@@ -48,11 +48,16 @@ pub fn read_trace(path: &Path) -> anyhow::Result<Vec<u64>> {
     let file = File::open(path).with_context(|| format!("cannot open trace {}", path.display()))?;
     let gzipped = path.extension().is_some_and(|e| e == "gz");
     let reader: Box<dyn Read> = if gzipped {
-        Box::new(flate2::read::GzDecoder::new(file))
+        // Every member: `cat a.gz b.gz` and bgzip files hold several.
+        Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };
-    parse_trace(BufReader::new(reader), path)
+    let pages = parse_trace(BufReader::new(reader), path)?;
+    if pages.is_empty() {
+        bail!("trace {} holds no page number", path.display());
+    }
+    Ok(pages)
 }
 
 fn parse_trace(mut reader: impl BufRead, path: &Path) -> anyhow::Result<Vec<u64>> {
@@ -75,10 +80,16 @@ fn parse_trace(mut reader: impl BufRead, path: &Path) -> anyhow::Result<Vec<u64>
             );
         }
         let Some(page) = parse_line(&line).with_context(|| {
+            let text = line.trim_ascii();
+            let hint = if std::str::from_utf8(text).is_err() {
+                " (not text: a compressed trace needs the .gz suffix)"
+            } else {
+                ""
+            };
             format!(
-                "trace {} line {number}: {:?} is not a page number",
+                "trace {} line {number}: {:?} is not a page number{hint}",
                 path.display(),
-                String::from_utf8_lossy(line.trim_ascii())
+                String::from_utf8_lossy(text)
             )
         })?
         else {
@@ -231,9 +242,30 @@ mod tests {
             flate2::Compression::default(),
         );
         gz.write_all(b"3\n4\n*\n3\n").unwrap();
-        gz.finish().unwrap();
-        assert_eq!(read_trace(&path).unwrap(), vec![3, 4, 3]);
+        // A second gzip member, as `cat a.gz b.gz` makes.
+        let mut file = gz.finish().unwrap();
+        let mut second = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        second.write_all(b"5\n").unwrap();
+        file.write_all(&second.finish().unwrap()).unwrap();
+        drop(file);
+        assert_eq!(read_trace(&path).unwrap(), vec![3, 4, 3, 5]);
         assert_eq!(trace_name(&path), "small");
+    }
+
+    #[test]
+    fn an_empty_trace_or_a_compressed_one_without_its_suffix_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.trace");
+        std::fs::write(&empty, "*\n\n").unwrap();
+        let err = read_trace(&empty).unwrap_err().to_string();
+        assert!(err.contains("holds no page number"), "{err}");
+        let zipped = dir.path().join("zipped.trace");
+        std::fs::write(&zipped, [0x1f, 0x8b, 0x08, 0x00, 0xff, b'\n']).unwrap();
+        let err = format!("{:#}", read_trace(&zipped).unwrap_err());
+        assert!(
+            err.contains("line 1") && err.contains(".gz suffix"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub fn run(spec: &Spec) -> anyhow::Result<Vec<CaseResult>> {
 fn config(spec: &Spec, family: Family) -> anyhow::Result<Config> {
     let s = &spec.settings;
     let mut config = Config::default();
-    config.cache_bytes = s.cache_mib << 20;
+    config.cache_bytes = s
+        .cache_mib
+        .checked_mul(1 << 20)
+        .context("--cache-mib overflows")?;
     config.durability = Durability::parse(&s.durability)?;
     if matches!(family, Family::DurablePut(_)) {
         config.durability = Durability::Sync;
@@ -216,10 +219,12 @@ impl Run<'_> {
     /// RocksDB, fjall and LMDB sync when asked — and only the flush puts
     /// them on the same footing.
     fn record(&mut self, case: Case, m: &Measured) -> anyhow::Result<()> {
-        let peak_rss_bytes = system::peak_rss_bytes();
         let flush_started = std::time::Instant::now();
         self.store.flush().context("flush")?;
         let elapsed = m.elapsed + flush_started.elapsed();
+        // After the flush, which is part of the phase (it may copy the
+        // index, or a memtable).
+        let peak_rss_bytes = system::peak_rss_bytes();
         self.results.push(CaseResult {
             workload: case.name(),
             engine: self.spec.engine.clone(),

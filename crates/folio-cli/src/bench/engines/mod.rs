@@ -36,6 +36,8 @@ pub struct Plan {
     pub json: bool,
     /// Draw the comparison into this SVG file.
     pub plot: Option<PathBuf>,
+    /// The log filter of each engine's process.
+    pub child_log_level: String,
 }
 
 /// Runs `plan` and prints the table (or JSON); draws the plot if asked.
@@ -107,7 +109,12 @@ fn run_on(
     };
     let names: Vec<String> = spec.cases.iter().map(|c| c.name()).collect();
     let output = Command::new(std::env::current_exe().context("cannot find the folio binary")?)
-        .args(["--log-level", "warn", "bench", "--child-spec"])
+        .args([
+            "--log-level",
+            &plan.child_log_level,
+            "bench",
+            "--child-spec",
+        ])
         .arg(serde_json::to_string(&spec)?)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
