@@ -106,6 +106,75 @@ fn concurrent_increments_are_atomic() {
     );
 }
 
+/// MGET and EXISTS never see an MSET, a multi-key DEL or an MSETNX half
+/// done: Redis's "clients never see some keys updated and others not".
+#[test]
+fn multi_key_reads_see_multi_key_writes_whole() {
+    const ROUNDS: usize = 1500;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(open_store(dir.path()));
+    // Keys far apart: with 64 stripes, most pairs fall on two.
+    let keys: [&[u8]; 4] = [b"alpha", b"beta", b"gamma", b"delta"];
+    let mut writer = server.client();
+    let mut reader = server.client();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..ROUNDS {
+                let v = i.to_string();
+                let mut mset: Vec<&[u8]> = vec![b"MSET"];
+                for key in keys {
+                    mset.extend([key, v.as_bytes()]);
+                }
+                assert_eq!(writer.call(&mset), Value::ok());
+                if i % 3 == 0 {
+                    let mut del: Vec<&[u8]> = vec![b"DEL"];
+                    del.extend(keys);
+                    assert_eq!(writer.call(&del), int(4));
+                    let mut msetnx: Vec<&[u8]> = vec![b"MSETNX"];
+                    for key in keys {
+                        msetnx.extend([key, v.as_bytes()]);
+                    }
+                    assert_eq!(writer.call(&msetnx), int(1));
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::Release);
+        });
+        while !done.load(std::sync::atomic::Ordering::Acquire) {
+            let mut mget: Vec<&[u8]> = vec![b"MGET"];
+            mget.extend(keys);
+            let Value::Array(values) = reader.call(&mget) else {
+                panic!("MGET answers an array");
+            };
+            assert!(
+                values.windows(2).all(|w| w[0] == w[1]),
+                "MGET saw a multi-key write half done: {values:?}"
+            );
+            let mut exists: Vec<&[u8]> = vec![b"EXISTS"];
+            exists.extend(keys);
+            let Value::Integer(n) = reader.call(&exists) else {
+                panic!("EXISTS answers an integer");
+            };
+            assert!(n == 0 || n == 4, "EXISTS saw {n} of 4 keys");
+        }
+    });
+}
+
+/// EXISTS counts a key named many times once per naming, reading it once.
+#[test]
+fn exists_counts_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(open_store(dir.path()));
+    let mut c = server.client();
+    assert_eq!(c.call(&[b"SET", b"k", b"v"]), Value::ok());
+    assert_eq!(
+        c.call(&[b"EXISTS", b"k", b"nope", b"k", b"k", b"nope"]),
+        int(3)
+    );
+    assert_eq!(c.call(&[b"EXISTS", b"k"]), int(1));
+    assert_eq!(c.call(&[b"EXISTS", b"nope"]), int(0));
+}
+
 #[test]
 fn time_is_the_unix_clock() {
     let dir = tempfile::tempdir().unwrap();

@@ -93,12 +93,12 @@ pub(super) fn psetex(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 }
 
 fn set_with(shared: &Shared, args: &[Bytes], kind: ExpiryKind, name: &str) -> HandlerResult {
-    let now_ms = unix_now_ms();
-    let deadline = match kind.deadline(&args[2], now_ms, name) {
+    // The clock is read once the key is ours (see `keys::set`).
+    let _guard = shared.keys.lock([&args[1][..]]);
+    let deadline = match kind.deadline(&args[2], unix_now_ms(), name) {
         Ok(deadline) => deadline,
         Err(reply) => return Ok(reply),
     };
-    let _guard = shared.keys.lock([&args[1][..]]);
     shared.keys.put(&args[1], &args[3], Some(deadline))?;
     Ok(Reply::ok())
 }
@@ -114,16 +114,16 @@ enum GetExChange<'a> {
 
 /// `GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]`.
 pub(super) fn getex(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    let now_ms = unix_now_ms();
     let change = match parse_getex(&args[2..]) {
         Ok(change) => change,
         Err(reply) => return Ok(reply),
     };
     let key = &args[1][..];
     if matches!(change, GetExChange::Nothing) {
-        return Ok(keys::optional_value(shared.keys.get(key, now_ms)?));
+        return Ok(keys::optional_value(shared.keys.get_now(key)?));
     }
     let _guard = shared.keys.lock([key]);
+    let now_ms = unix_now_ms();
     let Some(stored) = shared.keys.get(key, now_ms)? else {
         return Ok(Reply::NullBulk);
     };
@@ -255,6 +255,9 @@ fn expire_generic(
     let Some(n) = parse_i64(&args[2]) else {
         return Ok(not_an_integer());
     };
+    let key = &args[1][..];
+    // The clock is read once the key is ours (see `keys::set`).
+    let _guard = shared.keys.lock([key]);
     let now_ms = unix_now_ms();
     let base = if relative { now_i64(now_ms) } else { 0 };
     let Some(at) = n.checked_mul(unit_ms).and_then(|ms| ms.checked_add(base)) else {
@@ -262,8 +265,6 @@ fn expire_generic(
             "invalid expire time in '{name}' command"
         )));
     };
-    let key = &args[1][..];
-    let _guard = shared.keys.lock([key]);
     let Some(stored) = shared.keys.get(key, now_ms)? else {
         return Ok(Reply::Integer(0));
     };
@@ -323,9 +324,8 @@ fn time_left(shared: &Shared, key: &[u8], reply: impl Fn(u64, u64) -> u64) -> Ha
 /// `PERSIST key`: 1 when an expiry was removed, else 0.
 pub(super) fn persist(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let key = &args[1][..];
-    let now_ms = unix_now_ms();
     let _guard = shared.keys.lock([key]);
-    match shared.keys.get(key, now_ms)? {
+    match shared.keys.get(key, unix_now_ms())? {
         Some(stored) if stored.deadline_ms.is_some() => {
             shared.keys.put(key, &stored.value, None)?;
             Ok(Reply::Integer(1))

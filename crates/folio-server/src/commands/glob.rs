@@ -6,6 +6,12 @@
 //! pattern length x text length (Redis guards its recursive matcher
 //! against exponential patterns the same way).
 
+/// Redis's matcher recurses once per run of `*` that has more pattern
+/// after it, and answers "no match" past this depth (its guard against
+/// abusive patterns); a match passes through every such run with text
+/// left, so more runs than this never match there.
+const MAX_STAR_NESTING: usize = 1000;
+
 /// True when `text` matches `pattern`, ignoring ASCII case (`CONFIG GET`).
 pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     matches(pattern, text, true)
@@ -23,6 +29,9 @@ pub(crate) fn key_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 fn matches(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
+    if inner_star_runs(pattern) > MAX_STAR_NESTING {
+        return false;
+    }
     let (mut p, mut t) = (0, 0);
     // Where to resume after the last `*`: (pattern index, text index).
     let mut resume: Option<(usize, usize)> = None;
@@ -47,6 +56,46 @@ fn matches(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
         }
     }
     pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// Runs of `*` in `pattern` with another element after them (escaped
+/// stars and stars in a class are not runs).
+fn inner_star_runs(pattern: &[u8]) -> usize {
+    let (mut runs, mut i) = (0, 0);
+    while i < pattern.len() {
+        match pattern[i] {
+            b'*' => {
+                while pattern.get(i) == Some(&b'*') {
+                    i += 1;
+                }
+                runs += usize::from(i < pattern.len());
+                continue;
+            }
+            b'\\' if i + 1 < pattern.len() => i += 2,
+            b'[' => i += class_len(&pattern[i..]),
+            _ => i += 1,
+        }
+    }
+    runs
+}
+
+/// The length of the `[...]` class at the start of `pattern`, as
+/// `match_class` reads it.
+fn class_len(pattern: &[u8]) -> usize {
+    let mut i = 1;
+    if pattern.get(i) == Some(&b'^') {
+        i += 1;
+    }
+    loop {
+        match pattern.get(i) {
+            None => return pattern.len(),
+            Some(b']') => return i + 1,
+            Some(b'\\') if i + 1 < pattern.len() => i += 1,
+            Some(_) if i + 2 < pattern.len() && pattern[i + 1] == b'-' => i += 2,
+            Some(_) => {}
+        }
+        i += 1;
+    }
 }
 
 /// When the pattern element at the start of `pattern` matches the byte `c`,
@@ -91,15 +140,20 @@ fn match_class(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
 
 /// True when `c` is in the range `start-end` of a class. Redis compares
 /// C `char`s, which are signed on x86-64 (bytes from 0x80 sort below
-/// `\0`), lowers all three first without case, and then swaps a reversed
-/// range.
+/// `\0`), swaps a reversed range, and only then lowers all three without
+/// case (so `[A-z]` without case is `a-z`, and `[Z-a]` is empty).
 fn in_range(start: u8, end: u8, c: u8, nocase: bool) -> bool {
-    let signed = |b: u8| {
-        let b = if nocase { b.to_ascii_lowercase() } else { b };
-        i8::from_be_bytes([b])
-    };
-    let (start, end, c) = (signed(start), signed(end), signed(c));
-    (start.min(end)..=start.max(end)).contains(&c)
+    let signed = |b: u8| i8::from_be_bytes([b]);
+    let (mut start, mut end, mut c) = (signed(start), signed(end), signed(c));
+    if start > end {
+        std::mem::swap(&mut start, &mut end);
+    }
+    if nocase {
+        // C's tolower: only A-Z change; negative chars stay as they are.
+        let lower = |b: i8| if (65..=90).contains(&b) { b + 32 } else { b };
+        (start, end, c) = (lower(start), lower(end), lower(c));
+    }
+    start <= c && c <= end
 }
 
 fn same(a: u8, b: u8, nocase: bool) -> bool {
@@ -196,9 +250,28 @@ mod tests {
         );
         assert!(key_match(b"[\xff-a]", b"\0"));
         assert!(!key_match(b"[\x80-\xfe]", b"\xff"));
-        // Without case Redis lowers the bounds before it orders them.
-        assert!(glob_match(b"[Z-a]", b"m"), "z-a, swapped to a-z");
-        assert!(!glob_match(b"[Z-a]", b"_"));
+        // Without case Redis orders the bounds, then lowers them.
+        assert!(!glob_match(b"[Z-a]", b"m"), "Z-a lowered is z-a: empty");
+        assert!(!glob_match(b"[a-Z]", b"m"), "swapped to Z-a: empty");
+        assert!(glob_match(b"[A-z]", b"M"), "A-z lowered is a-z");
+        assert!(!glob_match(b"[A-z]", b"_"), "_ is not in a-z");
+        assert!(key_match(b"[A-z]", b"_"), "with case it is in A-z");
+    }
+
+    #[test]
+    fn past_a_thousand_inner_star_runs_nothing_matches() {
+        let text = vec![b'a'; 1001];
+        let at_limit = b"*a".repeat(1000);
+        assert!(key_match(&at_limit, &text));
+        let over = b"*a".repeat(1001);
+        assert!(!key_match(&over, &text), "Redis's nesting guard");
+        // Trailing, escaped and class stars are not runs.
+        let mut trailing = b"*a".repeat(1000);
+        trailing.extend_from_slice(b"*");
+        assert!(key_match(&trailing, &text));
+        let escaped = [&b"\\*"[..], b"[*]"].repeat(1000).concat();
+        assert_eq!(super::inner_star_runs(&escaped), 0);
+        assert_eq!(super::inner_star_runs(b"**a***b*"), 2);
     }
 
     #[test]

@@ -2,14 +2,19 @@
 //!
 //! Every write locks the stripes of its keys first (see `keyspace`), so the
 //! read-then-write of `SET ... NX|XX|GET|KEEPTTL` is atomic against other
-//! writes. Multi-key `DEL` is atomic against writers but a concurrent reader
-//! may see some keys gone and others not; `MSET` is one atomic write batch.
+//! writes. `MSET` is one atomic write batch. `MGET` and `EXISTS` of several
+//! keys hold their stripes shared, so a multi-key `DEL`, `MSET` or
+//! `FLUSHDB` is wholly before or after them. Single-key reads take no
+//! lock.
 //! An `MGET` reply holds at most [`MAX_MGET_REPLY_BYTES`] of values.
+
+use std::collections::HashMap;
 
 use bytes::Bytes;
 
 use super::expire::{store_with_deadline, ExpiryKind};
 use super::{syntax_error, wrong_arity, HandlerResult};
+use crate::keylock::KeyGuard;
 use crate::keyspace::{unix_now_ms, Stored};
 use crate::resp::Reply;
 use crate::shared::Shared;
@@ -84,6 +89,9 @@ pub(super) fn set(shared: &Shared, args: &[Bytes]) -> HandlerResult {
         Ok(options) => options,
         Err(reply) => return Ok(reply),
     };
+    // The clock is read once the key is ours: a relative expiry counts from
+    // when the command runs, not from before a wait for the lock.
+    let _guard = shared.keys.lock([key]);
     let now_ms = unix_now_ms();
     let new_deadline = match options.expiry {
         SetExpiry::Set(kind, arg) => match kind.deadline(arg, now_ms, "set") {
@@ -92,7 +100,6 @@ pub(super) fn set(shared: &Shared, args: &[Bytes]) -> HandlerResult {
         },
         SetExpiry::Clear | SetExpiry::Keep => None,
     };
-    let _guard = shared.keys.lock([key]);
     let reads_old = options.nx || options.xx || options.get;
     if !reads_old && !matches!(options.expiry, SetExpiry::Keep) {
         store_with_deadline(shared, key, value, new_deadline, now_ms)?;
@@ -121,8 +128,8 @@ pub(super) fn set(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 /// `DEL key [key ...]`: the number of keys removed.
 pub(super) fn del(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let keys = &args[1..];
-    let now_ms = unix_now_ms();
     let _guard = shared.keys.lock(keys.iter().map(|k| &k[..]));
+    let now_ms = unix_now_ms();
     let mut removed = 0u64;
     for key in keys {
         removed += u64::from(shared.keys.delete(key, now_ms)?);
@@ -131,22 +138,45 @@ pub(super) fn del(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 }
 
 /// `EXISTS key [key ...]`: how many of the keys exist, repeats counted.
+/// Each distinct key is read once (a read copies the value: a key named a
+/// million times must not be read a million times), all of them under
+/// shared holds of their stripes, so a multi-key write is wholly before or
+/// after.
 pub(super) fn exists(shared: &Shared, args: &[Bytes]) -> HandlerResult {
+    let keys = &args[1..];
+    let _guard = multi_key_read(shared, keys);
     let now_ms = unix_now_ms();
+    if let [key] = keys {
+        return Ok(Reply::count(u64::from(shared.keys.contains(key, now_ms)?)));
+    }
+    let mut times: HashMap<&[u8], u64> = HashMap::new();
+    for key in keys {
+        *times.entry(&key[..]).or_default() += 1;
+    }
     let mut present = 0u64;
-    for key in &args[1..] {
-        present += u64::from(shared.keys.contains(key, now_ms)?);
+    for (key, times) in times {
+        if shared.keys.contains(key, now_ms)? {
+            present += times;
+        }
     }
     Ok(Reply::count(present))
+}
+
+/// Shared holds of the stripes of `keys` when there are several: a read
+/// of one key needs none (each engine read is atomic).
+fn multi_key_read<'a>(shared: &'a Shared, keys: &[Bytes]) -> Option<KeyGuard<'a>> {
+    (keys.len() > 1).then(|| shared.keys.lock_shared(keys.iter().map(|k| &k[..])))
 }
 
 /// Most value bytes one `MGET` reply may hold. The reply is built in memory,
 /// and a few keys repeated many times could otherwise ask for terabytes.
 pub(super) const MAX_MGET_REPLY_BYTES: usize = 256 * 1024 * 1024;
 
-/// `MGET key [key ...]`: one bulk or nil per key.
+/// `MGET key [key ...]`: one bulk or nil per key, all read under shared
+/// holds of their stripes (an `MSET` is wholly before or after).
 pub(super) fn mget(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     let keys = &args[1..];
+    let _guard = multi_key_read(shared, keys);
     let now_ms = unix_now_ms();
     let mut values = Vec::with_capacity(keys.len().min(1024));
     let mut total = 0usize;

@@ -34,8 +34,8 @@ pub(super) fn getset(shared: &Shared, args: &[Bytes]) -> HandlerResult {
 
 /// `GETDEL key`: the value (or nil), and the key is removed.
 pub(super) fn getdel(shared: &Shared, args: &[Bytes]) -> HandlerResult {
-    let now_ms = unix_now_ms();
     let _guard = shared.keys.lock([&args[1][..]]);
+    let now_ms = unix_now_ms();
     let old = shared.keys.get(&args[1], now_ms)?;
     if old.is_some() {
         shared.keys.delete(&args[1], now_ms)?;
@@ -50,8 +50,8 @@ pub(super) fn msetnx(shared: &Shared, args: &[Bytes]) -> HandlerResult {
     if !pairs.len().is_multiple_of(2) {
         return Ok(wrong_arity("msetnx"));
     }
-    let now_ms = unix_now_ms();
     let _guard = shared.keys.lock(pairs.iter().step_by(2).map(|k| &k[..]));
+    let now_ms = unix_now_ms();
     for key in pairs.iter().step_by(2) {
         if shared.keys.contains(key, now_ms)? {
             return Ok(Reply::Integer(0));

@@ -27,8 +27,9 @@
 //!   writes in flight, each at most one key off, and never counting an
 //!   expired key).
 //!
-//! Concurrency: writers lock the stripes of their keys first ([`Keyspace::lock`]);
-//! reads take no lock.
+//! Concurrency: writers lock the stripes of their keys first
+//! ([`Keyspace::lock`]); reads of several keys hold theirs shared
+//! ([`Keyspace::lock_shared`]); reads of one key take no lock.
 //!
 //! Durability: the command writes (`put`, `put_pairs`, `delete`) go through
 //! the store's [`folio::DeferredAck`] when it has one, so they return before
@@ -128,6 +129,13 @@ impl Keyspace {
     /// it writes, from its first read to its last write.
     pub(crate) fn lock<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyGuard<'_> {
         self.locks.lock(keys)
+    }
+
+    /// Holds the stripes of `keys` shared: a read of several keys sees
+    /// every multi-key write (`MSET`, `MSETNX`, `FLUSHDB`) whole or not at
+    /// all.
+    pub(crate) fn lock_shared<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyGuard<'_> {
+        self.locks.lock_shared(keys)
     }
 
     /// The value of `key` and its deadline; `None` when absent or expired
