@@ -270,6 +270,12 @@ fn command_info_describes_arity_flags_and_keys() {
     let Value::Integer(count) = client.call(&[b"COMMAND", b"COUNT"]) else {
         panic!("count")
     };
+    let mut many: Vec<&[u8]> = vec![b"COMMAND", b"INFO"];
+    many.extend(std::iter::repeat_n(&b"get"[..], 10_001));
+    assert_eq!(
+        client.call(&many),
+        Value::error("ERR COMMAND INFO names 10001 commands; the limit is 10000")
+    );
     let Value::Array(all) = client.call(&[b"COMMAND", b"INFO"]) else {
         panic!("info")
     };

@@ -234,6 +234,14 @@ fn client_subcommands() {
         .collect();
     let expected = [&b_text, &a_text, &b_text].map(|id| format!("id={id}"));
     assert_eq!(ids, expected, "{listed}");
+    // An id named 300,000 times: each line listed each time, as in Redis,
+    // up to the reply's limit.
+    let mut many: Vec<&[u8]> = vec![b"CLIENT", b"LIST", b"ID"];
+    many.extend(std::iter::repeat_n(a_text.as_bytes(), 300_000));
+    assert_eq!(
+        a.call(&many),
+        err("ERR CLIENT LIST reply would exceed 67108864 bytes; name fewer ids")
+    );
     for bad in [&b"+1"[..], b"01", b"1 "] {
         assert_eq!(
             a.call(&[b"CLIENT", b"LIST", b"ID", bad]),

@@ -44,6 +44,9 @@ pub(super) fn client(shared: &Shared, session: &mut Session, args: &[Bytes]) -> 
     }
 }
 
+/// Most bytes one `CLIENT LIST` reply may hold (it is built in memory).
+const MAX_CLIENT_LIST_BYTES: usize = 64 * 1024 * 1024;
+
 /// `CLIENT LIST [TYPE normal] [ID id ...]`. With `ID`, the clients come
 /// in the order of the ids given, once per mention, as in Redis; ids are
 /// integers as Redis parses them (a negative one finds no client).
@@ -82,6 +85,13 @@ fn list(shared: &Shared, options: &[Bytes]) -> Reply {
     for client in chosen {
         text.extend_from_slice(&client.list_line());
         text.push(b'\n');
+        // An id named a million times is listed a million times, as in
+        // Redis: gigabytes of reply for a few megabytes of request.
+        if text.len() > MAX_CLIENT_LIST_BYTES {
+            return Reply::err(format!(
+                "CLIENT LIST reply would exceed {MAX_CLIENT_LIST_BYTES} bytes; name fewer ids"
+            ));
+        }
     }
     Reply::Text(text.into())
 }

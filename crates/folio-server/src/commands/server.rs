@@ -53,6 +53,11 @@ pub(super) fn select(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
     })
 }
 
+/// Most names one `COMMAND INFO` may ask about: each answer is a few
+/// hundred bytes built in memory, and a request of a million names would
+/// make it hundreds of megabytes.
+const MAX_COMMAND_INFO_NAMES: usize = 10_000;
+
 /// `COMMAND`, `COMMAND COUNT`, `COMMAND DOCS [name ...]`, `COMMAND INFO
 /// [name ...]`: enough for `redis-cli` and client libraries (names, arity,
 /// read or write, key positions); `DOCS` describes nothing.
@@ -65,6 +70,10 @@ pub(super) fn command(_shared: &Shared, args: &[Bytes]) -> HandlerResult {
         b"count" => wrong_arity("command|count"),
         b"docs" => Reply::Map(Vec::new()),
         b"info" if args.len() == 2 => all_command_info(),
+        b"info" if args.len() - 2 > MAX_COMMAND_INFO_NAMES => Reply::err(format!(
+            "COMMAND INFO names {} commands; the limit is {MAX_COMMAND_INFO_NAMES}",
+            args.len() - 2
+        )),
         b"info" => Reply::Array(args[2..].iter().map(|n| command_info(n)).collect()),
         _ => unknown_subcommand(sub, "COMMAND"),
     })
