@@ -8,6 +8,10 @@ use crate::open_files::fit_maxclients;
 use crate::server::{serve, Stopped};
 use crate::stores::Stores;
 
+/// Set once the stores are closed: a SIGINT then has nothing left to cut
+/// short.
+static SHUTDOWN_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Runs a server on `config.bind:config.port` until SIGINT or SIGTERM, then
 /// shuts down gracefully and closes the stores. Blocks the calling thread.
 ///
@@ -27,6 +31,7 @@ pub fn run(stores: Stores, mut config: ServerConfig) -> Result<(), ServerError> 
     let served = runtime.block_on(listen_and_serve(stores.clone(), config));
     drop(runtime);
     let closed = stores.close();
+    SHUTDOWN_DONE.store(true, std::sync::atomic::Ordering::Release);
     if closed.is_ok() {
         tracing::info!("stores closed");
     }
@@ -67,7 +72,44 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             _ = terminate.recv() => "SIGTERM",
         };
         tracing::info!(signal = name, "shutdown requested");
+        exit_on_next_interrupt();
     })
+}
+
+/// Redis's "You insist... exiting now": once a shutdown is under way, a
+/// second SIGINT ends the process at once, with exit code 1, whatever the
+/// shutdown is waiting for (connections to drain, the checkpoint, the
+/// stores' close). Nothing acknowledged is lost that a crash would not
+/// lose: the next open recovers from the last checkpoint and the WAL.
+/// The watch runs on its own thread and runtime, so it outlives the
+/// server's runtime, which is dropped before the stores close.
+#[cfg(unix)]
+fn exit_on_next_interrupt() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let watch = || -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        runtime.block_on(async {
+            let mut interrupt = signal(SignalKind::interrupt())?;
+            interrupt.recv().await;
+            if !SHUTDOWN_DONE.load(std::sync::atomic::Ordering::Acquire) {
+                tracing::error!("SIGINT during shutdown: exiting now, without finishing it");
+                std::process::exit(1);
+            }
+            Ok(())
+        })
+    };
+    let spawned = std::thread::Builder::new()
+        .name("folio-second-sigint".into())
+        .spawn(move || {
+            if let Err(err) = watch() {
+                tracing::warn!(error = %err, "cannot watch for a second SIGINT");
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot watch for a second SIGINT");
+    }
 }
 
 /// A future that completes on Ctrl-C.
