@@ -187,6 +187,16 @@ pub trait KvStore: Send + Sync {
     /// the store.
     fn for_each_key(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()>;
 
+    /// As [`KvStore::for_each_key`], with the same guarantees, for a
+    /// visitor that never calls into the store and returns quickly: the
+    /// engine may then visit its keys where they are, holding its index
+    /// (or part of it) throughout, instead of copying the key set out
+    /// first. For passes that only look at keys, such as a `SCAN` page
+    /// picked by hash. The default calls `for_each_key`.
+    fn for_each_key_in_place(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
+        self.for_each_key(visit)
+    }
+
     /// Counters for monitoring (buffer pool, disk).
     fn stats(&self) -> Stats;
 

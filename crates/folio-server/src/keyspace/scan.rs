@@ -57,7 +57,9 @@ pub(super) fn scan(
         .max(count)
         .max(1);
     let mut smallest = Smallest::new(wanted, MAX_PAGE_BYTES);
-    keyspace.store.for_each_key(&mut |key| {
+    // In place: the visitor only hashes and keeps a page's worth, so the
+    // engine need not copy out its whole key set for every call.
+    keyspace.store.for_each_key_in_place(&mut |key| {
         let hash = position(key, keyspace.scan_seed);
         if hash >= cursor {
             smallest.offer(hash, key);

@@ -168,6 +168,18 @@ impl<R: SlotReclaimer> Index<R> {
         }
     }
 
+    /// Visits every key in place, the index pinned throughout: no copy of
+    /// the key set, but entries replaced meanwhile (and the slots they
+    /// name) are reclaimed only after the walk, so the visitor must be
+    /// quick and must not write. The guarantees are `for_each_entry`'s.
+    pub fn for_each_key_in_place(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
+        for key in self.map.pin().keys() {
+            if visit(key.as_slice()).is_break() {
+                return;
+            }
+        }
+    }
+
     /// Visits every entry (for checkpoints). Every key present for the
     /// whole walk is visited once; a key removed and inserted again during
     /// it may be visited twice (papaya walks its table by position, and the

@@ -321,6 +321,12 @@ impl KvStore for PagedStore {
         Ok(())
     }
 
+    fn for_each_key_in_place(&self, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> Result<()> {
+        drop(self.inner.read_gate()?);
+        self.inner.index.for_each_key_in_place(visit);
+        Ok(())
+    }
+
     fn stats(&self) -> Stats {
         self.inner.stats()
     }

@@ -106,7 +106,8 @@ pub fn random_op(rng: &mut StdRng, step: u64) -> Op {
 }
 
 /// Every key and value of `store`, read through `for_each_key` and `get`;
-/// checks that no key is visited twice and that `len` and `is_empty` agree.
+/// checks that no key is visited twice, that `for_each_key_in_place`
+/// visits the same keys, and that `len` and `is_empty` agree.
 pub fn contents(store: &dyn KvStore) -> State {
     let mut keys = Vec::new();
     store
@@ -117,6 +118,20 @@ pub fn contents(store: &dyn KvStore) -> State {
         .unwrap();
     let unique: HashSet<&Vec<u8>> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "for_each_key visited a key twice");
+    let mut in_place = Vec::new();
+    store
+        .for_each_key_in_place(&mut |k| {
+            in_place.push(k.to_vec());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    in_place.sort();
+    assert_eq!(
+        in_place, sorted,
+        "for_each_key_in_place visits the same keys"
+    );
     let state: State = keys
         .iter()
         .map(|k| {
