@@ -222,6 +222,10 @@ fn store_config(args: &ServeArgs) -> Result<Config, Invalid> {
         reason: format!("{} MiB overflows", args.cache_mib),
     })?;
     config.page_bytes = args.page_size;
+    // One MSET is one write batch: as many pairs as a request can carry,
+    // where Redis takes them all (the engine's default is 100,000).
+    config.max_batch_ops =
+        usize::try_from(folio_server::resp::MAX_MULTIBULK_LEN / 2).unwrap_or(config.max_batch_ops);
     // Values must fit one segment less its header page, which is smaller
     // with larger pages.
     config.max_value_bytes = config
