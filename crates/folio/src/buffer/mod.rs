@@ -11,8 +11,10 @@
 //!   taken for writing without waiting (no guard holds it), and only when it
 //!   is clean. A dirty frame is written back while still mapped, so a page is
 //!   never newer in memory than on disk once it leaves the pool.
-//! - The hit path takes no lock but the frame latch; a reader that finds a
-//!   frame recycled for another page (label mismatch) looks the page up again.
+//! - The hit path takes no lock but the frame latch (and, with the LRU
+//!   replacer, its list's lock: exact recency needs one); a reader that
+//!   finds a frame recycled for another page (label mismatch) looks the
+//!   page up again.
 //! - A thread holds at most one frame latch (one guard) at a time: the
 //!   engine copies a value page by page, releasing each page before the next.
 //!   (Two held latches could deadlock with a lookup blocked on a recycled

@@ -135,6 +135,13 @@ fn verify_wal(vfs: &dyn Vfs, dir: &Path, lsn: u64, first_seq: u32, report: &mut 
                     r.next_lsn.0 - 1
                 ));
             }
+            for (path, offset) in &r.covered_damage {
+                report.problems.push(format!(
+                    "{}: damaged WAL record at offset {offset}, among records the checkpoint \
+                     holds (nothing is lost; the media damaged bytes that were durable)",
+                    path.display()
+                ));
+            }
             if let Some((path, offset, why)) = r.torn {
                 report.problems.push(format!(
                     "{}: torn WAL tail at offset {offset} ({why})",

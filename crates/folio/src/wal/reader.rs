@@ -56,6 +56,10 @@ pub struct FileScan {
     pub valid_bytes: u64,
     /// How the file ended.
     pub end: ScanEnd,
+    /// Offsets of damage skipped because only records the checkpoint holds
+    /// could be there: nothing is lost, but the bytes were durable once,
+    /// so the media damaged them (`folio check` reports each).
+    pub skipped: Vec<u64>,
 }
 
 /// Scans the bytes of WAL file `file_seq`. `expected` is the LSN the first
@@ -82,6 +86,7 @@ fn scan(
     path: &Path,
 ) -> Result<FileScan> {
     let mut records: Vec<Record> = Vec::new();
+    let mut skipped = Vec::new();
     let mut pos = 0usize;
     let mut expected = expected;
     let in_sequence = |lsn: Lsn, expected: Option<Lsn>| match expected {
@@ -95,6 +100,7 @@ fn scan(
             // Damage (or zeros) where only records the checkpoint holds can
             // be missing: go on at the next record of this file that fits.
             if let Some(next) = skip_covered(bytes, pos, file_seq, expected, floor) {
+                skipped.push(pos as u64);
                 pos = next;
                 continue;
             }
@@ -126,6 +132,7 @@ fn scan(
                     records,
                     valid_bytes: pos as u64,
                     end: ScanEnd::Clean,
+                    skipped,
                 });
             }
             Decoded::Truncated => ("record cut short", expected),
@@ -148,6 +155,7 @@ fn scan(
                 records,
                 valid_bytes: pos as u64,
                 end: ScanEnd::Clean,
+                skipped,
             });
         }
         let end = ScanEnd::Torn {
@@ -158,6 +166,7 @@ fn scan(
             records,
             valid_bytes: pos as u64,
             end,
+            skipped,
         });
     }
 }
@@ -258,6 +267,9 @@ pub struct Recovery {
     pub first_seq: u32,
     /// Files before `first_seq`: retired, not read, free to reuse.
     pub retired: Vec<PathBuf>,
+    /// Damage skipped among records the checkpoint holds: (file, offset).
+    /// Nothing is lost, but the media damaged bytes once durable.
+    pub covered_damage: Vec<(PathBuf, u64)>,
 }
 
 impl Recovery {
@@ -310,6 +322,7 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
         torn: None,
         first_seq,
         retired: all.iter().map(|&s| dir.join(wal_file_name(s))).collect(),
+        covered_damage: Vec::new(),
     };
     let mut expected: Option<Lsn> = None;
     let mut next_bytes: Option<Vec<u8>> = None;
@@ -333,6 +346,14 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path, after: Lsn, first_seq: u32) -> Result<
             }
             expected = Some(last.lsn.next());
             out.next_lsn = out.next_lsn.max(last.lsn.next());
+        }
+        for &offset in &scan.skipped {
+            tracing::warn!(
+                file = %path.display(),
+                offset,
+                "skipped a damaged WAL record the checkpoint holds (nothing lost; the media damaged it)"
+            );
+            out.covered_damage.push((path.clone(), offset));
         }
         out.files.push((seq, path.clone(), scan.valid_bytes));
         out.records
