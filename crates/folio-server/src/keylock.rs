@@ -11,11 +11,11 @@
 //! order, so multi-key commands cannot deadlock. Guards are not `Send`:
 //! they cannot be held across an `.await`.
 //!
-//! A stripe another command holds is waited for off the runtime
-//! ([`crate::commands::off_the_runtime`]): a `FLUSHDB` holds every stripe
-//! while it deletes, and writers blocked on a worker thread would stop it
-//! from serving every other connection. An uncontended stripe is taken at
-//! once, with no hand-off.
+//! A stripe another command holds for longer than [`WAIT_ON_WORKER`] is
+//! waited for off the runtime ([`crate::commands::off_the_runtime`]): a
+//! `FLUSHDB` holds every stripe while it deletes, and writers blocked on a
+//! worker thread would stop it from serving every other connection. A
+//! stripe free or freed within that time is taken with no hand-off.
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -131,12 +131,19 @@ impl KeyLocks {
     }
 }
 
-/// Takes `stripe` in `mode`: at once when it is free, else waiting off the
-/// runtime.
+/// How long a stripe is waited for on the runtime's worker before the
+/// wait moves off it: a write holds its stripe for microseconds, and the
+/// hand-off to `block_in_place` costs more than that; a `FLUSHDB`, or a
+/// write to an engine that fsyncs under the stripe, holds it for
+/// milliseconds or more.
+const WAIT_ON_WORKER: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Takes `stripe` in `mode`: on this thread when it is free within
+/// [`WAIT_ON_WORKER`], else waiting off the runtime.
 fn acquire(stripe: &RwLock<()>, mode: Mode) -> Held<'_> {
     let at_once = match mode {
-        Mode::Shared => stripe.try_read().map(Held::Shared),
-        Mode::Exclusive => stripe.try_write().map(Held::Exclusive),
+        Mode::Shared => stripe.try_read_for(WAIT_ON_WORKER).map(Held::Shared),
+        Mode::Exclusive => stripe.try_write_for(WAIT_ON_WORKER).map(Held::Exclusive),
     };
     at_once.unwrap_or_else(|| {
         off_the_runtime(|| match mode {

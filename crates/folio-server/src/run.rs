@@ -1,5 +1,8 @@
 //! The blocking entry point: runtime, listener, signals, store close.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
@@ -7,10 +10,6 @@ use crate::error::ServerError;
 use crate::open_files::fit_maxclients;
 use crate::server::{serve, Stopped};
 use crate::stores::Stores;
-
-/// Set once the stores are closed: a SIGINT then has nothing left to cut
-/// short.
-static SHUTDOWN_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Runs a server on `config.bind:config.port` until SIGINT or SIGTERM, then
 /// shuts down gracefully and closes the stores. Blocks the calling thread.
@@ -28,10 +27,17 @@ pub fn run(stores: Stores, mut config: ServerConfig) -> Result<(), ServerError> 
         builder.worker_threads(config.threads);
     }
     let runtime = builder.build().map_err(ServerError::Runtime)?;
-    let served = runtime.block_on(listen_and_serve(stores.clone(), config));
+    // Set once the stores are closed: a SIGINT then has nothing left to
+    // cut short.
+    let closed_flag = Arc::new(AtomicBool::new(false));
+    let served = runtime.block_on(listen_and_serve(
+        stores.clone(),
+        config,
+        Arc::clone(&closed_flag),
+    ));
     drop(runtime);
     let closed = stores.close();
-    SHUTDOWN_DONE.store(true, std::sync::atomic::Ordering::Release);
+    closed_flag.store(true, Ordering::Release);
     if closed.is_ok() {
         tracing::info!("stores closed");
     }
@@ -40,9 +46,13 @@ pub fn run(stores: Stores, mut config: ServerConfig) -> Result<(), ServerError> 
 }
 
 /// Installs the signal handlers, binds and serves.
-async fn listen_and_serve(stores: Stores, config: ServerConfig) -> Result<Stopped, ServerError> {
+async fn listen_and_serve(
+    stores: Stores,
+    config: ServerConfig,
+    closed: Arc<AtomicBool>,
+) -> Result<Stopped, ServerError> {
     // Handlers first: once clients can connect, a signal must mean shutdown.
-    let signal = shutdown_signal().map_err(ServerError::Signal)?;
+    let signal = shutdown_signal(closed).map_err(ServerError::Signal)?;
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
         .await
         .map_err(|source| ServerError::Bind {
@@ -60,9 +70,12 @@ async fn listen_and_serve(stores: Stores, config: ServerConfig) -> Result<Stoppe
 }
 
 /// A future that completes on SIGINT or SIGTERM. The handlers are installed
-/// before it is returned, so failures surface at startup.
+/// before it is returned, so failures surface at startup. From then on a
+/// second SIGINT exits, until `closed` is set.
 #[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(
+    closed: Arc<AtomicBool>,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -72,7 +85,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             _ = terminate.recv() => "SIGTERM",
         };
         tracing::info!(signal = name, "shutdown requested");
-        exit_on_next_interrupt();
+        exit_on_next_interrupt(closed);
     })
 }
 
@@ -84,16 +97,16 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 /// The watch runs on its own thread and runtime, so it outlives the
 /// server's runtime, which is dropped before the stores close.
 #[cfg(unix)]
-fn exit_on_next_interrupt() {
+fn exit_on_next_interrupt(closed: Arc<AtomicBool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let watch = || -> std::io::Result<()> {
+    let watch = move || -> std::io::Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()?;
         runtime.block_on(async {
             let mut interrupt = signal(SignalKind::interrupt())?;
             interrupt.recv().await;
-            if !SHUTDOWN_DONE.load(std::sync::atomic::Ordering::Acquire) {
+            if !closed.load(Ordering::Acquire) {
                 tracing::error!("SIGINT during shutdown: exiting now, without finishing it");
                 std::process::exit(1);
             }
@@ -114,7 +127,9 @@ fn exit_on_next_interrupt() {
 
 /// A future that completes on Ctrl-C.
 #[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(
+    _closed: Arc<AtomicBool>,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         if tokio::signal::ctrl_c().await.is_ok() {
             tracing::info!(signal = "ctrl-c", "shutdown requested");

@@ -118,7 +118,9 @@ pub struct Config {
     pub wal_file_bytes: u64,
     /// A checkpoint starts once this many bytes were logged since the last
     /// one, whole records counted, the log replayed at open included.
-    /// Bounds recovery time. Without a WAL (`Durability::None`) it plays
+    /// Bounds recovery time (while checkpoints succeed: a memory-engine
+    /// snapshot that fails is retried, and the log grows meanwhile).
+    /// Without a WAL (`Durability::None`) it plays
     /// no part in the paged engine (no log to bound); the memory engine
     /// counts the bytes written instead.
     pub checkpoint_wal_bytes: u64,

@@ -250,10 +250,12 @@ pub struct Stats {
     /// The store refuses writes until it is reopened: an earlier write,
     /// fsync or checkpoint failed (`Error::Poisoned`).
     pub poisoned: bool,
-    /// The last checkpoint failed, yet the store takes writes: what it
-    /// acknowledged is durable another way (the memory engine's WAL and
-    /// previous snapshot), and a later checkpoint is tried. Engines whose
-    /// failed checkpoint poisons them report `poisoned` instead.
+    /// The last checkpoint failed, yet the store takes writes, and a later
+    /// checkpoint is tried (the memory engine: with a WAL, the WAL and the
+    /// previous snapshot keep every acknowledged write durable; without
+    /// one, nothing since the previous snapshot is durable until one
+    /// succeeds). Engines whose failed checkpoint poisons them report
+    /// `poisoned` instead.
     pub checkpoint_failed: bool,
 }
 

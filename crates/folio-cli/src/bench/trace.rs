@@ -63,7 +63,7 @@ pub fn read_trace(path: &Path) -> anyhow::Result<Vec<u64>> {
 fn parse_trace(mut reader: impl BufRead, path: &Path) -> anyhow::Result<Vec<u64>> {
     let mut pages = Vec::new();
     let mut line = Vec::new();
-    for number in 1.. {
+    for number in 1u64.. {
         line.clear();
         let limit = MAX_LINE_BYTES as u64 + 1;
         let read = (&mut reader)

@@ -29,9 +29,12 @@ pub(crate) fn key_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 fn matches(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
-    if inner_star_runs(pattern) > MAX_STAR_NESTING {
-        return false;
-    }
+    // The nesting guard is checked on a match only: a match has walked the
+    // whole pattern already, while most keys fail at its first bytes.
+    matches_unguarded(pattern, text, nocase) && inner_star_runs(pattern) <= MAX_STAR_NESTING
+}
+
+fn matches_unguarded(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
     let (mut p, mut t) = (0, 0);
     // Where to resume after the last `*`: (pattern index, text index).
     let mut resume: Option<(usize, usize)> = None;

@@ -40,24 +40,43 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// How long the background thread waits after a failed snapshot before it
 /// tries again, whatever was logged meanwhile: Redis's
-/// `CONFIG_BGSAVE_RETRY_DELAY`. An explicit checkpoint tries at once.
+/// `CONFIG_BGSAVE_RETRY_DELAY`, doubled after each failure in a row up to
+/// [`SNAPSHOT_RETRY_MAX`] (a snapshot that failed on a full disk fills it
+/// again before it fails again, and other writers on that disk meet the
+/// full disk meanwhile). An explicit checkpoint tries at once.
 pub(super) const SNAPSHOT_RETRY: Duration = Duration::from_secs(5);
+
+/// The longest wait between background snapshot attempts.
+const SNAPSHOT_RETRY_MAX: Duration = Duration::from_secs(300);
 
 impl Inner {
     /// Takes a snapshot. The caller holds the lifecycle mutex (one
     /// checkpoint at a time).
     pub(super) fn checkpoint(&self, life: &mut Lifecycle) -> Result<()> {
         self.refuse_if_poisoned()?;
-        let logged_before = life.logged_at_checkpoint;
+        let (logged_before, started_before) = (life.logged_at_checkpoint, life.checkpoint_started);
         let written = self.write_snapshot(life);
         match &written {
-            Ok(()) => life.retry_at = None,
+            Ok(()) => {
+                life.retry_at = None;
+                life.failures_in_a_row = 0;
+            }
             Err(e) => {
-                // Still due: the next attempt starts from the last snapshot
-                // that was written, not from this one.
+                // Still due, by bytes or by time: the next attempt starts
+                // from the last snapshot that was written, not this one.
                 life.logged_at_checkpoint = logged_before;
-                life.retry_at = Some(Instant::now() + SNAPSHOT_RETRY);
-                tracing::error!(dir = %self.dir.display(), error = %e, "snapshot failed; the previous one and the WAL still hold the data");
+                life.checkpoint_started = started_before;
+                let wait = SNAPSHOT_RETRY
+                    .saturating_mul(1 << life.failures_in_a_row.min(6))
+                    .min(SNAPSHOT_RETRY_MAX);
+                life.failures_in_a_row = life.failures_in_a_row.saturating_add(1);
+                life.retry_at = Some(Instant::now() + wait);
+                tracing::error!(
+                    dir = %self.dir.display(),
+                    error = %e,
+                    retry_in_s = wait.as_secs(),
+                    "snapshot failed; writes go on (with a WAL, it and the previous snapshot hold them)"
+                );
             }
         }
         self.snapshot_failed
@@ -214,5 +233,50 @@ fn snapshot_if_due(inner: &Inner) {
         if let Err(e) = inner.checkpoint(&mut life) {
             tracing::error!(error = %e, "background snapshot failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+
+    use super::*;
+    use crate::io::{FaultOp, FaultVfs, MemVfs};
+    use crate::kv::KvStore;
+    use crate::memory::MemoryStore;
+
+    /// A failed snapshot leaves the store due (by bytes and by time), but
+    /// the background thread waits 5 s, then 10 s after a second failure
+    /// in a row; a snapshot that succeeds clears the wait.
+    #[test]
+    fn failed_snapshots_back_off_and_stay_due() {
+        let faulty = FaultVfs::new(Arc::new(MemVfs::new()));
+        let config = crate::Config {
+            checkpoint_wal_bytes: 1,
+            checkpoint_interval_ms: 0,
+            ..crate::Config::default()
+        };
+        let store =
+            MemoryStore::open_with_vfs(Arc::new(faulty.clone()), Path::new("/m"), &config).unwrap();
+        store.put(b"k", b"v").unwrap();
+        let inner = &store.inner;
+        faulty.fail_paths_ending(FaultOp::Write, ".tmp", ErrorKind::StorageFull);
+        // Held throughout: the background thread cannot take a turn.
+        let mut life = inner.lifecycle.lock();
+        for (failures, wait) in [(1, SNAPSHOT_RETRY), (2, SNAPSHOT_RETRY * 2)] {
+            let before = Instant::now();
+            assert!(inner.checkpoint(&mut life).is_err());
+            assert_eq!(life.failures_in_a_row, failures);
+            let retry_at = life.retry_at.expect("a retry is set");
+            assert!(retry_at >= before + wait && retry_at <= Instant::now() + wait);
+            assert!(!inner.checkpoint_due(&life), "not before the retry time");
+            life.retry_at = Some(Instant::now());
+            assert!(inner.checkpoint_due(&life), "still due once it comes");
+        }
+        faulty.heal();
+        inner.checkpoint(&mut life).unwrap();
+        assert_eq!((life.failures_in_a_row, life.retry_at), (0, None));
+        drop(life);
+        store.close().unwrap();
     }
 }

@@ -22,7 +22,8 @@
 //! `close`, in the background once `checkpoint_wal_bytes` were logged (or
 //! `checkpoint_interval_ms` passed with writes), and — with durability
 //! `none`, where there is no WAL — by `flush`; then older snapshots and the
-//! WAL files before `c` are retired, so the WAL stays bounded.
+//! WAL files before `c` are retired, so the WAL stays bounded while
+//! snapshots succeed (while they fail, it grows until one does).
 //!
 //! # Invariants
 //!
@@ -138,6 +139,8 @@ struct Lifecycle {
     checkpoint_started: Instant,
     /// After a failed snapshot: when the background thread may try again.
     retry_at: Option<Instant>,
+    /// Snapshots failed since the last one that was written.
+    failures_in_a_row: u32,
 }
 
 impl MemoryStore {

@@ -72,6 +72,7 @@ impl MemoryStore {
                 logged_at_checkpoint: 0,
                 checkpoint_started: Instant::now(),
                 retry_at: None,
+                failures_in_a_row: 0,
             }),
             logged_bytes: StripedCounter::default(),
             checkpoints: StripedCounter::default(),
