@@ -284,4 +284,207 @@ mod tests {
         pattern.extend_from_slice(b"b");
         assert!(!key_match(&pattern, &text));
     }
+
+    /// Redis's `stringmatchlen_impl` (util.c, 7.x), transcribed line by
+    /// line as the model: C's pointer walk over an sds, whose terminating
+    /// NUL `at` returns past the end; `char` is signed, and `tolower`
+    /// changes only `A`-`Z`.
+    fn redis_match(
+        pattern: &[u8],
+        string: &[u8],
+        nocase: bool,
+        skip_longer: &mut bool,
+        nesting: u32,
+    ) -> bool {
+        if nesting > 1000 {
+            return false;
+        }
+        let at = |s: &[u8], i: usize| s.get(i).copied().unwrap_or(0);
+        let signed = |b: u8| i32::from(i8::from_be_bytes([b]));
+        let lower = |c: i32| if (65..=90).contains(&c) { c + 32 } else { c };
+        let (mut p, mut s) = (0usize, 0usize);
+        let (mut plen, mut slen) = (pattern.len(), string.len());
+        while plen > 0 && slen > 0 {
+            match pattern[p] {
+                b'*' => {
+                    while plen > 0 && at(pattern, p + 1) == b'*' {
+                        p += 1;
+                        plen -= 1;
+                    }
+                    if plen == 1 {
+                        return true;
+                    }
+                    while slen > 0 {
+                        if redis_match(
+                            &pattern[p + 1..p + plen],
+                            &string[s..s + slen],
+                            nocase,
+                            skip_longer,
+                            nesting + 1,
+                        ) {
+                            return true;
+                        }
+                        if *skip_longer {
+                            return false;
+                        }
+                        s += 1;
+                        slen -= 1;
+                    }
+                    *skip_longer = true;
+                    return false;
+                }
+                b'?' => {
+                    s += 1;
+                    slen -= 1;
+                }
+                b'[' => {
+                    p += 1;
+                    plen -= 1;
+                    let not = at(pattern, p) == b'^';
+                    if not {
+                        p += 1;
+                        plen -= 1;
+                    }
+                    let mut matched = false;
+                    loop {
+                        if at(pattern, p) == b'\\' && plen >= 2 {
+                            p += 1;
+                            plen -= 1;
+                            if pattern[p] == string[s] {
+                                matched = true;
+                            }
+                        } else if at(pattern, p) == b']' {
+                            break;
+                        } else if plen == 0 {
+                            p -= 1;
+                            plen += 1;
+                            break;
+                        } else if plen >= 3 && pattern[p + 1] == b'-' {
+                            let (mut start, mut end) = (signed(pattern[p]), signed(pattern[p + 2]));
+                            let mut c = signed(string[s]);
+                            if start > end {
+                                std::mem::swap(&mut start, &mut end);
+                            }
+                            if nocase {
+                                (start, end, c) = (lower(start), lower(end), lower(c));
+                            }
+                            p += 2;
+                            plen -= 2;
+                            if c >= start && c <= end {
+                                matched = true;
+                            }
+                        } else if !nocase {
+                            if pattern[p] == string[s] {
+                                matched = true;
+                            }
+                        } else if lower(signed(pattern[p])) == lower(signed(string[s])) {
+                            matched = true;
+                        }
+                        p += 1;
+                        plen -= 1;
+                    }
+                    if not {
+                        matched = !matched;
+                    }
+                    if !matched {
+                        return false;
+                    }
+                    s += 1;
+                    slen -= 1;
+                }
+                first => {
+                    let mut c = first;
+                    if first == b'\\' && plen >= 2 {
+                        p += 1;
+                        plen -= 1;
+                        c = pattern[p];
+                    }
+                    let same = if nocase {
+                        lower(signed(c)) == lower(signed(string[s]))
+                    } else {
+                        c == string[s]
+                    };
+                    if !same {
+                        return false;
+                    }
+                    s += 1;
+                    slen -= 1;
+                }
+            }
+            p += 1;
+            plen -= 1;
+            if slen == 0 {
+                while at(pattern, p) == b'*' {
+                    p += 1;
+                    plen -= 1;
+                }
+                break;
+            }
+        }
+        plen == 0 && slen == 0
+    }
+
+    fn redis(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
+        redis_match(pattern, string, nocase, &mut false, 0)
+    }
+
+    /// A few letters of both cases, punctuation between the cases, bytes
+    /// above 0x7f (negative `char`s), and the matcher's own bytes.
+    const GLOB_ALPHABET: &[u8] = b"aAmMzZ_`[]^-*?\\\x80\xff";
+
+    fn glob_byte() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::sample::select(GLOB_ALPHABET)
+    }
+
+    /// A pattern of whole elements (bytes, escapes, `[...]` classes with
+    /// ranges, negated or not, closed or not), so classes and ranges come
+    /// up as often as single bytes.
+    fn glob_pattern() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let item = prop_oneof![
+            glob_byte().prop_map(|b| vec![b]),
+            (glob_byte(), glob_byte()).prop_map(|(a, b)| vec![a, b'-', b]),
+        ];
+        let element = prop_oneof![
+            3 => glob_byte().prop_map(|b| vec![b]),
+            1 => glob_byte().prop_map(|b| vec![b'\\', b]),
+            2 => (any::<bool>(), proptest::collection::vec(item, 0..3), any::<bool>()).prop_map(
+                |(not, items, closed)| {
+                    let mut class = vec![b'['];
+                    if not {
+                        class.push(b'^');
+                    }
+                    class.extend(items.concat());
+                    if closed {
+                        class.push(b']');
+                    }
+                    class
+                }
+            ),
+        ];
+        proptest::collection::vec(element, 0..5).prop_map(|e| e.concat())
+    }
+
+    fn glob_text() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(glob_byte(), 0..8)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        /// `KEYS`/`SCAN MATCH` and `CONFIG GET` agree with Redis's matcher
+        /// on every pattern and text over the matcher's own alphabet.
+        #[test]
+        fn agrees_with_redis(pattern in glob_pattern(), text in glob_text()) {
+            let expected = if text.is_empty() {
+                // KEYS and SCAN special-case `*` before the matcher.
+                pattern.is_empty() || pattern == b"*"
+            } else {
+                redis(&pattern, &text, false)
+            };
+            proptest::prop_assert_eq!(key_match(&pattern, &text), expected);
+            if !text.is_empty() {
+                proptest::prop_assert_eq!(glob_match(&pattern, &text), redis(&pattern, &text, true));
+            }
+        }
+    }
 }
