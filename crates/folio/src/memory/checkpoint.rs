@@ -8,12 +8,14 @@
 //!    last snapshot or recovery reached;
 //! 2. waits for every write at or below `c` to reach the table
 //!    (`KeyLocks::quiesce`; writers are not stopped);
-//! 3. copies the table's pointers (without a WAL, holding `snapshot`
-//!    exclusively so the copy is one instant);
+//! 3. writes the entries into a temporary file: with a WAL, copying the
+//!    table's pointers one shard at a time as it goes (one shard's worth
+//!    held, not the table's); without one, from a copy of the whole table
+//!    taken holding `snapshot` exclusively, so that it is one instant;
 //! 4. makes the WAL durable up to every record appended so far (the copy
 //!    may hold writes after `c` not yet fsynced);
-//! 5. writes `snapshot-<g>.dat` (temporary file, fsync, rename, directory
-//!    fsync);
+//! 5. writes the header (with the entry count), fsyncs, renames the file
+//!    to `snapshot-<g>.dat`, fsyncs the directory;
 //! 6. removes older snapshots and retires the WAL files before the one
 //!    found in step 1.
 //!
@@ -95,21 +97,35 @@ impl Inner {
             None => (life.base_lsn, life.base_wal_seq),
         };
         self.stripes.quiesce();
-        let entries = {
-            let _snapshot = self.wal.is_none().then(|| self.snapshot.write());
-            self.table.entries()
-        };
-        if let Some(wal) = &self.wal {
-            wal.flush().inspect_err(|e| self.poison(e))?;
-        }
         let generation = next_generation(life.generation, &self.dir)?;
         let header = SnapshotHeader {
             generation,
             lsn,
             wal_seq,
-            entries: entries.len() as u64,
+            entries: 0, // counted as they are written
         };
-        snapshot::write(&*self.vfs, &self.dir, header, &entries)?;
+        let vfs = &*self.vfs;
+        match &self.wal {
+            // Shard by shard as the file is written: one shard's pointers
+            // held at a time. Writes after `c` the copy catches are
+            // replayed again at open (idempotent); the WAL is made durable
+            // after the last shard's copy, before the snapshot is named.
+            Some(wal) => {
+                let shards = (0..self.table.shard_count()).map(|i| self.table.shard_entries(i));
+                snapshot::write(vfs, &self.dir, header, shards, || {
+                    wal.flush().inspect_err(|e| self.poison(e))
+                })?
+            }
+            // One instant, with writers held off while the pointers are
+            // copied: with no log to replay, the snapshot is all there is.
+            None => {
+                let entries = {
+                    let _snapshot = self.snapshot.write();
+                    self.table.entries()
+                };
+                snapshot::write(vfs, &self.dir, header, std::iter::once(entries), || Ok(()))?
+            }
+        };
         life.generation = generation;
         self.checkpoints.incr();
         self.discard_before(generation, wal_seq);

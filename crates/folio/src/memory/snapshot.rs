@@ -115,47 +115,69 @@ pub fn encode(header: SnapshotHeader, entries: &[(&[u8], &[u8])]) -> Vec<u8> {
     out
 }
 
-/// Writes snapshot `header.generation` of `entries` into `dir`: a
-/// temporary file written in chunks, fsynced, renamed into place, and the
-/// directory fsynced. After `Ok` the snapshot is durable; after an error
-/// or a crash no file of that name exists, or a complete one. A failed
-/// write removes its temporary file (as big as the data set).
+/// Writes snapshot `header.generation` into `dir` from `parts`, batches
+/// of entries taken one at a time (the engine copies its table shard by
+/// shard as they are written, so it holds one shard's pointers, not the
+/// whole table's); `header.entries` is counted as they go. A temporary
+/// file is written in chunks, then `before_naming` runs (the engine makes
+/// its WAL durable there: the copy may hold writes not yet fsynced), then
+/// the header goes in, the file is fsynced, renamed into place, and the
+/// directory fsynced. After `Ok` the snapshot is durable; after an error or
+/// a crash no file of that name exists, or a complete one. A failed write
+/// removes its temporary file (as big as the data set). Returns the count.
 pub(super) fn write(
     vfs: &dyn Vfs,
     dir: &Path,
     header: SnapshotHeader,
-    entries: &[(Bytes, Bytes)],
-) -> Result<()> {
-    debug_assert_eq!(header.entries, entries.len() as u64);
+    parts: impl Iterator<Item = Vec<(Bytes, Bytes)>>,
+    before_naming: impl FnOnce() -> Result<()>,
+) -> Result<u64> {
     let path = dir.join(snapshot_file_name(header.generation));
     let tmp = path.with_extension("tmp");
-    if let Err(e) = write_tmp(vfs, &tmp, header, entries).and_then(|()| vfs.rename(&tmp, &path)) {
-        crate::io::discard_tmp(vfs, &tmp);
-        return Err(e);
+    let written = write_tmp(vfs, &tmp, header, parts, before_naming)
+        .and_then(|count| vfs.rename(&tmp, &path).map(|()| count));
+    match written {
+        Ok(count) => vfs.sync_dir(dir).map(|()| count),
+        Err(e) => {
+            crate::io::discard_tmp(vfs, &tmp);
+            Err(e)
+        }
     }
-    vfs.sync_dir(dir)
 }
 
-/// Writes and fsyncs the snapshot into `tmp`.
+/// Writes the entries of `parts` after room for the header, runs
+/// `before_naming`, writes the header with their count, and fsyncs.
 fn write_tmp(
     vfs: &dyn Vfs,
     tmp: &Path,
     header: SnapshotHeader,
-    entries: &[(Bytes, Bytes)],
-) -> Result<()> {
+    parts: impl Iterator<Item = Vec<(Bytes, Bytes)>>,
+    before_naming: impl FnOnce() -> Result<()>,
+) -> Result<u64> {
     let file = vfs.open(tmp, true)?;
     file.set_len(0)?;
     let mut out = ChunkWriter {
         file: &*file,
-        buf: encode_header(&header).to_vec(),
-        offset: 0,
+        buf: Vec::new(),
+        offset: HEADER_BYTES as u64,
     };
-    for (k, v) in entries {
-        encode_entry(&mut out.buf, k, v);
-        out.maybe_flush()?;
+    let mut count = 0u64;
+    for part in parts {
+        for (k, v) in &part {
+            encode_entry(&mut out.buf, k, v);
+            count += 1;
+            out.maybe_flush()?;
+        }
     }
     out.flush()?;
-    file.sync_data()
+    before_naming()?;
+    let header = SnapshotHeader {
+        entries: count,
+        ..header
+    };
+    file.write_all_at(&encode_header(&header), 0)?;
+    file.sync_data()?;
+    Ok(count)
 }
 
 /// Buffers encoded bytes and writes them at increasing offsets.

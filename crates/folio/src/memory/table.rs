@@ -92,6 +92,12 @@ impl Table {
         self.shards.len()
     }
 
+    /// The entries of shard `i`, as pointers, as of one instant.
+    pub(super) fn shard_entries(&self, i: usize) -> Vec<(Bytes, Bytes)> {
+        let shard = self.shards[i].0.read();
+        shard.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     /// Every entry, as pointers, shard by shard: each shard as of one
     /// instant, the table as a whole only if no writer runs.
     pub(super) fn entries(&self) -> Vec<(Bytes, Bytes)> {
