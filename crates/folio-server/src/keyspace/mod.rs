@@ -290,13 +290,16 @@ impl Keyspace {
     }
 
     /// Calls `visit` for every key not expired at `now_ms`, as the engine's
-    /// `for_each_key` does (keys written meanwhile may or may not be seen).
+    /// `for_each_key_in_place` does (keys written meanwhile may or may not
+    /// be seen): `visit` must not call into the store, and should be quick
+    /// (the paged engine holds its index pinned, so that it need not copy
+    /// out every key first: 32 bytes a key).
     pub(crate) fn for_each_live_key(
         &self,
         now_ms: u64,
         visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
     ) -> Result<()> {
-        self.store.for_each_key(&mut |key| {
+        self.store.for_each_key_in_place(&mut |key| {
             if self.is_clearing() || self.expiries.is_key_expired(key, now_ms) {
                 ControlFlow::Continue(())
             } else {
