@@ -326,6 +326,36 @@ fn a_failed_snapshot_removes_its_temporary_file_and_writes_go_on() {
     }
 }
 
+/// A snapshot whose WAL flush fails (after the entries are written, before
+/// the file is named) poisons, as every WAL failure does, and names no
+/// snapshot: the temporary file goes, the previous snapshot stays.
+#[test]
+fn a_wal_flush_failing_under_a_snapshot_poisons_and_names_nothing() {
+    let mem = MemVfs::new();
+    let faulty = Arc::new(FaultVfs::new(Arc::new(mem.clone())));
+    let vfs: Arc<dyn Vfs> = faulty.clone();
+    let mut config = test_config();
+    config.durability = Durability::Buffered;
+    let store = open(&vfs, &config).unwrap();
+    let snapshots = files(&vfs, "snapshot-");
+    for i in 0..50u32 {
+        store.put(&i.to_be_bytes(), &[3; 500]).unwrap();
+    }
+    faulty.fail_paths_ending(FaultOp::Sync, ".log", std::io::ErrorKind::Other);
+    assert!(store.checkpoint().is_err());
+    faulty.heal();
+    let err = store.put(b"later", b"x").unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert!(store.stats().poisoned);
+    assert_eq!(files(&vfs, "snapshot-"), snapshots, "no snapshot named");
+    assert_eq!(
+        store.get(&7u32.to_be_bytes()).unwrap().unwrap(),
+        [3; 500],
+        "reads go on"
+    );
+    drop(store);
+}
+
 /// A snapshot that fails at close poisons: there is no later attempt, and
 /// a retried close must not report a clean one. With a WAL, the next open
 /// recovers every write from it.
