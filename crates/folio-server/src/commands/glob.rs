@@ -82,23 +82,9 @@ fn inner_star_runs(pattern: &[u8]) -> usize {
     runs
 }
 
-/// The length of the `[...]` class at the start of `pattern`, as
-/// `match_class` reads it.
+/// The length of the `[...]` class at the start of `pattern`.
 fn class_len(pattern: &[u8]) -> usize {
-    let mut i = 1;
-    if pattern.get(i) == Some(&b'^') {
-        i += 1;
-    }
-    loop {
-        match pattern.get(i) {
-            None => return pattern.len(),
-            Some(b']') => return i + 1,
-            Some(b'\\') if i + 1 < pattern.len() => i += 1,
-            Some(_) if i + 2 < pattern.len() && pattern[i + 1] == b'-' => i += 2,
-            Some(_) => {}
-        }
-        i += 1;
-    }
+    scan_class(pattern, 0, false).1
 }
 
 /// When the pattern element at the start of `pattern` matches the byte `c`,
@@ -116,6 +102,13 @@ fn match_one(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
 /// A `[...]` class at the start of `pattern`; an unterminated class runs to
 /// the end of the pattern, as in Redis.
 fn match_class(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
+    let (matched, end) = scan_class(pattern, c, nocase);
+    matched.then_some(end)
+}
+
+/// Reads the `[...]` class at the start of `pattern`: whether it matches
+/// `c` (negation applied) and its length.
+fn scan_class(pattern: &[u8], c: u8, nocase: bool) -> (bool, usize) {
     let mut i = 1;
     let negate = pattern.get(i) == Some(&b'^');
     if negate {
@@ -138,7 +131,7 @@ fn match_class(pattern: &[u8], c: u8, nocase: bool) -> Option<usize> {
         }
         i += 1;
     };
-    (matched != negate).then_some(end)
+    (matched != negate, end)
 }
 
 /// True when `c` is in the range `start-end` of a class. Redis compares
